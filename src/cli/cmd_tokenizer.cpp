@@ -1,0 +1,69 @@
+// cmd_tokenizer.cpp: `chronos tokenizer train|encode|decode`.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "tokenizer/tokenizer.h"
+
+namespace chronos {
+
+void cmd_tokenizer_register(CLI::App& app) {
+    CLI::App* tok = app.add_subcommand("tokenizer", "train and use the SentencePiece BPE tokenizer");
+    tok->require_subcommand(1);
+
+    auto train = std::make_shared<TokenizerTrainOptions>();
+    CLI::App* t = tok->add_subcommand("train", "train a BPE model on plain text or JSONL {\"text\": ...}");
+    t->add_option("--input", train->input, "training text (.txt or .jsonl)")->required();
+    t->add_option("--vocab-size", train->vocab_size, "vocabulary size")->capture_default_str()->check(CLI::Range(300, 1000000));
+    t->add_option("--out", train->out, "output .model file")->required();
+    t->add_option("--max-sentences", train->max_sentences, "sentences sampled for training")->capture_default_str();
+    t->callback([train]() {
+        spdlog::info("training BPE tokenizer (vocab {}) on {}", train->vocab_size, train->input);
+        tokenizer_train(*train);
+        Tokenizer loaded(train->out);
+        std::cout << "wrote " << train->out << " (" << loaded.vocab_size() << " pieces)\n";
+    });
+
+    auto model = std::make_shared<std::string>();
+    auto text = std::make_shared<std::string>();
+    CLI::App* e = tok->add_subcommand("encode", "print the token ids of a text, separated by spaces");
+    e->add_option("--model", *model, "tokenizer .model")->required();
+    e->add_option("--text", *text, "text to encode")->required();
+    e->callback([model, text]() {
+        Tokenizer tk(*model);
+        std::vector<int32_t> ids = tk.encode(*text);
+        for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
+        std::cout << "\n";
+    });
+
+    auto dmodel = std::make_shared<std::string>();
+    auto ids_text = std::make_shared<std::string>();
+    CLI::App* d = tok->add_subcommand("decode", "print the text of space-separated token ids");
+    d->add_option("--model", *dmodel, "tokenizer .model")->required();
+    d->add_option("--ids", *ids_text, "ids, e.g. \"17 4 980\"")->required();
+    d->callback([dmodel, ids_text]() {
+        Tokenizer tk(*dmodel);
+        std::vector<int32_t> ids;
+        std::istringstream in(*ids_text);
+        std::string word;
+        while (in >> word) {
+            size_t used = 0;
+            long long v = 0;
+            try {
+                v = std::stoll(word, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used != word.size() || v < 0 || v > INT32_MAX) fail("--ids: \"{}\" is not a token id", word);
+            ids.push_back(static_cast<int32_t>(v));
+        }
+        std::cout << tk.decode(ids);
+        std::cout.flush();
+    });
+}
+
+}  // namespace chronos

@@ -1,0 +1,70 @@
+// main.cpp: the `chronos` command. Parses global options, checks the BLAS, and dispatches to
+// the subcommands registered by the cmd_*.cpp files. User errors exit with status 1 and one
+// clear line on stderr; usage errors exit with CLI11's status.
+#include <omp.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/blas_info.h"
+#include "core/error.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"Chronos: a storage-aware Mixture-of-Experts stack"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "chronos 0.1.0");
+    chronos::GlobalOptions global;
+    app.add_option("--threads", global.threads, "threads for OpenMP and BLAS (default: all cores)")->check(CLI::NonNegativeNumber);
+    app.add_flag("-v,--verbose", global.verbose, "debug logging");
+    app.add_flag("-q,--quiet", global.quiet, "warnings and errors only");
+
+    // Runs before any subcommand callback.
+    app.parse_complete_callback([&]() {
+        chronos::log_init(global.quiet ? chronos::LogLevel::quiet
+                                       : (global.verbose ? chronos::LogLevel::verbose : chronos::LogLevel::normal));
+        if (global.threads > 0) {
+            omp_set_num_threads(global.threads);
+            chronos::blas_set_threads(global.threads);
+        }
+        chronos::BlasInfo blas = chronos::blas_probe();
+        if (!blas.is_openblas) {
+            spdlog::warn("BLAS is not OpenBLAS (sgemm_ from '{}'): matrix products will be many times slower; "
+                         "install libopenblas0-openmp (scripts/setup.sh)",
+                         blas.sgemm_library.empty() ? "nowhere" : blas.sgemm_library);
+        } else {
+            spdlog::debug("BLAS: OpenBLAS {} ({} threads) from {}", blas.openblas_config, blas.threads, blas.sgemm_library);
+        }
+    });
+
+    CLI::App* info = app.add_subcommand("info", "print the BLAS and thread set-up");
+    info->callback([]() {
+        chronos::BlasInfo blas = chronos::blas_probe();
+        std::printf("blas: %s\n", blas.is_openblas ? "OpenBLAS" : "NOT OpenBLAS (slow)");
+        std::printf("blas config: %s\n", blas.openblas_config.c_str());
+        std::printf("sgemm from: %s\n", blas.sgemm_library.c_str());
+        std::printf("libblas.so.3: %s\n", blas.libblas_so3.empty() ? "(not loaded)" : blas.libblas_so3.c_str());
+        std::printf("blas threads: %d\n", blas.threads);
+        std::printf("openmp threads: %d\n", omp_get_max_threads());
+    });
+
+    chronos::cmd_data_register(app);
+    chronos::cmd_tokenizer_register(app);
+    chronos::cmd_inspect_register(app);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const chronos::Error& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "chronos: error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "chronos: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

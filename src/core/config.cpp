@@ -1,0 +1,217 @@
+// config.cpp: strict JSON <-> ModelConfig conversion.
+#include "core/config.h"
+
+#include "core/error.h"
+#include "core/file_io.h"
+
+namespace chronos {
+
+using nlohmann::json;
+
+const char* attention_kind_name(AttentionKind kind) {
+    switch (kind) {
+        case AttentionKind::mla: return "mla";
+        case AttentionKind::swa: return "swa";
+        case AttentionKind::gqa: return "gqa";
+    }
+    return "?";
+}
+
+namespace {
+
+const json& require(const json& j, const char* key, const std::string& what) {
+    if (!j.contains(key)) fail("{}: missing field \"{}\"", what, key);
+    return j.at(key);
+}
+
+int64_t get_int(const json& j, const char* key, const std::string& what) {
+    const json& v = require(j, key, what);
+    if (!v.is_number_integer()) fail("{}: field \"{}\" must be an integer", what, key);
+    return v.get<int64_t>();
+}
+
+double get_double(const json& j, const char* key, const std::string& what) {
+    const json& v = require(j, key, what);
+    if (!v.is_number()) fail("{}: field \"{}\" must be a number", what, key);
+    return v.get<double>();
+}
+
+bool get_bool(const json& j, const char* key, const std::string& what) {
+    const json& v = require(j, key, what);
+    if (!v.is_boolean()) fail("{}: field \"{}\" must be true or false", what, key);
+    return v.get<bool>();
+}
+
+std::string get_string(const json& j, const char* key, const std::string& what) {
+    const json& v = require(j, key, what);
+    if (!v.is_string()) fail("{}: field \"{}\" must be a string", what, key);
+    return v.get<std::string>();
+}
+
+const char* expert_dtype_name(DType d) {
+    switch (d) {
+        case DType::F32: return "f32";
+        case DType::BF16: return "bf16";
+        case DType::F16: return "f16";
+        default: return "?";
+    }
+}
+
+}  // namespace
+
+ModelConfig config_from_json(const json& j, const std::string& what) {
+    if (!j.is_object()) fail("{}: config is not a JSON object", what);
+    ModelConfig c;
+    c.model_type = get_string(j, "model_type", what);
+    if (c.model_type != "chronos") fail("{}: model_type is \"{}\", expected \"chronos\"", what, c.model_type);
+    c.vocab_size = get_int(j, "vocab_size", what);
+    c.hidden_size = get_int(j, "hidden_size", what);
+    c.num_hidden_layers = get_int(j, "num_hidden_layers", what);
+    c.num_attention_heads = get_int(j, "num_attention_heads", what);
+    c.num_key_value_heads = get_int(j, "num_key_value_heads", what);
+    c.head_dim = get_int(j, "head_dim", what);
+    c.kv_lora_rank = get_int(j, "kv_lora_rank", what);
+    c.qk_nope_head_dim = get_int(j, "qk_nope_head_dim", what);
+    c.qk_rope_head_dim = get_int(j, "qk_rope_head_dim", what);
+    c.v_head_dim = get_int(j, "v_head_dim", what);
+    c.n_routed_experts = get_int(j, "n_routed_experts", what);
+    c.num_experts_per_tok = get_int(j, "num_experts_per_tok", what);
+    c.n_shared_experts = get_int(j, "n_shared_experts", what);
+    c.moe_intermediate_size = get_int(j, "moe_intermediate_size", what);
+    c.norm_topk_prob = get_bool(j, "norm_topk_prob", what);
+    c.rms_norm_eps = get_double(j, "rms_norm_eps", what);
+    c.rope_theta = get_double(j, "rope_theta", what);
+    c.max_position_embeddings = get_int(j, "max_position_embeddings", what);
+    c.sliding_window = get_int(j, "sliding_window", what);
+    c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", what);
+    const json& pattern = require(j, "attention_pattern", what);
+    if (!pattern.is_array()) fail("{}: attention_pattern must be a list", what);
+    for (const json& p : pattern) {
+        std::string s = p.is_string() ? p.get<std::string>() : "";
+        if (s == "mla") c.attention_pattern.push_back(AttentionKind::mla);
+        else if (s == "swa") c.attention_pattern.push_back(AttentionKind::swa);
+        else if (s == "gqa") c.attention_pattern.push_back(AttentionKind::gqa);
+        else fail("{}: attention_pattern entry {} is not \"mla\", \"swa\" or \"gqa\"", what, p.dump());
+    }
+    c.lookahead_steps = get_int(j, "lookahead_steps", what);
+    c.lookahead_hidden_size = get_int(j, "lookahead_hidden_size", what);
+    c.lambda_balance = get_double(j, "lambda_balance", what);
+    c.lambda_temporal = get_double(j, "lambda_temporal", what);
+    c.lambda_lookahead = get_double(j, "lambda_lookahead", what);
+    c.lambda_router_kl = get_double(j, "lambda_router_kl", what);
+    c.fallback_mask_prob = get_double(j, "fallback_mask_prob", what);
+    std::string dt = get_string(j, "expert_dtype", what);
+    if (dt == "f32") c.expert_dtype = DType::F32;
+    else if (dt == "bf16") c.expert_dtype = DType::BF16;
+    else if (dt == "f16") c.expert_dtype = DType::F16;
+    else fail("{}: expert_dtype \"{}\" is not f32, bf16 or f16", what, dt);
+    config_validate(c, what);
+    return c;
+}
+
+void config_validate(const ModelConfig& c, const std::string& what) {
+    auto positive = [&](int64_t v, const char* name) {
+        if (v <= 0) fail("{}: {} must be positive (got {})", what, name, v);
+    };
+    positive(c.vocab_size, "vocab_size");
+    positive(c.hidden_size, "hidden_size");
+    positive(c.num_hidden_layers, "num_hidden_layers");
+    positive(c.num_attention_heads, "num_attention_heads");
+    positive(c.n_routed_experts, "n_routed_experts");
+    positive(c.num_experts_per_tok, "num_experts_per_tok");
+    positive(c.moe_intermediate_size, "moe_intermediate_size");
+    positive(c.max_position_embeddings, "max_position_embeddings");
+    if (c.n_shared_experts < 0) fail("{}: n_shared_experts must be >= 0", what);
+    if (c.num_experts_per_tok > c.n_routed_experts) {
+        fail("{}: num_experts_per_tok ({}) exceeds n_routed_experts ({})", what, c.num_experts_per_tok,
+             c.n_routed_experts);
+    }
+    if (static_cast<int64_t>(c.attention_pattern.size()) != c.num_hidden_layers) {
+        fail("{}: attention_pattern has {} entries for {} layers", what, c.attention_pattern.size(),
+             c.num_hidden_layers);
+    }
+    bool has_mla = false, has_gqa = false, has_swa = false;
+    for (AttentionKind k : c.attention_pattern) {
+        has_mla |= k == AttentionKind::mla;
+        has_gqa |= k != AttentionKind::mla;
+        has_swa |= k == AttentionKind::swa;
+    }
+    if (has_mla) {
+        positive(c.kv_lora_rank, "kv_lora_rank");
+        positive(c.qk_nope_head_dim, "qk_nope_head_dim");
+        positive(c.qk_rope_head_dim, "qk_rope_head_dim");
+        positive(c.v_head_dim, "v_head_dim");
+        if (c.qk_rope_head_dim % 2 != 0) fail("{}: qk_rope_head_dim must be even", what);
+    }
+    if (has_gqa) {
+        positive(c.num_key_value_heads, "num_key_value_heads");
+        positive(c.head_dim, "head_dim");
+        if (c.head_dim % 2 != 0) fail("{}: head_dim must be even (RoPE rotates halves)", what);
+        if (c.num_attention_heads % c.num_key_value_heads != 0) {
+            fail("{}: num_attention_heads ({}) is not a multiple of num_key_value_heads ({})", what,
+                 c.num_attention_heads, c.num_key_value_heads);
+        }
+    }
+    if (has_swa) positive(c.sliding_window, "sliding_window");
+    if (c.rms_norm_eps <= 0) fail("{}: rms_norm_eps must be positive", what);
+    if (c.rope_theta <= 0) fail("{}: rope_theta must be positive", what);
+    if (c.lookahead_steps < 0) fail("{}: lookahead_steps must be >= 0", what);
+    if (c.lookahead_steps > 0) positive(c.lookahead_hidden_size, "lookahead_hidden_size");
+    if (c.fallback_mask_prob < 0 || c.fallback_mask_prob >= 1) {
+        fail("{}: fallback_mask_prob must be in [0, 1)", what);
+    }
+}
+
+ModelConfig config_load(const std::string& path) {
+    std::string text = file_read_all(path);
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception& e) {
+        fail("{}: not valid JSON: {}", path, e.what());
+    }
+    return config_from_json(j, path);
+}
+
+nlohmann::ordered_json config_to_json(const ModelConfig& c) {
+    nlohmann::ordered_json j;
+    j["model_type"] = c.model_type;
+    j["vocab_size"] = c.vocab_size;
+    j["hidden_size"] = c.hidden_size;
+    j["num_hidden_layers"] = c.num_hidden_layers;
+    j["num_attention_heads"] = c.num_attention_heads;
+    j["num_key_value_heads"] = c.num_key_value_heads;
+    j["head_dim"] = c.head_dim;
+    j["kv_lora_rank"] = c.kv_lora_rank;
+    j["qk_nope_head_dim"] = c.qk_nope_head_dim;
+    j["qk_rope_head_dim"] = c.qk_rope_head_dim;
+    j["v_head_dim"] = c.v_head_dim;
+    j["n_routed_experts"] = c.n_routed_experts;
+    j["num_experts_per_tok"] = c.num_experts_per_tok;
+    j["n_shared_experts"] = c.n_shared_experts;
+    j["moe_intermediate_size"] = c.moe_intermediate_size;
+    j["norm_topk_prob"] = c.norm_topk_prob;
+    j["rms_norm_eps"] = c.rms_norm_eps;
+    j["rope_theta"] = c.rope_theta;
+    j["max_position_embeddings"] = c.max_position_embeddings;
+    j["sliding_window"] = c.sliding_window;
+    j["tie_word_embeddings"] = c.tie_word_embeddings;
+    nlohmann::ordered_json pattern = nlohmann::ordered_json::array();
+    for (AttentionKind k : c.attention_pattern) pattern.push_back(attention_kind_name(k));
+    j["attention_pattern"] = pattern;
+    j["lookahead_steps"] = c.lookahead_steps;
+    j["lookahead_hidden_size"] = c.lookahead_hidden_size;
+    j["lambda_balance"] = c.lambda_balance;
+    j["lambda_temporal"] = c.lambda_temporal;
+    j["lambda_lookahead"] = c.lambda_lookahead;
+    j["lambda_router_kl"] = c.lambda_router_kl;
+    j["fallback_mask_prob"] = c.fallback_mask_prob;
+    j["expert_dtype"] = expert_dtype_name(c.expert_dtype);
+    return j;
+}
+
+void config_save(const ModelConfig& c, const std::string& path) {
+    file_write_atomic(path, config_to_json(c).dump(2) + "\n");
+}
+
+}  // namespace chronos

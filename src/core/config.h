@@ -1,0 +1,69 @@
+// config.h: the model configuration shared by both wings (`config.json` in a checkpoint).
+//
+// Field names follow Hugging Face / DeepSeek-V2 where one exists; Chronos-only fields sit
+// beside them. Every field is written explicitly and every field is required on read, so a
+// checkpoint never depends on a default that might change. docs/format.md lists them.
+//
+//     chronos::ModelConfig c = chronos::config_load("ckpt/config.json");
+//     std::string text = chronos::config_to_json(c).dump(2);
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "format/dtype.h"
+
+namespace chronos {
+
+enum class AttentionKind : uint8_t { mla, swa, gqa };
+const char* attention_kind_name(AttentionKind kind);
+
+struct ModelConfig {
+    std::string model_type = "chronos";
+    int64_t vocab_size = 0;
+    int64_t hidden_size = 0;
+    int64_t num_hidden_layers = 0;
+    int64_t num_attention_heads = 0;
+    int64_t num_key_value_heads = 0;   // GQA / sliding-window layers
+    int64_t head_dim = 0;              // GQA / sliding-window layers
+    int64_t kv_lora_rank = 0;          // MLA latent width r
+    int64_t qk_nope_head_dim = 0;      // MLA
+    int64_t qk_rope_head_dim = 0;      // MLA
+    int64_t v_head_dim = 0;            // MLA
+    int64_t n_routed_experts = 0;
+    int64_t num_experts_per_tok = 0;
+    int64_t n_shared_experts = 0;
+    int64_t moe_intermediate_size = 0;
+    bool norm_topk_prob = true;
+    double rms_norm_eps = 1e-6;
+    double rope_theta = 10000.0;
+    int64_t max_position_embeddings = 0;
+    int64_t sliding_window = 0;
+    bool tie_word_embeddings = false;
+    std::vector<AttentionKind> attention_pattern;  // one entry per layer
+    // Chronos fields.
+    int64_t lookahead_steps = 0;        // K: the lookahead head predicts t+1..t+K
+    int64_t lookahead_hidden_size = 0;  // width of the lookahead head's hidden layer
+    double lambda_balance = 0.0;
+    double lambda_temporal = 0.0;
+    double lambda_lookahead = 0.0;
+    double lambda_router_kl = 0.0;
+    double fallback_mask_prob = 0.0;
+    DType expert_dtype = DType::F32;    // dtype experts are stored with in packs
+
+    int64_t n_moe_layers() const { return num_hidden_layers; }  // every layer is MoE
+};
+
+// Parses and validates; `what` names the source in error messages.
+ModelConfig config_from_json(const nlohmann::json& j, const std::string& what);
+ModelConfig config_load(const std::string& path);
+nlohmann::ordered_json config_to_json(const ModelConfig& c);
+// Atomic write of config.json.
+void config_save(const ModelConfig& c, const std::string& path);
+// Throws chronos::Error if fields disagree with each other (heads vs kv heads, top-k > experts...).
+void config_validate(const ModelConfig& c, const std::string& what);
+
+}  // namespace chronos

@@ -1,0 +1,70 @@
+// file_io.h: whole-file reads, atomic writes and read-only memory maps.
+//
+// Every file Chronos saves (checkpoints, packs, JSONL splits, manifests) goes through
+// AtomicFile: it writes `path.tmp-<pid>`, fsyncs, renames over `path` and fsyncs the directory,
+// so a crash mid-save leaves the previous file intact.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace chronos {
+
+std::string file_read_all(const std::string& path);
+// Atomically replaces `path` with `content`.
+void file_write_atomic(const std::string& path, std::string_view content);
+bool file_exists(const std::string& path);
+bool dir_exists(const std::string& path);
+// mkdir -p; throws on failure.
+void dir_create(const std::string& path);
+
+// A file being written for an atomic replace. Call commit() to publish it; if the object is
+// destroyed without commit(), the temporary file is removed and `path` is untouched.
+class AtomicFile {
+public:
+    explicit AtomicFile(std::string path);
+    ~AtomicFile();
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+
+    void write(const void* data, size_t size);
+    void write(std::string_view s) { write(s.data(), s.size()); }
+    // Writes zero bytes until the file offset is a multiple of `alignment`.
+    void pad_to(uint64_t alignment);
+    uint64_t offset() const { return offset_; }
+    // fsync, rename over the final path, fsync the directory.
+    void commit();
+
+private:
+    std::string path_;
+    std::string tmp_path_;
+    int fd_ = -1;
+    uint64_t offset_ = 0;
+    bool committed_ = false;
+};
+
+// A read-only private mapping of a whole file (empty files map to nullptr/0).
+class MappedFile {
+public:
+    MappedFile() = default;
+    explicit MappedFile(const std::string& path);
+    ~MappedFile();
+    MappedFile(MappedFile&& other) noexcept;
+    MappedFile& operator=(MappedFile&& other) noexcept;
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    const uint8_t* data() const { return data_; }
+    size_t size() const { return size_; }
+    const std::string& path() const { return path_; }
+
+private:
+    void release();
+    std::string path_;
+    const uint8_t* data_ = nullptr;
+    size_t size_ = 0;
+};
+
+}  // namespace chronos

@@ -1,0 +1,166 @@
+// checkpoint.cpp: tensor naming, validation and the atomic directory swap.
+#include "format/checkpoint.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "core/error.h"
+#include "core/file_io.h"
+
+namespace chronos {
+
+namespace fs = std::filesystem;
+
+std::string expert_tensor_name(int64_t layer, int64_t expert, const char* proj) {
+    return fmt::format("model.layers.{}.mlp.experts.{}.{}_proj.weight", layer, expert, proj);
+}
+
+std::vector<TensorSpec> checkpoint_tensor_specs(const ModelConfig& c) {
+    const int64_t H = c.hidden_size;
+    const int64_t nh = c.num_attention_heads;
+    std::vector<TensorSpec> specs;
+    specs.push_back({"model.embed_tokens.weight", {c.vocab_size, H}});
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        const std::string p = fmt::format("model.layers.{}.", l);
+        specs.push_back({p + "input_layernorm.weight", {H}});
+        specs.push_back({p + "post_attention_layernorm.weight", {H}});
+        if (c.attention_pattern[static_cast<size_t>(l)] == AttentionKind::mla) {
+            const int64_t qk = c.qk_nope_head_dim + c.qk_rope_head_dim;
+            specs.push_back({p + "self_attn.q_proj.weight", {nh * qk, H}});
+            specs.push_back({p + "self_attn.kv_a_proj_with_mqa.weight", {c.kv_lora_rank + c.qk_rope_head_dim, H}});
+            specs.push_back({p + "self_attn.kv_a_layernorm.weight", {c.kv_lora_rank}});
+            specs.push_back({p + "self_attn.kv_b_proj.weight", {nh * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank}});
+            specs.push_back({p + "self_attn.o_proj.weight", {H, nh * c.v_head_dim}});
+        } else {
+            const int64_t hd = c.head_dim;
+            specs.push_back({p + "self_attn.q_proj.weight", {nh * hd, H}});
+            specs.push_back({p + "self_attn.k_proj.weight", {c.num_key_value_heads * hd, H}});
+            specs.push_back({p + "self_attn.v_proj.weight", {c.num_key_value_heads * hd, H}});
+            specs.push_back({p + "self_attn.o_proj.weight", {H, nh * hd}});
+        }
+        const int64_t F = c.moe_intermediate_size;
+        specs.push_back({p + "mlp.gate.weight", {c.n_routed_experts, H}});
+        for (int64_t e = 0; e < c.n_routed_experts; ++e) {
+            specs.push_back({expert_tensor_name(l, e, "gate"), {F, H}});
+            specs.push_back({expert_tensor_name(l, e, "up"), {F, H}});
+            specs.push_back({expert_tensor_name(l, e, "down"), {H, F}});
+        }
+        if (c.n_shared_experts > 0) {
+            const int64_t Fs = c.n_shared_experts * F;
+            specs.push_back({p + "mlp.shared_experts.gate_proj.weight", {Fs, H}});
+            specs.push_back({p + "mlp.shared_experts.up_proj.weight", {Fs, H}});
+            specs.push_back({p + "mlp.shared_experts.down_proj.weight", {H, Fs}});
+        }
+    }
+    specs.push_back({"model.norm.weight", {H}});
+    if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {c.vocab_size, H}});
+    if (c.lookahead_steps > 0) {
+        const int64_t D = c.lookahead_hidden_size;
+        specs.push_back({"lookahead.norm.weight", {H}});
+        specs.push_back({"lookahead.up_proj.weight", {D, H}});
+        specs.push_back({"lookahead.out_proj.weight", {c.lookahead_steps * c.num_hidden_layers * c.n_routed_experts, D}});
+    }
+    return specs;
+}
+
+void checkpoint_validate_tensors(const ModelConfig& c, const SafetensorsHeader& header, const std::string& what) {
+    std::map<std::string, const TensorInfo*> present;
+    for (const TensorInfo& t : header.tensors) present[t.name] = &t;
+    std::vector<std::string> problems;
+    for (const TensorSpec& spec : checkpoint_tensor_specs(c)) {
+        auto it = present.find(spec.name);
+        if (it == present.end()) {
+            problems.push_back(fmt::format("missing {}", spec.name));
+            continue;
+        }
+        const TensorInfo& t = *it->second;
+        if (t.shape != spec.shape) {
+            problems.push_back(fmt::format("{} has shape [{}], config.json implies [{}]", spec.name,
+                                           fmt::join(t.shape, ", "), fmt::join(spec.shape, ", ")));
+        }
+        if (t.dtype != DType::F32) {
+            problems.push_back(fmt::format("{} is {}, master weights are F32", spec.name, dtype_name(t.dtype)));
+        }
+        present.erase(it);
+    }
+    for (const auto& [name, unused] : present) problems.push_back(fmt::format("unexpected tensor {}", name));
+    if (problems.empty()) return;
+    std::string list;
+    for (size_t i = 0; i < problems.size() && i < 8; ++i) list += "\n  " + problems[i];
+    if (problems.size() > 8) list += fmt::format("\n  ... and {} more", problems.size() - 8);
+    fail("{}: weights do not match config.json:{}", what, list);
+}
+
+Checkpoint checkpoint_open(const std::string& dir) {
+    if (!dir_exists(dir)) fail("checkpoint directory {} does not exist", dir);
+    Checkpoint ck;
+    ck.dir = dir;
+    const std::string config_path = dir + "/config.json";
+    const std::string weights_path = dir + "/model.safetensors";
+    if (!file_exists(config_path)) fail("{}: no config.json (not a checkpoint directory?)", dir);
+    if (!file_exists(weights_path)) fail("{}: no model.safetensors", dir);
+    ck.config = config_load(config_path);
+    ck.weights = std::make_unique<SafetensorsFile>(weights_path);
+    checkpoint_validate_tensors(ck.config, ck.weights->header(), weights_path);
+    if (file_exists(dir + "/tokenizer.model")) ck.tokenizer_path = dir + "/tokenizer.model";
+    return ck;
+}
+
+CheckpointStaging::CheckpointStaging(std::string dir) : dir_(std::move(dir)) {
+    while (!dir_.empty() && dir_.back() == '/') dir_.pop_back();
+    if (dir_.empty()) fail("checkpoint directory name is empty");
+    staging_ = dir_ + ".tmp-" + std::to_string(::getpid());
+    std::error_code ec;
+    fs::remove_all(staging_, ec);
+    dir_create(staging_);
+}
+
+CheckpointStaging::~CheckpointStaging() {
+    if (!committed_) {
+        std::error_code ec;
+        fs::remove_all(staging_, ec);
+    }
+}
+
+std::string CheckpointStaging::file(const std::string& name) const { return staging_ + "/" + name; }
+
+void CheckpointStaging::keep_from(const std::string& existing_dir, const std::vector<std::string>& names) {
+    for (const std::string& name : names) {
+        std::string src = existing_dir + "/" + name;
+        if (!file_exists(src) || file_exists(file(name))) continue;
+        std::error_code ec;
+        fs::copy_file(src, file(name), ec);
+        if (ec) fail("cannot copy {} into the new checkpoint: {}", src, ec.message());
+    }
+}
+
+void CheckpointStaging::commit() {
+    CHRONOS_ASSERT(!committed_, "commit twice");
+    int fd = ::open(staging_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+    if (dir_exists(dir_)) {
+        // Swap the two directories in one step, then delete the old one (now at staging_).
+        if (::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, dir_.c_str(), RENAME_EXCHANGE) != 0) {
+            fail("cannot swap {} into place: {}", dir_, std::strerror(errno));
+        }
+        committed_ = true;
+        std::error_code ec;
+        fs::remove_all(staging_, ec);
+    } else {
+        if (::rename(staging_.c_str(), dir_.c_str()) != 0) {
+            fail("cannot move {} to {}: {}", staging_, dir_, std::strerror(errno));
+        }
+        committed_ = true;
+    }
+}
+
+}  // namespace chronos

@@ -1,0 +1,66 @@
+// tokenizer.h: SentencePiece BPE with byte fallback, set up so that every UTF-8 string
+// round-trips exactly (no normalisation, no dummy prefix, runs of spaces and tabs kept).
+//
+// Special tokens (ids fixed by training options):
+//   0 <|pad|>   padding
+//   1 <unk>     never produced for valid UTF-8 (byte fallback)
+//   2 <|endoftext|>  end of a document
+//   3 <|im_start|>, 4 <|im_end|>  chat turns (see chat_template.h)
+// They are control symbols: text that spells "<|im_start|>" encodes as ordinary pieces, so user
+// content can never forge a turn boundary.
+//
+//     chronos::tokenizer_train({.input = "train.jsonl", .vocab_size = 8000, .out = "tok.model"});
+//     chronos::Tokenizer tok("tok.model");
+//     std::vector<int32_t> ids = tok.encode("Hello\tworld");
+//     std::string text = tok.decode(ids);   // == "Hello\tworld"
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sentencepiece {
+class SentencePieceProcessor;
+}
+
+namespace chronos {
+
+constexpr int32_t kTokenPad = 0;
+constexpr int32_t kTokenUnk = 1;
+constexpr int32_t kTokenEndOfText = 2;
+constexpr int32_t kTokenImStart = 3;
+constexpr int32_t kTokenImEnd = 4;
+
+struct TokenizerTrainOptions {
+    std::string input;             // plain text (one sentence per line) or JSONL with "text"
+    int32_t vocab_size = 8000;
+    std::string out;               // path of the .model file to write
+    int32_t threads = 2;
+    int64_t max_sentences = 400000;  // sample cap for the trainer (deterministic)
+};
+
+// Trains a BPE model and writes it atomically to options.out.
+void tokenizer_train(const TokenizerTrainOptions& options);
+
+class Tokenizer {
+public:
+    explicit Tokenizer(const std::string& model_path);
+    ~Tokenizer();
+    Tokenizer(const Tokenizer&) = delete;
+    Tokenizer& operator=(const Tokenizer&) = delete;
+
+    std::vector<int32_t> encode(std::string_view text) const;
+    // Ordinary pieces decode to their text; control tokens to their spelling ("<|im_end|>").
+    std::string decode(const std::vector<int32_t>& ids) const;
+    std::string id_to_piece(int32_t id) const;
+    int32_t vocab_size() const;
+    bool is_control(int32_t id) const;
+
+private:
+    std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+    int32_t byte_ids_[256];  // id of <0xNN> for each byte
+};
+
+}  // namespace chronos

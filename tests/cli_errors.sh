@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Bad input through the `chronos` command: each case must exit non-zero with a clear message
+# on stderr, and must not damage files that were already saved.
+# Usage: cli_errors.sh CHRONOS TEST_DATA_DIR
+set -uo pipefail
+chronos=$1 data=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0 passed=0
+
+# expect_error NAME EXPECTED_TEXT -- COMMAND...
+expect_error() {
+  local name=$1 needle=$2
+  shift 3
+  local err rc
+  err=$("$@" 2>&1 >/dev/null)
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
+    echo "FAIL $name: exit status 0"; failures=$((failures + 1)); return
+  fi
+  if [ "$rc" -ge 128 ]; then
+    echo "FAIL $name: crashed (status $rc): $err"; failures=$((failures + 1)); return
+  fi
+  if ! grep -qF -- "$needle" <<<"$err"; then
+    echo "FAIL $name: message does not mention '$needle': $err"; failures=$((failures + 1)); return
+  fi
+  echo "ok   $name: $(head -n 1 <<<"$err")"
+  passed=$((passed + 1))
+}
+
+printf 'abc' > "$work/short.safetensors"
+expect_error truncated-safetensors "too short" -- "$chronos" inspect "$work/short.safetensors"
+printf '\x10\x00\x00\x00\x00\x00\x00\x00{"a":1}         ' > "$work/bad.safetensors"
+expect_error bad-header "not an object" -- "$chronos" inspect "$work/bad.safetensors"
+expect_error missing-file "cannot open" -- "$chronos" inspect "$work/absent.safetensors"
+mkdir -p "$work/notckpt"
+expect_error not-a-checkpoint "no config.json" -- "$chronos" inspect "$work/notckpt"
+
+expect_error decode-bad-id "is not a token id" -- "$chronos" tokenizer decode --model "$data/tokenizer.model" --ids "1 two 3"
+expect_error decode-out-of-range "outside the vocabulary" -- "$chronos" tokenizer decode --model "$data/tokenizer.model" --ids "999999"
+expect_error missing-model "does not exist" -- "$chronos" tokenizer encode --model "$work/none.model" --text hi
+printf 'not a model' > "$work/junk.model"
+expect_error junk-model "cannot load tokenizer" -- "$chronos" tokenizer encode --model "$work/junk.model" --text hi
+
+# Malformed JSONL in a prepared directory: the error names the file and the line.
+cp -r "$data/prepared" "$work/prepared"
+printf '{"text": "fine"}\n{"text": "broken\n' > "$work/prepared/pretrain.test.jsonl"
+expect_error malformed-jsonl "pretrain.test.jsonl:2: malformed JSON" -- "$chronos" data stats --data "$work/prepared"
+expect_error tokenizer-malformed-jsonl "pretrain.test.jsonl:2" -- "$chronos" tokenizer train --input "$work/prepared/pretrain.test.jsonl" --vocab-size 400 --out "$work/t.model"
+
+# A failed tokenizer training must not clobber an existing model.
+cp "$data/tokenizer.model" "$work/keep.model"
+expect_error vocab-too-small "300" -- "$chronos" tokenizer train --input "$data/prepared/pretrain.test.jsonl" --vocab-size 50 --out "$work/keep.model"
+if cmp -s "$data/tokenizer.model" "$work/keep.model"; then
+  echo "ok   existing-model-kept"; passed=$((passed + 1))
+else
+  echo "FAIL existing-model-kept: the model was modified by a failed run"; failures=$((failures + 1))
+fi
+expect_error missing-sources "data sources are missing" -- "$chronos" data prepare --raw "$work/noraw" --out "$work/out"
+
+echo "$passed passed, $failures failed"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,64 @@
+// test_helpers.h: temporary directories and real-data paths for the tests.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "core/config.h"
+#include "core/file_io.h"
+
+namespace chronos::test {
+
+// A fresh directory removed at the end of the test.
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "chronos-test-XXXXXX").string();
+        path_ = mkdtemp(tmpl.data());
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+// Data made by the prepare_real_data fixture (tests/prepare_fixture.sh).
+inline std::string test_data_dir() { return CHRONOS_TEST_DATA; }
+inline std::string prepared_dir() { return test_data_dir() + "/prepared"; }
+inline std::string test_tokenizer() { return test_data_dir() + "/tokenizer.model"; }
+inline std::string raw_data_dir() { return CHRONOS_RAW_DATA; }
+
+// A small valid config: 2 layers (MLA, sliding window), 4 experts top-2, lookahead K=2.
+inline ModelConfig tiny_model_config() {
+    ModelConfig c;
+    c.vocab_size = 300;
+    c.hidden_size = 32;
+    c.num_hidden_layers = 2;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 2;
+    c.head_dim = 8;
+    c.kv_lora_rank = 16;
+    c.qk_nope_head_dim = 8;
+    c.qk_rope_head_dim = 4;
+    c.v_head_dim = 8;
+    c.n_routed_experts = 4;
+    c.num_experts_per_tok = 2;
+    c.n_shared_experts = 1;
+    c.moe_intermediate_size = 24;
+    c.max_position_embeddings = 128;
+    c.sliding_window = 16;
+    c.attention_pattern = {AttentionKind::mla, AttentionKind::swa};
+    c.lookahead_steps = 2;
+    c.lookahead_hidden_size = 16;
+    return c;
+}
+
+}  // namespace chronos::test
