@@ -1,0 +1,157 @@
+// model.h: the Chronos MoE transformer in libtorch (train wing).
+//
+// Module and parameter names equal the checkpoint tensor names of docs/format.md, so that
+// named_parameters() is the checkpoint. Shapes: B batch, T tokens, H hidden, E routed experts,
+// k experts per token, L layers, K lookahead steps, V vocabulary.
+//
+//     chronos::ChronosModel model(config);
+//     chronos::ForwardOutput out = model->forward(ids);          // ids [B, T] int64
+//     out.logits;                                                 // [B, T, V]
+//     out.router_probs[l];                                        // [B, T, E]
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "core/config.h"
+
+namespace chronos {
+
+// y = x / sqrt(mean(x^2) + eps) * weight, computed in fp32. x [..., D], weight [D].
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+
+// RoPE, Llama/NeoX convention: frequencies theta^(-2i/d), rotate the two halves.
+// positions [T] int64 -> cos, sin [T, d].
+struct RopeTable {
+    torch::Tensor cos, sin;
+};
+RopeTable rope_table(int64_t dim, double theta, const torch::Tensor& positions);
+// x [..., T, d] -> same shape.
+torch::Tensor rope_apply(const torch::Tensor& x, const RopeTable& rope);
+
+// Decode cache of one attention layer. Entries are kept in position order.
+struct LayerCache {
+    torch::Tensor k, v;          // GQA/SWA: [B, n_kv, S, head_dim], k already rotated
+    torch::Tensor c_kv, k_rope;  // MLA: [B, S, r] (normalised latent), [B, S, d_rope] (rotated)
+    torch::Tensor positions;     // [S] int64 absolute positions
+};
+
+struct RMSNormImpl : torch::nn::Module {
+    RMSNormImpl(int64_t dim, double eps);
+    torch::Tensor forward(const torch::Tensor& x) { return rms_norm(x, weight, eps); }
+    torch::Tensor weight;
+    double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+// Multi-head latent attention (DeepSeek-V2): KV through a low-rank latent, a decoupled RoPE key
+// computed from x and shared by all heads.
+struct MlaAttentionImpl : torch::nn::Module {
+    explicit MlaAttentionImpl(const ModelConfig& c);
+    // x [B, T, H], positions [T] -> [B, T, H]. With a cache, new entries are appended and the
+    // queries attend over the whole cache.
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions, LayerCache* cache);
+    int64_t nh, d_nope, d_rope, d_v, rank;
+    double theta;
+    torch::nn::Linear q_proj{nullptr}, kv_a_proj_with_mqa{nullptr}, kv_b_proj{nullptr}, o_proj{nullptr};
+    RMSNorm kv_a_layernorm{nullptr};
+};
+TORCH_MODULE(MlaAttention);
+
+// Grouped-query attention; window > 0 makes it sliding-window (i - window < j <= i).
+struct GqaAttentionImpl : torch::nn::Module {
+    GqaAttentionImpl(const ModelConfig& c, int64_t window);
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions, LayerCache* cache);
+    int64_t nh, n_kv, head_dim, window;
+    double theta;
+    torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+};
+TORCH_MODULE(GqaAttention);
+
+// SwiGLU feed-forward: down(silu(gate(x)) * up(x)).
+struct ExpertImpl : torch::nn::Module {
+    ExpertImpl(int64_t hidden, int64_t inner);
+    torch::Tensor forward(const torch::Tensor& x);  // [N, H] -> [N, H]
+    torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Expert);
+
+struct MoeOutput {
+    torch::Tensor y;      // [N, H]
+    torch::Tensor probs;  // [N, E] full router softmax (fp32)
+    torch::Tensor topk;   // [N, k] int64 chosen experts
+};
+
+// Softmax router, top-k (renormalised), routed SwiGLU experts plus always-on shared experts.
+struct MoeLayerImpl : torch::nn::Module {
+    explicit MoeLayerImpl(const ModelConfig& c);
+    // x [N, H]; availability [N, E] or [E] of 0/1 (undefined = all available).
+    // y = shared(x) + sum_i w_i * a_i * E_i(x). Tokens are grouped by expert: one gather, one
+    // matmul per expert on a contiguous block, one scatter-add; a single host sync per layer.
+    MoeOutput forward(const torch::Tensor& x, const torch::Tensor& availability);
+    int64_t n_experts, top_k;
+    bool norm_topk;
+    double fallback_mask_prob;
+    torch::nn::Linear gate{nullptr};
+    torch::nn::ModuleList experts{nullptr};
+    Expert shared_experts{nullptr};
+};
+TORCH_MODULE(MoeLayer);
+
+struct DecoderLayerImpl : torch::nn::Module {
+    DecoderLayerImpl(const ModelConfig& c, int64_t layer);
+    AttentionKind kind;
+    RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+    MlaAttention mla{nullptr};
+    GqaAttention gqa{nullptr};
+    MoeLayer mlp{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+struct DecoderImpl : torch::nn::Module {
+    explicit DecoderImpl(const ModelConfig& c);
+    torch::nn::Embedding embed_tokens{nullptr};
+    torch::nn::ModuleList layers{nullptr};
+    RMSNorm norm{nullptr};
+};
+TORCH_MODULE(Decoder);
+
+// Predicts, from the hidden state after block 0 at token t, the router distribution of every
+// layer at t+1..t+K: norm -> up_proj -> SiLU -> out_proj -> [K, L, E] logits.
+struct LookaheadHeadImpl : torch::nn::Module {
+    explicit LookaheadHeadImpl(const ModelConfig& c);
+    torch::Tensor forward(const torch::Tensor& h);  // [B, T, H] -> [B, T, K, L, E]
+    int64_t K, L, E;
+    RMSNorm norm{nullptr};
+    torch::nn::Linear up_proj{nullptr}, out_proj{nullptr};
+};
+TORCH_MODULE(LookaheadHead);
+
+struct ForwardOptions {
+    torch::Tensor positions;            // [T] int64; default: continue after the cache, else 0..T-1
+    std::vector<LayerCache>* cache = nullptr;  // one per layer, for step-by-step decoding
+    torch::Tensor availability;         // [L, E] 0/1 per (layer, expert); undefined = all
+};
+
+struct ForwardOutput {
+    torch::Tensor logits;                     // [B, T, V]
+    std::vector<torch::Tensor> router_probs;  // L x [B, T, E]
+    std::vector<torch::Tensor> router_topk;   // L x [B, T, k]
+    torch::Tensor lookahead_logits;           // [B, T, K, L, E], undefined if K == 0
+};
+
+struct ChronosModelImpl : torch::nn::Module {
+    explicit ChronosModelImpl(const ModelConfig& c);
+    ForwardOutput forward(const torch::Tensor& ids, const ForwardOptions& options = {});
+    // Normal(0, 0.02) for matrices, ones for norms; deterministic given torch::manual_seed.
+    void init_weights();
+
+    ModelConfig config;
+    Decoder model{nullptr};
+    torch::nn::Linear lm_head{nullptr};
+    LookaheadHead lookahead{nullptr};
+};
+TORCH_MODULE(ChronosModel);
+
+}  // namespace chronos

@@ -1,0 +1,82 @@
+// moe.cpp: SwiGLU experts, the MoE layer with soft gating, and the lookahead head.
+#include "core/error.h"
+#include "model/model.h"
+
+namespace chronos {
+
+static torch::nn::Linear linear_no_bias(int64_t in, int64_t out) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+}
+
+ExpertImpl::ExpertImpl(int64_t hidden, int64_t inner) {
+    gate_proj = register_module("gate_proj", linear_no_bias(hidden, inner));
+    up_proj = register_module("up_proj", linear_no_bias(hidden, inner));
+    down_proj = register_module("down_proj", linear_no_bias(inner, hidden));
+}
+
+torch::Tensor ExpertImpl::forward(const torch::Tensor& x) {
+    return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+}
+
+MoeLayerImpl::MoeLayerImpl(const ModelConfig& c)
+    : n_experts(c.n_routed_experts), top_k(c.num_experts_per_tok), norm_topk(c.norm_topk_prob),
+      fallback_mask_prob(c.fallback_mask_prob) {
+    gate = register_module("gate", linear_no_bias(c.hidden_size, n_experts));
+    experts = register_module("experts", torch::nn::ModuleList());
+    for (int64_t e = 0; e < n_experts; ++e) experts->push_back(Expert(c.hidden_size, c.moe_intermediate_size));
+    if (c.n_shared_experts > 0) {
+        shared_experts = register_module("shared_experts", Expert(c.hidden_size, c.n_shared_experts * c.moe_intermediate_size));
+    }
+}
+
+MoeOutput MoeLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& availability) {
+    const int64_t N = x.size(0);
+    torch::Tensor probs = torch::softmax(gate(x).to(torch::kFloat32), -1);  // [N, E]
+    auto [top_p, top_i] = probs.topk(top_k, -1);                              // [N, k]
+    torch::Tensor w = norm_topk ? top_p / top_p.sum(-1, true) : top_p;
+    // Soft gating: the availability mask multiplies the renormalised weights (no second
+    // renormalisation); a missing expert's term is exactly zero.
+    if (availability.defined()) {
+        torch::Tensor a = availability.dim() == 1 ? availability.unsqueeze(0).expand({N, n_experts}) : availability;
+        w = w * a.to(w.scalar_type()).gather(1, top_i);
+    }
+    if (is_training() && fallback_mask_prob > 0) {
+        w = w * (torch::rand({N, top_k}) >= fallback_mask_prob).to(w.scalar_type());
+    }
+
+    // Group the N*k (token, expert) assignments by expert.
+    torch::Tensor flat_expert = top_i.reshape({-1});                                          // [N*k]
+    torch::Tensor flat_token = torch::arange(N, torch::kInt64).repeat_interleave(top_k);      // [N*k]
+    torch::Tensor order = std::get<1>(flat_expert.sort(/*stable=*/true, 0, false));
+    torch::Tensor sorted_token = flat_token.index_select(0, order);
+    torch::Tensor sorted_w = w.reshape({-1}).index_select(0, order).unsqueeze(1).to(x.scalar_type());
+    torch::Tensor counts = torch::bincount(flat_expert, {}, n_experts).to(torch::kCPU);  // the one host sync
+    const int64_t* count = counts.data_ptr<int64_t>();
+    torch::Tensor xs = x.index_select(0, sorted_token);                                       // [N*k, H]
+    std::vector<torch::Tensor> outs;
+    outs.reserve(static_cast<size_t>(n_experts));
+    int64_t offset = 0;
+    for (int64_t e = 0; e < n_experts; ++e) {
+        if (count[e] == 0) continue;
+        outs.push_back(experts[static_cast<size_t>(e)]->as<Expert>()->forward(xs.narrow(0, offset, count[e])));
+        offset += count[e];
+    }
+    torch::Tensor y = torch::zeros_like(x);
+    if (!outs.empty()) y = y.index_add(0, sorted_token, torch::cat(outs, 0) * sorted_w);
+    if (!shared_experts.is_empty()) y = y + shared_experts->forward(x);
+    return {y, probs, top_i};
+}
+
+LookaheadHeadImpl::LookaheadHeadImpl(const ModelConfig& c)
+    : K(c.lookahead_steps), L(c.num_hidden_layers), E(c.n_routed_experts) {
+    norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+    up_proj = register_module("up_proj", linear_no_bias(c.hidden_size, c.lookahead_hidden_size));
+    out_proj = register_module("out_proj", linear_no_bias(c.lookahead_hidden_size, K * L * E));
+}
+
+torch::Tensor LookaheadHeadImpl::forward(const torch::Tensor& h) {
+    const int64_t B = h.size(0), T = h.size(1);
+    return out_proj(torch::silu(up_proj(norm(h)))).view({B, T, K, L, E});
+}
+
+}  // namespace chronos

@@ -1,0 +1,104 @@
+// test_losses.cpp: finite-difference gradient checks in double precision for the balance,
+// temporal and lookahead losses (through the router softmax, as in training), their masking of
+// padding, and the switch-rate count.
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "train/losses.h"
+
+using namespace chronos;
+
+namespace {
+
+// Compares autograd's gradient of f at x with central differences, element by element.
+void check_gradient(const std::function<torch::Tensor(const torch::Tensor&)>& f, torch::Tensor x, const char* what) {
+    x = x.detach().clone().set_requires_grad(true);
+    torch::Tensor y = f(x);
+    y.backward();
+    torch::Tensor analytic = x.grad().clone();
+    torch::NoGradGuard ng;
+    const double h = 1e-6;
+    torch::Tensor flat = x.detach().view({-1});
+    double worst = 0;
+    for (int64_t i = 0; i < flat.numel(); ++i) {
+        double orig = flat[i].item<double>();
+        flat[i] = orig + h;
+        double up = f(x.detach()).item<double>();
+        flat[i] = orig - h;
+        double down = f(x.detach()).item<double>();
+        flat[i] = orig;
+        double numeric = (up - down) / (2 * h);
+        double a = analytic.view({-1})[i].item<double>();
+        worst = std::max(worst, std::abs(a - numeric));
+        ASSERT_NEAR(a, numeric, 1e-6 + 1e-5 * std::abs(numeric)) << what << ": element " << i;
+    }
+    EXPECT_GT(analytic.abs().sum().item<double>(), 0.0) << what << ": gradient is identically zero";
+}
+
+torch::Tensor dopts_randn(std::vector<int64_t> shape) { return torch::randn(shape, torch::kFloat64); }
+
+}  // namespace
+
+TEST(Losses, BalanceGradientMatchesFiniteDifferences) {
+    torch::manual_seed(1);
+    torch::Tensor logits = dopts_randn({2, 6, 5});
+    // Top-k fixed from the starting point (f is a count, not differentiated, as in Switch).
+    torch::Tensor topk = std::get<1>(torch::softmax(logits, -1).topk(2, -1));
+    torch::Tensor valid = torch::ones({2, 6}, torch::kBool);
+    valid[1][5] = false;
+    valid[1][4] = false;
+    check_gradient([&](const torch::Tensor& z) { return loss_balance(torch::softmax(z, -1), topk, valid); }, logits, "balance");
+}
+
+TEST(Losses, TemporalGradientMatchesFiniteDifferences) {
+    torch::manual_seed(2);
+    torch::Tensor logits = dopts_randn({2, 7, 4});
+    torch::Tensor valid = torch::ones({2, 7}, torch::kBool);
+    valid[0][6] = false;
+    check_gradient([&](const torch::Tensor& z) { return loss_temporal(torch::softmax(z, -1), valid); }, logits, "temporal");
+}
+
+TEST(Losses, LookaheadGradientMatchesFiniteDifferencesAndIgnoresTheTarget) {
+    torch::manual_seed(3);
+    torch::Tensor pred = dopts_randn({2, 6, 5});
+    torch::Tensor target_logits = dopts_randn({2, 6, 5});
+    torch::Tensor valid = torch::ones({2, 6}, torch::kBool);
+    for (int64_t k : {1, 2}) {
+        check_gradient([&](const torch::Tensor& z) { return loss_lookahead(z, torch::softmax(target_logits, -1), valid, k); },
+                       pred, "lookahead");
+        // The target side is stop-gradient: with only the router requiring grad, the loss
+        // has no path back to it at all.
+        torch::Tensor t = target_logits.clone().set_requires_grad(true);
+        EXPECT_FALSE(loss_lookahead(pred, torch::softmax(t, -1), valid, k).requires_grad()) << "gradient path to the target router";
+    }
+}
+
+TEST(Losses, PaddingIsExcluded) {
+    torch::manual_seed(4);
+    torch::Tensor p = torch::softmax(dopts_randn({1, 8, 4}), -1);
+    torch::Tensor topk = std::get<1>(p.topk(2, -1));
+    torch::Tensor valid = torch::ones({1, 8}, torch::kBool);
+    valid[0][6] = false;
+    valid[0][7] = false;
+    // Changing padded positions must not change any loss.
+    torch::Tensor q = p.clone();
+    q[0][6] = torch::softmax(dopts_randn({4}), -1);
+    q[0][7] = torch::softmax(dopts_randn({4}), -1);
+    EXPECT_DOUBLE_EQ(loss_temporal(p, valid).item<double>(), loss_temporal(q, valid).item<double>());
+    EXPECT_DOUBLE_EQ(loss_balance(p, topk, valid).item<double>(), loss_balance(q, topk, valid).item<double>());
+    EXPECT_DOUBLE_EQ(loss_lookahead(torch::log(p), p, valid, 1).item<double>(), loss_lookahead(torch::log(q), q, valid, 1).item<double>());
+}
+
+TEST(Losses, BalanceIsOneWhenPerfectlyUniform) {
+    // Uniform probabilities and assignments give E * sum_e (1/E)(1/E) = 1.
+    torch::Tensor p = torch::full({1, 4, 4}, 0.25, torch::kFloat64);
+    torch::Tensor topk = torch::tensor({0, 1, 2, 3, 0, 1, 2, 3}, torch::kInt64).view({1, 4, 2});
+    EXPECT_NEAR(loss_balance(p, topk, torch::ones({1, 4}, torch::kBool)).item<double>(), 1.0, 1e-12);
+}
+
+TEST(Losses, SwitchRateCountsChangedExperts) {
+    // Sets {0,1} -> {0,1} -> {1,2} -> {3,2}: changes 0, 1, 1 of 2 -> 2 / 6.
+    torch::Tensor topk = torch::tensor({0, 1, 1, 0, 1, 2, 3, 2}, torch::kInt64).view({1, 4, 2});
+    EXPECT_NEAR(switch_rate(topk, torch::ones({1, 4}, torch::kBool), 4), 2.0 / 6.0, 1e-12);
+}

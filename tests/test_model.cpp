@@ -1,0 +1,202 @@
+// test_model.cpp: properties of the libtorch model — causality for every attention kind
+// (prompts longer than the sliding window included), RoPE relativity, cached decoding equal to
+// the full forward, soft gating against a per-token reference, and the lookahead's stop-gradient.
+#include <gtest/gtest.h>
+
+#include "model/model.h"
+#include "test_helpers.h"
+#include "train/losses.h"
+
+using namespace chronos;
+
+namespace {
+
+ModelConfig config_with(std::vector<AttentionKind> pattern) {
+    ModelConfig c = test::tiny_model_config();
+    c.num_hidden_layers = static_cast<int64_t>(pattern.size());
+    c.attention_pattern = std::move(pattern);
+    c.sliding_window = 6;
+    return c;
+}
+
+const std::vector<std::pair<const char*, std::vector<AttentionKind>>> kPatterns = {
+    {"mla+swa", {AttentionKind::mla, AttentionKind::swa}},
+    {"gqa", {AttentionKind::gqa, AttentionKind::gqa}},
+    {"swa", {AttentionKind::swa, AttentionKind::swa, AttentionKind::swa}},
+    {"mla", {AttentionKind::mla}},
+};
+
+torch::Tensor random_ids(int64_t B, int64_t T, int64_t V, uint64_t seed) {
+    torch::manual_seed(seed);
+    return torch::randint(5, V, {B, T}, torch::kInt64);
+}
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+}  // namespace
+
+TEST(Model, ChangingTokenJNeverChangesEarlierLogits) {
+    for (const auto& [name, pattern] : kPatterns) {
+        torch::manual_seed(1);
+        ChronosModel model(config_with(pattern));
+        model->eval();
+        torch::NoGradGuard ng;
+        const int64_t T = 20, j = 13;  // T and j well past the window of 6
+        torch::Tensor ids = random_ids(2, T, 300, 2);
+        torch::Tensor changed = ids.clone();
+        changed.index_put_({torch::indexing::Slice(), j}, (ids.index({torch::indexing::Slice(), j}) + 7) % 300);
+        torch::Tensor a = model->forward(ids).logits, b = model->forward(changed).logits;
+        double before = max_diff(a.narrow(1, 0, j), b.narrow(1, 0, j));
+        double at = max_diff(a.narrow(1, j, T - j), b.narrow(1, j, T - j));
+        EXPECT_LT(before, 1e-5) << name << ": logits before position " << j << " changed by " << before;
+        EXPECT_GT(at, 1e-4) << name << ": the changed token had no effect (test would not catch a leak)";
+    }
+}
+
+TEST(Model, RopeScoresDependOnlyOnRelativePosition) {
+    torch::manual_seed(3);
+    for (int64_t d : {4, 8, 16}) {
+        torch::Tensor q = torch::randn({d}, torch::kFloat64), k = torch::randn({d}, torch::kFloat64);
+        auto score = [&](int64_t i, int64_t j) {
+            RopeTable ri = rope_table(d, 10000.0, torch::tensor({i}));
+            RopeTable rj = rope_table(d, 10000.0, torch::tensor({j}));
+            torch::Tensor qi = rope_apply(q.to(torch::kFloat32).unsqueeze(0), ri);
+            torch::Tensor kj = rope_apply(k.to(torch::kFloat32).unsqueeze(0), rj);
+            return (qi * kj).sum().item<double>();
+        };
+        for (auto [i, j, s] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{5, 2, 100}, {40, 40, 7}, {3, 0, 1000}}) {
+            EXPECT_NEAR(score(i, j), score(i + s, j + s), 1e-3) << "d=" << d << " i=" << i << " j=" << j << " shift=" << s;
+        }
+        EXPECT_GT(std::abs(score(5, 2) - score(5, 4)), 1e-4) << "scores do not depend on position at all";
+    }
+}
+
+TEST(Model, ShiftingAllPositionsLeavesLogitsUnchanged) {
+    // The MLA fault of the prototype: a RoPE table built for another width made q.k depend on
+    // absolute position. Shifting every position must not change anything.
+    for (const auto& [name, pattern] : kPatterns) {
+        torch::manual_seed(4);
+        ChronosModel model(config_with(pattern));
+        model->eval();
+        torch::NoGradGuard ng;
+        torch::Tensor ids = random_ids(1, 12, 300, 5);
+        ForwardOptions shifted;
+        shifted.positions = torch::arange(1000, 1012, torch::kInt64);
+        double d = max_diff(model->forward(ids).logits, model->forward(ids, shifted).logits);
+        EXPECT_LT(d, 2e-4) << name << ": logits changed by " << d << " under a position shift";
+    }
+}
+
+TEST(Model, CachedStepByStepDecodingEqualsFullForward) {
+    for (const auto& [name, pattern] : kPatterns) {
+        torch::manual_seed(6);
+        ChronosModel model(config_with(pattern));
+        model->eval();
+        torch::NoGradGuard ng;
+        const int64_t T = 18, prefill = 5;  // decoding runs far past the window of 6
+        torch::Tensor ids = random_ids(2, T, 300, 7);
+        torch::Tensor full = model->forward(ids).logits;
+        std::vector<LayerCache> cache;
+        ForwardOptions o;
+        o.cache = &cache;
+        std::vector<torch::Tensor> steps = {model->forward(ids.narrow(1, 0, prefill), o).logits};
+        for (int64_t t = prefill; t < T; ++t) steps.push_back(model->forward(ids.narrow(1, t, 1), o).logits);
+        double d = max_diff(full, torch::cat(steps, 1));
+        EXPECT_LT(d, 1e-4) << name << ": cached decoding differs from the full pass by " << d;
+        // Sliding-window caches hold at most `window` entries and positions keep counting.
+        for (size_t l = 0; l < pattern.size(); ++l) {
+            if (pattern[l] == AttentionKind::swa) {
+                EXPECT_EQ(cache[l].positions.size(0), 6) << name;
+                EXPECT_EQ(cache[l].positions[-1].item<int64_t>(), T - 1) << name;
+            }
+        }
+    }
+}
+
+namespace {
+
+// Reference MoE: one token at a time, straight from the definition.
+torch::Tensor moe_reference(MoeLayer& moe, const torch::Tensor& x, const torch::Tensor& avail) {
+    std::vector<torch::Tensor> rows;
+    for (int64_t n = 0; n < x.size(0); ++n) {
+        torch::Tensor xn = x[n].unsqueeze(0);
+        torch::Tensor p = torch::softmax(moe->gate(xn)[0], -1);
+        auto [tv, ti] = p.topk(moe->top_k);
+        torch::Tensor w = tv / tv.sum();
+        torch::Tensor y = moe->shared_experts->forward(xn)[0];
+        for (int64_t i = 0; i < moe->top_k; ++i) {
+            int64_t e = ti[i].item<int64_t>();
+            double a = avail.defined() ? avail[e].item<double>() : 1.0;
+            y = y + w[i] * a * moe->experts[static_cast<size_t>(e)]->as<Expert>()->forward(xn)[0];
+        }
+        rows.push_back(y);
+    }
+    return torch::stack(rows);
+}
+
+}  // namespace
+
+TEST(Moe, SoftGatingMatchesPerTokenReference) {
+    torch::manual_seed(8);
+    ModelConfig c = test::tiny_model_config();
+    MoeLayer moe(c);
+    moe->eval();
+    torch::NoGradGuard ng;
+    torch::Tensor x = torch::randn({37, c.hidden_size});
+    torch::Tensor all = torch::ones({c.n_routed_experts});
+    MoeOutput plain = moe->forward(x, torch::Tensor());
+    EXPECT_LT(max_diff(plain.y, moe->forward(x, all).y), 1e-7) << "all-available mask differs from no mask";
+    EXPECT_LT(max_diff(plain.y, moe_reference(moe, x, torch::Tensor())), 1e-5);
+    for (int64_t e = 0; e < c.n_routed_experts; ++e) {
+        torch::Tensor avail = torch::ones({c.n_routed_experts});
+        avail[e] = 0;
+        torch::Tensor masked = moe->forward(x, avail).y;
+        EXPECT_LT(max_diff(masked, moe_reference(moe, x, avail)), 1e-5) << "expert " << e;
+        // Exactly the tokens routed to e change, by exactly w_e * E_e(x).
+        torch::Tensor routed = (plain.topk == e).any(1);
+        ASSERT_GT(routed.sum().item<int64_t>(), 0) << "no token routed to expert " << e;
+        torch::Tensor unrouted_diff = (masked - plain.y).index({routed.logical_not()});
+        if (unrouted_diff.numel() > 0) {
+            EXPECT_EQ(unrouted_diff.abs().max().item<float>(), 0.0f) << "expert " << e;
+        }
+    }
+}
+
+TEST(Moe, RouterWeightsAreRenormalisedTopK) {
+    torch::manual_seed(9);
+    ModelConfig c = test::tiny_model_config();
+    MoeLayer moe(c);
+    torch::NoGradGuard ng;
+    MoeOutput o = moe->forward(torch::randn({16, c.hidden_size}), torch::Tensor());
+    EXPECT_LT(max_diff(o.probs.sum(-1), torch::ones({16})), 1e-6);
+    torch::Tensor chosen = o.probs.gather(1, o.topk);
+    torch::Tensor best = std::get<0>(o.probs.topk(c.num_experts_per_tok, -1));
+    EXPECT_LT(max_diff(chosen, best), 1e-7);
+}
+
+TEST(Lookahead, LossSendsNoGradientIntoTheRouters) {
+    torch::manual_seed(10);
+    ModelConfig c = test::tiny_model_config();
+    ChronosModel model(c);
+    torch::Tensor ids = random_ids(2, 12, 300, 11);
+    ForwardOutput out = model->forward(ids);
+    torch::Tensor valid = torch::ones({2, 12}, torch::kBool);
+    torch::Tensor loss = torch::zeros({});
+    for (int64_t k = 1; k <= c.lookahead_steps; ++k) {
+        for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+            torch::Tensor z = out.lookahead_logits.select(2, k - 1).select(2, l);
+            loss = loss + loss_lookahead(z, out.router_probs[static_cast<size_t>(l)], valid, k);
+        }
+    }
+    loss.backward();
+    for (auto& p : model->named_parameters()) {
+        const bool head = p.key().rfind("lookahead.", 0) == 0;
+        const torch::Tensor& g = p.value().grad();
+        const double norm = g.defined() ? g.abs().sum().item<double>() : 0.0;
+        if (head) {
+            EXPECT_GT(norm, 0.0) << p.key() << " got no gradient";
+        } else {
+            EXPECT_EQ(norm, 0.0) << p.key() << " received gradient from the lookahead loss";
+        }
+    }
+}
