@@ -11,7 +11,18 @@ struct GlobalOptions {
     bool quiet = false;
 };
 
+// Set by main before parsing: the global options and the raw command line (the distributed
+// launcher re-runs the command as its workers).
+GlobalOptions& cli_globals();
+struct CommandLine {
+    int argc = 0;
+    char** argv = nullptr;
+};
+CommandLine& cli_command_line();
+
 void cmd_data_register(CLI::App& app);
+void cmd_train_register(CLI::App& app);
+void cmd_eval_register(CLI::App& app);
 void cmd_tokenizer_register(CLI::App& app);
 void cmd_inspect_register(CLI::App& app);
 

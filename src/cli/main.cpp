@@ -11,11 +11,23 @@
 #include "core/error.h"
 #include "core/log.h"
 
+namespace chronos {
+GlobalOptions& cli_globals() {
+    static GlobalOptions g;
+    return g;
+}
+CommandLine& cli_command_line() {
+    static CommandLine c;
+    return c;
+}
+}  // namespace chronos
+
 int main(int argc, char** argv) {
+    chronos::cli_command_line() = {argc, argv};
     CLI::App app{"Chronos: a storage-aware Mixture-of-Experts stack"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "chronos 0.1.0");
-    chronos::GlobalOptions global;
+    chronos::GlobalOptions& global = chronos::cli_globals();
     app.add_option("--threads", global.threads, "threads for OpenMP and BLAS (default: all cores)")->check(CLI::NonNegativeNumber);
     app.add_flag("-v,--verbose", global.verbose, "debug logging");
     app.add_flag("-q,--quiet", global.quiet, "warnings and errors only");
@@ -51,6 +63,8 @@ int main(int argc, char** argv) {
 
     chronos::cmd_data_register(app);
     chronos::cmd_tokenizer_register(app);
+    chronos::cmd_train_register(app);
+    chronos::cmd_eval_register(app);
     chronos::cmd_inspect_register(app);
 
     try {

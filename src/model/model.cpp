@@ -58,7 +58,8 @@ ForwardOutput ChronosModelImpl::forward(const torch::Tensor& ids, const ForwardO
                                                                : layer->gqa->forward(a_in, options.positions, cache);
         h = h + attn;
         torch::Tensor avail = options.availability.defined() ? options.availability[l] : torch::Tensor();
-        MoeOutput moe = layer->mlp->forward(layer->post_attention_layernorm(h).reshape({B * T, H}), avail);
+        torch::Tensor keep = options.keep.defined() ? options.keep[l].reshape({B * T, -1}) : torch::Tensor();
+        MoeOutput moe = layer->mlp->forward(layer->post_attention_layernorm(h).reshape({B * T, H}), avail, keep);
         h = h + moe.y.view({B, T, H});
         out.router_probs.push_back(moe.probs.view({B, T, config.n_routed_experts}));
         out.router_topk.push_back(moe.topk.view({B, T, config.num_experts_per_tok}));

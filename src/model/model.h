@@ -86,13 +86,13 @@ struct MoeOutput {
 // Softmax router, top-k (renormalised), routed SwiGLU experts plus always-on shared experts.
 struct MoeLayerImpl : torch::nn::Module {
     explicit MoeLayerImpl(const ModelConfig& c);
-    // x [N, H]; availability [N, E] or [E] of 0/1 (undefined = all available).
+    // x [N, H]; availability [N, E] or [E] of 0/1 (undefined = all available); keep [N, k] of
+    // 0/1 drops chosen slots (training's fallback masking; undefined = keep all).
     // y = shared(x) + sum_i w_i * a_i * E_i(x). Tokens are grouped by expert: one gather, one
     // matmul per expert on a contiguous block, one scatter-add; a single host sync per layer.
-    MoeOutput forward(const torch::Tensor& x, const torch::Tensor& availability);
+    MoeOutput forward(const torch::Tensor& x, const torch::Tensor& availability, const torch::Tensor& keep = {});
     int64_t n_experts, top_k;
     bool norm_topk;
-    double fallback_mask_prob;
     torch::nn::Linear gate{nullptr};
     torch::nn::ModuleList experts{nullptr};
     Expert shared_experts{nullptr};
@@ -132,6 +132,10 @@ struct ForwardOptions {
     torch::Tensor positions;            // [T] int64; default: continue after the cache, else 0..T-1
     std::vector<LayerCache>* cache = nullptr;  // one per layer, for step-by-step decoding
     torch::Tensor availability;         // [L, E] 0/1 per (layer, expert); undefined = all
+    // [L, B, T, k] 0/1: training's fallback masking of chosen experts (fallback_mask_prob). The
+    // trainer draws it, so the model itself is deterministic and data-parallel shards can take
+    // their rows of one global draw.
+    torch::Tensor keep;
 };
 
 struct ForwardOutput {

@@ -19,8 +19,7 @@ torch::Tensor ExpertImpl::forward(const torch::Tensor& x) {
 }
 
 MoeLayerImpl::MoeLayerImpl(const ModelConfig& c)
-    : n_experts(c.n_routed_experts), top_k(c.num_experts_per_tok), norm_topk(c.norm_topk_prob),
-      fallback_mask_prob(c.fallback_mask_prob) {
+    : n_experts(c.n_routed_experts), top_k(c.num_experts_per_tok), norm_topk(c.norm_topk_prob) {
     gate = register_module("gate", linear_no_bias(c.hidden_size, n_experts));
     experts = register_module("experts", torch::nn::ModuleList());
     for (int64_t e = 0; e < n_experts; ++e) experts->push_back(Expert(c.hidden_size, c.moe_intermediate_size));
@@ -29,7 +28,7 @@ MoeLayerImpl::MoeLayerImpl(const ModelConfig& c)
     }
 }
 
-MoeOutput MoeLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& availability) {
+MoeOutput MoeLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& availability, const torch::Tensor& keep) {
     const int64_t N = x.size(0);
     torch::Tensor probs = torch::softmax(gate(x).to(torch::kFloat32), -1);  // [N, E]
     auto [top_p, top_i] = probs.topk(top_k, -1);                              // [N, k]
@@ -40,9 +39,7 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& ava
         torch::Tensor a = availability.dim() == 1 ? availability.unsqueeze(0).expand({N, n_experts}) : availability;
         w = w * a.to(w.scalar_type()).gather(1, top_i);
     }
-    if (is_training() && fallback_mask_prob > 0) {
-        w = w * (torch::rand({N, top_k}) >= fallback_mask_prob).to(w.scalar_type());
-    }
+    if (keep.defined()) w = w * keep.to(w.scalar_type());
 
     // Group the N*k (token, expert) assignments by expert.
     torch::Tensor flat_expert = top_i.reshape({-1});                                          // [N*k]

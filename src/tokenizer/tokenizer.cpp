@@ -6,8 +6,7 @@
 // SentencePiece unchanged.
 #include "tokenizer/tokenizer.h"
 
-#include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,10 +15,74 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "tokenizer/spm_shim.h"
 
 namespace chronos {
 
 namespace {
+
+// The SentencePiece module, loaded once per process (see spm_shim.h for why it is isolated).
+struct SpmModule {
+    decltype(&chronos_spm_train) train;
+    decltype(&chronos_spm_load) load;
+    decltype(&chronos_spm_free) free;
+    decltype(&chronos_spm_vocab_size) vocab_size;
+    decltype(&chronos_spm_piece_to_id) piece_to_id;
+    decltype(&chronos_spm_unk_id) unk_id;
+    decltype(&chronos_spm_pad_id) pad_id;
+    decltype(&chronos_spm_eos_id) eos_id;
+    decltype(&chronos_spm_is_control) is_control;
+    decltype(&chronos_spm_id_to_piece) id_to_piece;
+    decltype(&chronos_spm_encode) encode;
+    decltype(&chronos_spm_decode) decode;
+};
+
+const SpmModule& spm() {
+    static const SpmModule module = []() {
+        std::vector<std::string> candidates;
+        if (const char* env = std::getenv("CHRONOS_SPM_MODULE")) candidates.push_back(env);
+        char exe[4096];
+        ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n > 0) {
+            exe[n] = '\0';
+            std::filesystem::path dir = std::filesystem::path(exe).parent_path();
+            candidates.push_back((dir / "libchronos_spm.so").string());
+            candidates.push_back((dir.parent_path() / "libchronos_spm.so").string());
+        }
+#ifdef CHRONOS_SPM_MODULE_PATH
+        candidates.push_back(CHRONOS_SPM_MODULE_PATH);
+#endif
+        void* h = nullptr;
+        std::string tried;
+        for (const auto& c : candidates) {
+            if (!file_exists(c)) continue;
+            h = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+            if (h != nullptr) break;
+            tried += fmt::format("\n  {}: {}", c, dlerror());
+        }
+        if (h == nullptr) fail("cannot load libchronos_spm.so (SentencePiece module); set CHRONOS_SPM_MODULE{}", tried);
+        auto sym = [&](const char* name) {
+            void* p = dlsym(h, name);
+            if (p == nullptr) fail("libchronos_spm.so lacks {}", name);
+            return p;
+        };
+        SpmModule m{};
+        m.train = reinterpret_cast<decltype(m.train)>(sym("chronos_spm_train"));
+        m.load = reinterpret_cast<decltype(m.load)>(sym("chronos_spm_load"));
+        m.free = reinterpret_cast<decltype(m.free)>(sym("chronos_spm_free"));
+        m.vocab_size = reinterpret_cast<decltype(m.vocab_size)>(sym("chronos_spm_vocab_size"));
+        m.piece_to_id = reinterpret_cast<decltype(m.piece_to_id)>(sym("chronos_spm_piece_to_id"));
+        m.unk_id = reinterpret_cast<decltype(m.unk_id)>(sym("chronos_spm_unk_id"));
+        m.pad_id = reinterpret_cast<decltype(m.pad_id)>(sym("chronos_spm_pad_id"));
+        m.eos_id = reinterpret_cast<decltype(m.eos_id)>(sym("chronos_spm_eos_id"));
+        m.is_control = reinterpret_cast<decltype(m.is_control)>(sym("chronos_spm_is_control"));
+        m.id_to_piece = reinterpret_cast<decltype(m.id_to_piece)>(sym("chronos_spm_id_to_piece"));
+        m.encode = reinterpret_cast<decltype(m.encode)>(sym("chronos_spm_encode"));
+        m.decode = reinterpret_cast<decltype(m.decode)>(sym("chronos_spm_decode"));
+        return m;
+    }();
+    return module;
+}
 
 constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // U+2581
 
@@ -86,38 +149,53 @@ void tokenizer_train(const TokenizerTrainOptions& o) {
         "--eos_piece=<|endoftext|> --control_symbols=<|im_start|>,<|im_end|> --character_coverage=0.9995 "
         "--num_threads={} --minloglevel=2",
         input, prefix, o.vocab_size, o.max_sentences, o.threads);
-    auto status = sentencepiece::SentencePieceTrainer::Train(args);
-    if (!status.ok()) fail("tokenizer training failed: {}", status.ToString());
+    char err[1024] = {0};
+    if (spm().train(args.c_str(), err, sizeof(err)) != 0) fail("tokenizer training failed: {}", err);
     file_write_atomic(o.out, file_read_all(prefix + ".model"));
 }
 
-Tokenizer::Tokenizer(const std::string& model_path) : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
+Tokenizer::Tokenizer(const std::string& model_path) {
     if (!file_exists(model_path)) fail("tokenizer model {} does not exist", model_path);
-    auto status = sp_->Load(model_path);
-    if (!status.ok()) fail("cannot load tokenizer {}: {}", model_path, status.ToString());
-    if (sp_->pad_id() != kTokenPad || sp_->eos_id() != kTokenEndOfText ||
-        sp_->PieceToId("<|im_start|>") != kTokenImStart || sp_->PieceToId("<|im_end|>") != kTokenImEnd) {
+    char err[1024] = {0};
+    sp_ = spm().load(model_path.c_str(), err, sizeof(err));
+    if (sp_ == nullptr) fail("cannot load tokenizer {}: {}", model_path, err);
+    vocab_size_ = spm().vocab_size(sp_);
+    if (spm().pad_id(sp_) != kTokenPad || spm().eos_id(sp_) != kTokenEndOfText ||
+        spm().piece_to_id(sp_, "<|im_start|>") != kTokenImStart || spm().piece_to_id(sp_, "<|im_end|>") != kTokenImEnd) {
+        spm().free(sp_);
         fail("{}: not a Chronos tokenizer (special token ids differ)", model_path);
     }
+    const int32_t unk = spm().unk_id(sp_);
     for (int b = 0; b < 256; ++b) {
-        byte_ids_[b] = sp_->PieceToId(fmt::format("<0x{:02X}>", b));
-        if (byte_ids_[b] == sp_->unk_id()) fail("{}: tokenizer has no byte fallback piece for 0x{:02X}", model_path, b);
+        byte_ids_[b] = spm().piece_to_id(sp_, fmt::format("<0x{:02X}>", b).c_str());
+        if (byte_ids_[b] == unk) {
+            spm().free(sp_);
+            fail("{}: tokenizer has no byte fallback piece for 0x{:02X}", model_path, b);
+        }
     }
+    control_.resize(static_cast<size_t>(vocab_size_));
+    for (int32_t id = 0; id < vocab_size_; ++id) control_[static_cast<size_t>(id)] = static_cast<uint8_t>(spm().is_control(sp_, id));
 }
 
-Tokenizer::~Tokenizer() = default;
+Tokenizer::~Tokenizer() {
+    if (sp_ != nullptr) spm().free(sp_);
+}
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
     std::vector<int32_t> out;
-    std::vector<int> ids;
+    std::vector<int32_t> ids(64);
     size_t start = 0;
     for (;;) {
         size_t marker = text.find(kSpaceMarker, start);
         std::string_view chunk = text.substr(start, marker == std::string_view::npos ? std::string_view::npos : marker - start);
         if (!chunk.empty()) {
-            auto status = sp_->Encode(chunk, &ids);
-            if (!status.ok()) fail("tokenizer: encode failed: {}", status.ToString());
-            out.insert(out.end(), ids.begin(), ids.end());
+            size_t n = 0;
+            if (spm().encode(sp_, chunk.data(), chunk.size(), ids.data(), ids.size(), &n) != 0) fail("tokenizer: encode failed");
+            if (n > ids.size()) {
+                ids.resize(n);
+                if (spm().encode(sp_, chunk.data(), chunk.size(), ids.data(), ids.size(), &n) != 0) fail("tokenizer: encode failed");
+            }
+            out.insert(out.end(), ids.begin(), ids.begin() + static_cast<long>(n));
         }
         if (marker == std::string_view::npos) break;
         for (char c : kSpaceMarker) out.push_back(byte_ids_[static_cast<uint8_t>(c)]);
@@ -128,21 +206,24 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
     std::string out;
-    std::vector<int> run;
-    std::string piece_text;
+    std::vector<int32_t> run;
+    std::string buf(256, '\0');
     auto flush = [&]() {
         if (run.empty()) return;
-        auto status = sp_->Decode(run, &piece_text);
-        if (!status.ok()) fail("tokenizer: decode failed: {}", status.ToString());
-        out += piece_text;
+        size_t len = 0;
+        if (spm().decode(sp_, run.data(), run.size(), buf.data(), buf.size(), &len) != 0) fail("tokenizer: decode failed");
+        if (len > buf.size()) {
+            buf.resize(len);
+            if (spm().decode(sp_, run.data(), run.size(), buf.data(), buf.size(), &len) != 0) fail("tokenizer: decode failed");
+        }
+        out.append(buf.data(), len);
         run.clear();
     };
-    const int32_t n = vocab_size();
     for (int32_t id : ids) {
-        if (id < 0 || id >= n) fail("tokenizer: id {} is outside the vocabulary (size {})", id, n);
-        if (sp_->IsControl(id)) {
+        if (id < 0 || id >= vocab_size_) fail("tokenizer: id {} is outside the vocabulary (size {})", id, vocab_size_);
+        if (control_[static_cast<size_t>(id)]) {
             flush();
-            out += sp_->IdToPiece(id);
+            out += id_to_piece(id);
         } else {
             run.push_back(id);
         }
@@ -152,12 +233,18 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
 }
 
 std::string Tokenizer::id_to_piece(int32_t id) const {
-    if (id < 0 || id >= vocab_size()) fail("tokenizer: id {} is outside the vocabulary", id);
-    return sp_->IdToPiece(id);
+    if (id < 0 || id >= vocab_size_) fail("tokenizer: id {} is outside the vocabulary", id);
+    char buf[256];
+    size_t n = spm().id_to_piece(sp_, id, buf, sizeof(buf));
+    if (n < sizeof(buf)) return std::string(buf, n);
+    std::string big(n + 1, '\0');
+    spm().id_to_piece(sp_, id, big.data(), big.size());
+    big.resize(n);
+    return big;
 }
 
-int32_t Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
+int32_t Tokenizer::vocab_size() const { return vocab_size_; }
 
-bool Tokenizer::is_control(int32_t id) const { return id >= 0 && id < vocab_size() && sp_->IsControl(id); }
+bool Tokenizer::is_control(int32_t id) const { return id >= 0 && id < vocab_size_ && control_[static_cast<size_t>(id)]; }
 
 }  // namespace chronos

@@ -21,9 +21,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
+struct chronos_spm;
 
 namespace chronos {
 
@@ -59,8 +57,10 @@ public:
     bool is_control(int32_t id) const;
 
 private:
-    std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
-    int32_t byte_ids_[256];  // id of <0xNN> for each byte
+    chronos_spm* sp_ = nullptr;  // SentencePiece, reached through libchronos_spm.so (spm_shim.h)
+    int32_t vocab_size_ = 0;
+    std::vector<uint8_t> control_;  // 1 for control pieces
+    int32_t byte_ids_[256];         // id of <0xNN> for each byte
 };
 
 }  // namespace chronos

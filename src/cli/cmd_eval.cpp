@@ -1,0 +1,87 @@
+// cmd_eval.cpp: `chronos eval ppl|routing|logits`.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "train/train_api.h"
+
+namespace chronos {
+
+namespace {
+
+struct EvalArgs {
+    std::string model, data, text, out;
+    int64_t seq_len = 256;
+    int64_t max_tokens = 0;
+    bool json = false;
+};
+
+void add_common(CLI::App* cmd, EvalArgs& a) {
+    cmd->add_option("--model", a.model, "checkpoint directory")->required();
+    cmd->add_option("--data", a.data, "pretraining-format JSONL")->required();
+    cmd->add_option("--seq-len", a.seq_len, "window length")->capture_default_str()->check(CLI::Range(2, 1 << 20));
+    cmd->add_option("--max-tokens", a.max_tokens, "evaluate at most this many tokens (0: all)")->capture_default_str();
+    cmd->add_flag("--json", a.json, "print JSON");
+}
+
+}  // namespace
+
+void cmd_eval_register(CLI::App& app) {
+    CLI::App* ev = app.add_subcommand("eval", "evaluate a checkpoint");
+    ev->require_subcommand(1);
+
+    auto ppl = std::make_shared<EvalArgs>();
+    CLI::App* p = ev->add_subcommand("ppl", "held-out perplexity");
+    add_common(p, *ppl);
+    p->callback([ppl]() {
+        EvalPplResult r = eval_ppl(ppl->model, ppl->data, ppl->seq_len, ppl->max_tokens);
+        if (ppl->json) {
+            std::cout << nlohmann::json{{"loss", r.loss}, {"ppl", r.ppl}, {"tokens", r.tokens}}.dump(2) << "\n";
+        } else {
+            std::cout << fmt::format("tokens {}  loss {:.4f}  perplexity {:.3f}\n", r.tokens, r.loss, r.ppl);
+        }
+    });
+
+    auto rt = std::make_shared<EvalArgs>();
+    CLI::App* r = ev->add_subcommand("routing", "switch rate, lookahead recall@k, expert load");
+    add_common(r, *rt);
+    r->callback([rt]() {
+        EvalRoutingResult res = eval_routing(rt->model, rt->data, rt->seq_len, rt->max_tokens);
+        if (rt->json) {
+            nlohmann::json j{{"tokens", res.tokens}, {"switch_rate", res.switch_rate}, {"switch_rate_mean", res.switch_rate_mean},
+                             {"lookahead_recall", res.lookahead_recall}, {"lookahead_recall_layer", res.lookahead_recall_layer},
+                             {"load", res.load}};
+            std::cout << j.dump(2) << "\n";
+            return;
+        }
+        std::cout << fmt::format("tokens {}\nswitch rate: mean {:.4f}  per layer", res.tokens, res.switch_rate_mean);
+        for (double s : res.switch_rate) std::cout << fmt::format(" {:.4f}", s);
+        std::cout << "\n";
+        for (size_t k = 0; k < res.lookahead_recall.size(); ++k) {
+            std::cout << fmt::format("lookahead recall@top-k at t+{}: {:.4f}  per layer", k + 1, res.lookahead_recall[k]);
+            for (double v : res.lookahead_recall_layer[k]) std::cout << fmt::format(" {:.4f}", v);
+            std::cout << "\n";
+        }
+        std::cout << "expert load (share of assignments):\n";
+        for (size_t l = 0; l < res.load.size(); ++l) {
+            std::cout << fmt::format("  layer {}:", l);
+            for (double v : res.load[l]) std::cout << fmt::format(" {:.3f}", v);
+            std::cout << "\n";
+        }
+    });
+
+    auto lg = std::make_shared<EvalArgs>();
+    CLI::App* l = ev->add_subcommand("logits", "write every position's logits as JSON");
+    l->add_option("--model", lg->model, "checkpoint directory")->required();
+    l->add_option("--text", lg->text, "text to run")->required();
+    l->add_option("--out", lg->out, "output JSON file")->required();
+    l->callback([lg]() {
+        eval_logits(lg->model, lg->text, lg->out);
+        std::cout << "wrote " << lg->out << "\n";
+    });
+}
+
+}  // namespace chronos

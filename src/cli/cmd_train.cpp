@@ -1,0 +1,60 @@
+// cmd_train.cpp: `chronos train pretrain` and `chronos init`.
+#include <memory>
+
+#include "cli/commands.h"
+#include "train/train_api.h"
+
+namespace chronos {
+
+void cmd_train_register(CLI::App& app) {
+    CLI::App* train = app.add_subcommand("train", "train a model");
+    train->require_subcommand(1);
+
+    auto o = std::make_shared<PretrainOptions>();
+    CLI::App* pre = train->add_subcommand("pretrain", "Stage 1: pretraining with balance, temporal-locality and lookahead losses");
+    pre->add_option("--config", o->config, "config name (configs/NAME.json) or path")->required();
+    pre->add_option("--data", o->data, "pretraining JSONL (e.g. data/prepared/pretrain.train.jsonl)")->required();
+    pre->add_option("--validation", o->validation, "held-out JSONL (default: the .validation. file beside --data)");
+    pre->add_option("--tokenizer", o->tokenizer, "tokenizer .model")->capture_default_str();
+    pre->add_option("--out", o->out, "checkpoint directory")->required();
+    pre->add_option("--log", o->log, "JSONL log (default: OUT.log.jsonl)");
+    pre->add_flag("--baseline", o->baseline, "plain-MoE baseline: full causal GQA, no lookahead, no locality losses");
+    pre->add_flag("--resume", o->resume, "continue the checkpoint in --out exactly where it stopped");
+    auto over = [&](const char* flag, const char* field, auto& target, const char* help) {
+        pre->add_option(flag, target, help)->each([o, field](const std::string&) { o->overridden.push_back(field); });
+    };
+    over("--steps", "steps", o->overrides.steps, "optimizer steps (overrides the config)");
+    over("--batch-size", "batch_size", o->overrides.batch_size, "sequences per step over all processes");
+    over("--seq-len", "seq_len", o->overrides.seq_len, "tokens per sequence");
+    over("--grad-accum", "grad_accum", o->overrides.grad_accum, "micro-batches per process and step");
+    over("--lr", "lr", o->overrides.lr, "peak learning rate");
+    over("--warmup-steps", "warmup_steps", o->overrides.warmup_steps, "linear warmup steps");
+    over("--eval-interval", "eval_interval", o->overrides.eval_interval, "steps between held-out evaluations");
+    over("--eval-batches", "eval_batches", o->overrides.eval_batches, "held-out micro-batches per evaluation");
+    over("--save-interval", "save_interval", o->overrides.save_interval, "steps between checkpoints (0: end only)");
+    over("--seed", "seed", o->overrides.seed, "seed for initialisation, sampling and masking");
+    pre->add_option("--nproc", o->dist.nproc, "data-parallel worker processes on this machine")->check(CLI::Range(1, 256));
+    pre->add_option("--rank", o->dist.rank, "this worker's rank (multi-machine runs)");
+    pre->add_option("--world-size", o->dist.world_size, "number of workers (multi-machine runs)")->check(CLI::Range(1, 4096));
+    pre->add_option("--rendezvous", o->dist.rendezvous, "file:PATH or tcp:HOST:PORT (multi-machine runs)");
+    pre->callback([o]() {
+        o->threads = cli_globals().threads;
+        if (o->dist.rank >= 0 && o->dist.world_size > 1 && o->dist.rendezvous.empty()) {
+            throw CLI::ValidationError("--rendezvous", "is required with --rank and --world-size > 1");
+        }
+        int status = train_pretrain(*o, cli_command_line().argc, cli_command_line().argv);
+        if (status != 0) throw CLI::RuntimeError(status);
+    });
+
+    auto init = std::make_shared<InitOptions>();
+    CLI::App* in = app.add_subcommand("init", "write a randomly initialised checkpoint");
+    in->add_option("--config", init->config, "config name or path")->required();
+    in->add_option("--out", init->out, "checkpoint directory")->required();
+    in->add_option("--tokenizer", init->tokenizer, "tokenizer to copy in (gives vocab_size)");
+    in->add_option("--vocab-size", init->vocab_size, "vocabulary size when no tokenizer is given");
+    in->add_option("--seed", init->seed, "initialisation seed")->capture_default_str();
+    in->add_flag("--baseline", init->baseline, "the plain-MoE baseline variant of the config");
+    in->callback([init]() { model_init(*init); });
+}
+
+}  // namespace chronos

@@ -1,0 +1,21 @@
+// checkpoint_io.h: ChronosModel <-> checkpoint directory (docs/format.md). Parameter names are
+// the tensor names, so saving is a walk over named_parameters().
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "format/checkpoint.h"
+#include "model/model.h"
+
+namespace chronos {
+
+// Adds every parameter (fp32, contiguous copies kept in `keep`) to a writer.
+void model_add_tensors(ChronosModel& model, SafetensorsWriter& writer, std::vector<torch::Tensor>& keep);
+// Loads a checkpoint directory into a new model (fp32 master weights, bit-exact).
+ChronosModel model_load(const std::string& dir);
+// Copies weights from an open checkpoint into `model` (names and shapes already validated).
+void model_copy_weights(ChronosModel& model, const Checkpoint& ck);
+
+}  // namespace chronos

@@ -1,0 +1,99 @@
+// named_config.cpp: configs/NAME.json = {"model": {...}, "train": {...}}. The model section
+// is a config.json without vocab_size (taken from the tokenizer) where that is left out.
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "train/train_api.h"
+
+namespace chronos {
+
+namespace fs = std::filesystem;
+
+static std::string resolve_config(const std::string& name) {
+    if (file_exists(name)) return name;
+    std::vector<std::string> candidates = {"configs/" + name + ".json"};
+    char exe[4096];
+    ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        fs::path dir = fs::path(exe).parent_path();
+        candidates.push_back((dir / "configs" / (name + ".json")).string());
+        candidates.push_back((dir.parent_path() / "configs" / (name + ".json")).string());
+    }
+    for (const auto& c : candidates) {
+        if (file_exists(c)) return c;
+    }
+    fail("no config named \"{}\" (looked for {} and next to the executable)", name, candidates[0]);
+}
+
+NamedConfig named_config_load(const std::string& name_or_path) {
+    NamedConfig nc;
+    nc.path = resolve_config(name_or_path);
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(file_read_all(nc.path));
+    } catch (const nlohmann::json::exception& e) {
+        fail("{}: not valid JSON: {}", nc.path, e.what());
+    }
+    if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) {
+        fail("{}: expected {{\"model\": {{...}}, \"train\": {{...}}}}", nc.path);
+    }
+    nlohmann::json model = j["model"];
+    // vocab_size comes from the tokenizer when the config leaves it out; validate with a
+    // placeholder and reset it.
+    const bool has_vocab = model.contains("vocab_size");
+    if (!has_vocab) model["vocab_size"] = 1;
+    nc.model = config_from_json(model, nc.path + " (model)");
+    if (!has_vocab) nc.model.vocab_size = 0;
+
+    const nlohmann::json train = j.value("train", nlohmann::json::object());
+    TrainHyper& t = nc.train;
+    for (const auto& [key, value] : train.items()) {
+        auto num = [&]() {
+            if (!value.is_number()) fail("{}: train.{} must be a number", nc.path, key);
+            return value;
+        };
+        if (key == "seq_len") t.seq_len = num().get<int64_t>();
+        else if (key == "batch_size") t.batch_size = num().get<int64_t>();
+        else if (key == "grad_accum") t.grad_accum = num().get<int64_t>();
+        else if (key == "steps") t.steps = num().get<int64_t>();
+        else if (key == "lr") t.lr = num().get<double>();
+        else if (key == "min_lr_ratio") t.min_lr_ratio = num().get<double>();
+        else if (key == "warmup_steps") t.warmup_steps = num().get<int64_t>();
+        else if (key == "weight_decay") t.weight_decay = num().get<double>();
+        else if (key == "beta1") t.beta1 = num().get<double>();
+        else if (key == "beta2") t.beta2 = num().get<double>();
+        else if (key == "eps") t.eps = num().get<double>();
+        else if (key == "grad_clip") t.grad_clip = num().get<double>();
+        else if (key == "eval_interval") t.eval_interval = num().get<int64_t>();
+        else if (key == "eval_batches") t.eval_batches = num().get<int64_t>();
+        else if (key == "save_interval") t.save_interval = num().get<int64_t>();
+        else if (key == "seed") t.seed = num().get<uint64_t>();
+        else if (key.rfind("_", 0) != 0) fail("{}: unknown train field \"{}\"", nc.path, key);
+    }
+    if (t.seq_len < 2 || t.batch_size < 1 || t.grad_accum < 1 || t.steps < 0 || t.lr <= 0) {
+        fail("{}: train section has an impossible value (seq_len >= 2, batch_size >= 1, grad_accum >= 1, lr > 0)", nc.path);
+    }
+    if (t.seq_len > nc.model.max_position_embeddings) {
+        fail("{}: seq_len {} exceeds max_position_embeddings {}", nc.path, t.seq_len, nc.model.max_position_embeddings);
+    }
+    return nc;
+}
+
+ModelConfig config_make_baseline(const ModelConfig& c) {
+    ModelConfig b = c;
+    b.attention_pattern.assign(static_cast<size_t>(c.num_hidden_layers), AttentionKind::gqa);
+    b.lookahead_steps = 0;
+    b.lookahead_hidden_size = 0;
+    b.lambda_temporal = 0;
+    b.lambda_lookahead = 0;
+    b.lambda_router_kl = 0;
+    b.fallback_mask_prob = 0;
+    return b;
+}
+
+}  // namespace chronos

@@ -1,0 +1,74 @@
+// objective.cpp: see objective.h.
+#include "train/objective.h"
+
+#include "train/losses.h"
+
+namespace chronos {
+
+ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids, const torch::Tensor& keep) {
+    const ModelConfig& c = model->config;
+    const int64_t B = ids.size(0), T = ids.size(1) - 1;
+    torch::Tensor inputs = ids.narrow(1, 0, T), targets = ids.narrow(1, 1, T);
+    ForwardOptions fo;
+    fo.keep = keep;
+    ObjectiveTerms r;
+    r.out = model->forward(inputs, fo);
+    r.ce = torch::nn::functional::cross_entropy(r.out.logits.reshape({B * T, c.vocab_size}), targets.reshape({B * T}));
+    // Packed sequences have no padding; the mask is kept explicit for the stages that pad.
+    torch::Tensor valid = targets != kTokenPad;
+    torch::Tensor total = r.ce;
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        const auto& probs = r.out.router_probs[static_cast<size_t>(l)];
+        r.balance.push_back(loss_balance(probs, r.out.router_topk[static_cast<size_t>(l)], valid));
+        r.temporal.push_back(loss_temporal(probs, valid));
+    }
+    const double L = static_cast<double>(c.num_hidden_layers);
+    if (c.lambda_balance > 0) total = total + c.lambda_balance * torch::stack(r.balance).sum() / L;
+    if (c.lambda_temporal > 0) total = total + c.lambda_temporal * torch::stack(r.temporal).sum() / L;
+    if (r.out.lookahead_logits.defined()) {
+        std::vector<torch::Tensor> all;
+        for (int64_t k = 1; k <= c.lookahead_steps; ++k) {
+            r.lookahead.emplace_back();
+            for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+                torch::Tensor z = r.out.lookahead_logits.select(2, k - 1).select(2, l);  // [B, T, E]
+                r.lookahead.back().push_back(loss_lookahead(z, r.out.router_probs[static_cast<size_t>(l)], valid, k));
+                all.push_back(r.lookahead.back().back());
+            }
+        }
+        if (c.lambda_lookahead > 0) total = total + c.lambda_lookahead * torch::stack(all).mean();
+    }
+    r.total = total;
+    return r;
+}
+
+double terms_mean(const std::vector<torch::Tensor>& terms) {
+    if (terms.empty()) return 0.0;
+    double s = 0;
+    for (const auto& t : terms) s += t.item<double>();
+    return s / static_cast<double>(terms.size());
+}
+
+double model_flops_per_token(const ModelConfig& c, int64_t seq_len) {
+    const double H = static_cast<double>(c.hidden_size), nh = static_cast<double>(c.num_attention_heads);
+    double weights = 0, attn = 0;
+    for (AttentionKind kind : c.attention_pattern) {
+        double ctx = kind == AttentionKind::swa ? std::min<double>(static_cast<double>(c.sliding_window), seq_len / 2.0) : seq_len / 2.0;
+        if (kind == AttentionKind::mla) {
+            const double qk = static_cast<double>(c.qk_nope_head_dim + c.qk_rope_head_dim), dv = static_cast<double>(c.v_head_dim);
+            const double r = static_cast<double>(c.kv_lora_rank);
+            weights += H * nh * qk + H * (r + static_cast<double>(c.qk_rope_head_dim)) + r * nh * (static_cast<double>(c.qk_nope_head_dim) + dv) + nh * dv * H;
+            attn += ctx * nh * (qk + dv);
+        } else {
+            const double hd = static_cast<double>(c.head_dim), kv = static_cast<double>(c.num_key_value_heads);
+            weights += H * nh * hd * 2 + H * kv * hd * 2;
+            attn += ctx * nh * hd * 2;
+        }
+        const double F = static_cast<double>(c.moe_intermediate_size);
+        weights += H * static_cast<double>(c.n_routed_experts);  // router
+        weights += 3 * H * F * static_cast<double>(c.num_experts_per_tok + c.n_shared_experts);
+    }
+    weights += H * static_cast<double>(c.vocab_size);  // lm_head (tied or not)
+    return 3.0 * 2.0 * (weights + attn);
+}
+
+}  // namespace chronos

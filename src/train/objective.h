@@ -1,0 +1,36 @@
+// objective.h: the Stage 1 (pretraining) objective on one batch:
+//   total = CE + lambda_balance * mean_l balance_l + lambda_temporal * mean_l temporal_l
+//               + lambda_lookahead * mean_{k,l} lookahead_{k,l}
+// Means over layers (and steps) keep each lambda independent of depth. Every term is returned
+// separately for logging.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace chronos {
+
+struct ObjectiveTerms {
+    torch::Tensor total, ce;
+    std::vector<torch::Tensor> balance;                  // per layer
+    std::vector<torch::Tensor> temporal;                 // per layer
+    std::vector<std::vector<torch::Tensor>> lookahead;   // [k-1][layer]
+    ForwardOutput out;
+};
+
+// ids [B, T + 1]: inputs are ids[:, :T], targets ids[:, 1:]. keep: see ForwardOptions::keep.
+ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids, const torch::Tensor& keep = {});
+
+// Mean of a vector of scalars as a double (0 for an empty vector).
+double terms_mean(const std::vector<torch::Tensor>& terms);
+
+// Model FLOPs per trained token (forward + backward = 3x forward): 2 x active matmul weights
+// (attention projections, router, k routed + shared experts, lm_head) plus attention scores
+// and values over an average causal context of seq_len / 2 (or the window).
+double model_flops_per_token(const ModelConfig& c, int64_t seq_len);
+
+}  // namespace chronos

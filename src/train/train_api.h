@@ -1,0 +1,96 @@
+// train_api.h: what the `chronos` command calls in the train wing. Plain structs only, so the
+// CLI's translation units never include torch/torch.h.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace chronos {
+
+// The "train" section of configs/NAME.json; every field can be overridden on the command line.
+struct TrainHyper {
+    int64_t seq_len = 256;
+    int64_t batch_size = 16;        // sequences per optimizer step, over all processes
+    int64_t grad_accum = 1;         // micro-batches per process and step
+    int64_t steps = 1000;
+    double lr = 3e-3;
+    double min_lr_ratio = 0.1;      // cosine decays to lr * min_lr_ratio
+    int64_t warmup_steps = 50;
+    double weight_decay = 0.1;
+    double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+    double grad_clip = 1.0;
+    int64_t eval_interval = 100;
+    int64_t eval_batches = 8;
+    int64_t save_interval = 0;      // 0: save at the end only
+    uint64_t seed = 1234;
+};
+
+struct NamedConfig {
+    ModelConfig model;   // vocab_size is 0 until taken from the tokenizer
+    TrainHyper train;
+    std::string path;
+};
+
+// Resolves NAME (a file, or configs/NAME.json next to the working directory or the executable).
+NamedConfig named_config_load(const std::string& name_or_path);
+// The plain-MoE baseline of a config: full causal GQA everywhere, no lookahead, no locality.
+ModelConfig config_make_baseline(const ModelConfig& c);
+
+struct DistributedOptions {
+    int nproc = 1;                 // >1: this process launches nproc local workers
+    int rank = -1;                 // >=0: this process is one worker
+    int world_size = 1;
+    std::string rendezvous;        // "file:PATH" or "tcp:HOST:PORT"
+};
+
+struct PretrainOptions {
+    std::string config;            // name or path
+    std::string data;              // pretrain.train.jsonl
+    std::string validation;        // default: data with ".train." -> ".validation."
+    std::string tokenizer = "data/tokenizer.model";
+    std::string out;               // checkpoint directory
+    std::string log;               // JSONL log; default OUT.log.jsonl
+    bool baseline = false;
+    bool resume = false;
+    int threads = 0;
+    TrainHyper overrides;          // fields set here (>= 0) override the config
+    std::vector<std::string> overridden;  // names of the fields given on the command line
+    DistributedOptions dist;
+};
+
+// Runs (or, with dist.nproc > 1, launches) pretraining. Returns the process exit status.
+int train_pretrain(const PretrainOptions& options, int argc, char** argv);
+
+struct InitOptions {
+    std::string config;
+    std::string out;
+    std::string tokenizer;   // optional: copied in, and gives vocab_size
+    int64_t vocab_size = 0;  // used when no tokenizer and the config has none
+    uint64_t seed = 0;
+    bool baseline = false;
+};
+void model_init(const InitOptions& options);
+
+struct EvalPplResult {
+    double loss = 0, ppl = 0;
+    int64_t tokens = 0;
+};
+EvalPplResult eval_ppl(const std::string& model_dir, const std::string& data, int64_t seq_len, int64_t max_tokens);
+
+struct EvalRoutingResult {
+    std::vector<double> switch_rate;                 // per layer
+    double switch_rate_mean = 0;
+    std::vector<double> lookahead_recall;            // per k = 1..K (mean over layers)
+    std::vector<std::vector<double>> lookahead_recall_layer;  // [k][layer]
+    std::vector<std::vector<double>> load;           // [layer][expert] share of assignments
+    int64_t tokens = 0;
+};
+EvalRoutingResult eval_routing(const std::string& model_dir, const std::string& data, int64_t seq_len, int64_t max_tokens);
+
+// Writes {"ids": [...], "logits": [[...], ...]} for every position of `text`.
+void eval_logits(const std::string& model_dir, const std::string& text, const std::string& out_path);
+
+}  // namespace chronos

@@ -1,0 +1,263 @@
+// trainer.cpp: `chronos train pretrain` — the Stage 1 loop.
+//
+// Per step: every rank takes its rows of the global batch (samples step*G .. step*G+G-1 of the
+// stateless sampler), runs grad_accum micro-batches, the gradients are averaged over ranks in
+// one all-reduce, clipped by global norm, and AdamW updates. The fallback mask is drawn once
+// per step for the global batch from a generator seeded by (seed, step), and each rank takes
+// its rows, so N processes compute exactly what one process does with the combined batch.
+// Nothing depends on state outside the checkpoint, so --resume continues exactly.
+#include <ATen/CPUGeneratorImpl.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/progress.h"
+#include "train/adamw.h"
+#include "train/batches.h"
+#include "train/checkpoint_io.h"
+#include "train/distributed.h"
+#include "train/objective.h"
+#include "train/train_api.h"
+
+namespace chronos {
+
+namespace {
+
+using json = nlohmann::json;
+
+void apply_overrides(TrainHyper& t, const PretrainOptions& o) {
+    for (const std::string& name : o.overridden) {
+        const TrainHyper& v = o.overrides;
+        if (name == "steps") t.steps = v.steps;
+        else if (name == "batch_size") t.batch_size = v.batch_size;
+        else if (name == "seq_len") t.seq_len = v.seq_len;
+        else if (name == "grad_accum") t.grad_accum = v.grad_accum;
+        else if (name == "lr") t.lr = v.lr;
+        else if (name == "warmup_steps") t.warmup_steps = v.warmup_steps;
+        else if (name == "eval_interval") t.eval_interval = v.eval_interval;
+        else if (name == "eval_batches") t.eval_batches = v.eval_batches;
+        else if (name == "save_interval") t.save_interval = v.save_interval;
+        else if (name == "seed") t.seed = v.seed;
+        else fail("internal: unknown override {}", name);
+    }
+}
+
+json hyper_json(const TrainHyper& t) {
+    return json{{"seq_len", t.seq_len}, {"batch_size", t.batch_size}, {"grad_accum", t.grad_accum}, {"steps", t.steps},
+                {"lr", t.lr}, {"min_lr_ratio", t.min_lr_ratio}, {"warmup_steps", t.warmup_steps},
+                {"weight_decay", t.weight_decay}, {"beta1", t.beta1}, {"beta2", t.beta2}, {"eps", t.eps},
+                {"grad_clip", t.grad_clip}, {"seed", t.seed}};
+}
+
+// Builds [rows, T + 1] int64 ids for global samples first .. first + rows - 1.
+torch::Tensor batch_ids(SequenceSampler& sampler, int64_t first, int64_t rows, int64_t seq_len) {
+    std::vector<int32_t> buf(static_cast<size_t>(rows * (seq_len + 1)));
+    for (int64_t r = 0; r < rows; ++r) sampler.fill(first + r, buf.data() + r * (seq_len + 1));
+    return torch::from_blob(buf.data(), {rows, seq_len + 1}, torch::kInt32).to(torch::kInt64);
+}
+
+// Mean cross-entropy on the first `batches` x `rows` validation windows (in order).
+double validation_loss(ChronosModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches) {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    const int64_t windows = static_cast<int64_t>(tokens.size() - 1) / seq_len;
+    double sum = 0;
+    int64_t n = 0;
+    for (int64_t b = 0; b < batches && b * rows < windows; ++b) {
+        const int64_t r = std::min(rows, windows - b * rows);
+        std::vector<int32_t> buf(static_cast<size_t>(r * (seq_len + 1)));
+        for (int64_t i = 0; i < r; ++i) {
+            const int32_t* src = tokens.data() + (b * rows + i) * seq_len;
+            std::copy(src, src + seq_len + 1, buf.data() + i * (seq_len + 1));
+        }
+        torch::Tensor ids = torch::from_blob(buf.data(), {r, seq_len + 1}, torch::kInt32).to(torch::kInt64);
+        ObjectiveTerms t = objective_pretrain(model, ids);
+        sum += t.ce.item<double>() * static_cast<double>(r);
+        n += r;
+    }
+    model->train();
+    return n > 0 ? sum / static_cast<double>(n) : std::nan("");
+}
+
+void save_checkpoint(const std::string& dir, ChronosModel& model, const AdamW& opt, const std::string& tokenizer_path,
+                     int64_t step, int64_t tokens_seen, const TrainHyper& hyper, bool baseline) {
+    CheckpointStaging stage(dir);
+    config_save(model->config, stage.file("config.json"));
+    SafetensorsWriter w;
+    std::vector<torch::Tensor> keep;
+    model_add_tensors(model, w, keep);
+    w.write(stage.file("model.safetensors"));
+    opt.save(stage.file("optimizer.safetensors"));
+    file_write_atomic(stage.file("tokenizer.model"), file_read_all(tokenizer_path));
+    json state{{"step", step}, {"tokens_seen", tokens_seen}, {"baseline", baseline}, {"hyper", hyper_json(hyper)}};
+    file_write_atomic(stage.file("trainer_state.json"), state.dump(2) + "\n");
+    stage.commit();
+}
+
+std::string default_validation(const std::string& data) {
+    std::string v = data;
+    size_t p = v.rfind(".train.");
+    if (p == std::string::npos) return "";
+    v.replace(p, 7, ".validation.");
+    return file_exists(v) ? v : "";
+}
+
+}  // namespace
+
+int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
+    const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (o.dist.nproc > 1 && o.dist.rank < 0) {
+        const int per = std::max(1, (o.threads > 0 ? o.threads : hw) / o.dist.nproc);
+        return distributed_launch(o.dist.nproc, argc, argv, per);
+    }
+    const int rank = std::max(0, o.dist.rank);
+    const int world = o.dist.rank >= 0 ? o.dist.world_size : 1;
+    const bool lead = rank == 0;
+    if (!lead) spdlog::set_level(spdlog::level::warn);
+    torch::set_num_threads(o.threads > 0 ? o.threads : hw);
+
+    NamedConfig nc = named_config_load(o.config);
+    TrainHyper hyper = nc.train;
+    apply_overrides(hyper, o);
+    if (hyper.batch_size % (world * hyper.grad_accum) != 0) {
+        fail("batch_size {} is not divisible by world size {} x grad_accum {}", hyper.batch_size, world, hyper.grad_accum);
+    }
+    if (hyper.seq_len > nc.model.max_position_embeddings) {
+        fail("seq_len {} exceeds max_position_embeddings {}", hyper.seq_len, nc.model.max_position_embeddings);
+    }
+    const int64_t micro = hyper.batch_size / (world * hyper.grad_accum);
+
+    Tokenizer tok(o.tokenizer);
+    ModelConfig config = o.baseline ? config_make_baseline(nc.model) : nc.model;
+    if (config.vocab_size != 0 && config.vocab_size != tok.vocab_size()) {
+        fail("config {} has vocab_size {} but the tokenizer {} has {}", nc.path, config.vocab_size, o.tokenizer, tok.vocab_size());
+    }
+    config.vocab_size = tok.vocab_size();
+
+    torch::manual_seed(hyper.seed);
+    ChronosModel model(config);
+    int64_t start_step = 0, tokens_seen = 0;
+    std::vector<std::pair<std::string, torch::Tensor>> params;
+    for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+    AdamW opt(params, AdamWOptions{hyper.lr, hyper.min_lr_ratio, hyper.warmup_steps, hyper.steps, hyper.beta1, hyper.beta2,
+                                   hyper.eps, hyper.weight_decay});
+    if (o.resume) {
+        Checkpoint ck = checkpoint_open(o.out);
+        if (config_to_json(ck.config).dump() != config_to_json(config).dump()) {
+            fail("--resume: {} holds a different model config than {}{}", o.out, nc.path, o.baseline ? " --baseline" : "");
+        }
+        model_copy_weights(model, ck);
+        opt.load(o.out + "/optimizer.safetensors");
+        json state = json::parse(file_read_all(o.out + "/trainer_state.json"));
+        start_step = state.at("step").get<int64_t>();
+        tokens_seen = state.at("tokens_seen").get<int64_t>();
+        if (opt.steps_done() != start_step) fail("--resume: optimizer state and trainer state disagree in {}", o.out);
+        spdlog::info("resuming {} at step {}", o.out, start_step);
+    } else if (lead && dir_exists(o.out) && file_exists(o.out + "/trainer_state.json")) {
+        spdlog::warn("{} holds a checkpoint; it is replaced when this run saves (use --resume to continue it)", o.out);
+    }
+
+    spdlog::info("tokenizing {}", o.data);
+    std::vector<int32_t> train_tokens = tokens_load_pretrain(o.data, tok);
+    const std::string val_path = o.validation.empty() ? default_validation(o.data) : o.validation;
+    std::vector<int32_t> val_tokens;
+    if (!val_path.empty()) val_tokens = tokens_load_pretrain(val_path, tok);
+    SequenceSampler sampler(train_tokens, hyper.seq_len, hyper.seed);
+    DistributedGroup group(rank, world, o.dist.rendezvous);
+
+    int64_t n_params = 0;
+    for (const auto& p : params) n_params += p.second.numel();
+    const double flops_per_token = model_flops_per_token(config, hyper.seq_len);
+    if (lead) {
+        spdlog::info("{}: {} parameters, {} train tokens ({} windows of {}), {} validation tokens, {} process(es), batch {} = {} x {} x {}",
+                     o.baseline ? "baseline" : "chronos", n_params, train_tokens.size(), sampler.windows(), hyper.seq_len,
+                     val_tokens.size(), world, hyper.batch_size, world, hyper.grad_accum, micro);
+    }
+    std::ofstream log;
+    if (lead) {
+        const std::string log_path = o.log.empty() ? o.out + ".log.jsonl" : o.log;
+        log.open(log_path, o.resume ? std::ios::app : std::ios::trunc);
+        if (!log) fail("cannot open log {}", log_path);
+    }
+
+    const int64_t L = config.num_hidden_layers, k = config.num_experts_per_tok, T = hyper.seq_len;
+    const int64_t rows_per_rank = hyper.batch_size / world;
+    ProgressBar bar(o.baseline ? "pretrain baseline" : "pretrain", static_cast<uint64_t>(hyper.steps), "steps");
+    bar.set(static_cast<uint64_t>(start_step));
+    model->train();
+    double last_val = std::nan("");
+    for (int64_t step = start_step; step < hyper.steps; ++step) {
+        const auto t0 = std::chrono::steady_clock::now();
+        // Fallback mask for the global batch, drawn from (seed, step) alone.
+        torch::Tensor keep;
+        if (config.fallback_mask_prob > 0) {
+            auto gen = at::detail::createCPUGenerator(hyper.seed * 1000003ull + static_cast<uint64_t>(step));
+            keep = (torch::rand({L, hyper.batch_size, T, k}, gen) >= config.fallback_mask_prob).to(torch::kFloat32);
+        }
+        for (auto& p : params) p.second.mutable_grad() = torch::Tensor();
+        // [ce, total, balance, temporal, lookahead]
+        torch::Tensor metrics = torch::zeros({5}, torch::kFloat64);
+        for (int64_t a = 0; a < hyper.grad_accum; ++a) {
+            const int64_t row0 = rank * rows_per_rank + a * micro;
+            torch::Tensor ids = batch_ids(sampler, step * hyper.batch_size + row0, micro, T);
+            torch::Tensor kp = keep.defined() ? keep.narrow(1, row0, micro) : torch::Tensor();
+            ObjectiveTerms terms = objective_pretrain(model, ids, kp);
+            (terms.total / static_cast<double>(hyper.grad_accum)).backward();
+            double la = 0;
+            for (const auto& row : terms.lookahead) la += terms_mean(row) / static_cast<double>(terms.lookahead.size());
+            metrics += torch::tensor({terms.ce.item<double>(), terms.total.item<double>(), terms_mean(terms.balance),
+                                      terms_mean(terms.temporal), la}, torch::kFloat64) /
+                       static_cast<double>(hyper.grad_accum);
+        }
+        std::vector<torch::Tensor> grads, weights;
+        for (auto& p : params) {
+            if (!p.second.grad().defined()) p.second.mutable_grad() = torch::zeros_like(p.second);
+            grads.push_back(p.second.grad());
+            weights.push_back(p.second);
+        }
+        group.allreduce_mean(grads);
+        group.allreduce_mean({metrics});
+        const double grad_norm = torch::nn::utils::clip_grad_norm_(weights, hyper.grad_clip);
+        const double lr = opt.step();
+        tokens_seen += hyper.batch_size * T;
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double tok_s = static_cast<double>(hyper.batch_size * T) / seconds;
+
+        const bool last = step + 1 == hyper.steps;
+        const bool do_eval = !val_tokens.empty() && hyper.eval_interval > 0 && ((step + 1) % hyper.eval_interval == 0 || last);
+        if (lead) {
+            if (do_eval) last_val = validation_loss(model, val_tokens, T, micro, hyper.eval_batches);
+            auto m = metrics.accessor<double, 1>();
+            json rec{{"step", step + 1}, {"lr", lr}, {"loss", m[1]}, {"ce", m[0]}, {"balance", m[2]}, {"temporal", m[3]},
+                     {"lookahead", m[4]}, {"grad_norm", grad_norm}, {"tokens", tokens_seen}, {"tok_s", tok_s},
+                     {"flop_s", tok_s * flops_per_token}, {"seconds", seconds}};
+            if (do_eval) {
+                rec["val_loss"] = last_val;
+                rec["val_ppl"] = std::exp(last_val);
+            }
+            log << rec.dump() << "\n";
+            log.flush();
+            bar.set_note(fmt::format("loss {:.3f} ce {:.3f}{} {:.0f} tok/s", m[1], m[0],
+                                     std::isnan(last_val) ? "" : fmt::format(" val_ppl {:.1f}", std::exp(last_val)), tok_s));
+            bar.set(static_cast<uint64_t>(step + 1));
+            if (!bar.enabled() && ((step + 1) % 50 == 0 || last || do_eval)) {
+                spdlog::info("step {}/{} loss {:.4f} ce {:.4f} bal {:.4f} tmp {:.4f} la {:.4f} lr {:.2e} {:.0f} tok/s{}", step + 1,
+                             hyper.steps, m[1], m[0], m[2], m[3], m[4], lr, tok_s,
+                             do_eval ? fmt::format(" val_ppl {:.2f}", std::exp(last_val)) : "");
+            }
+            const bool do_save = last || (hyper.save_interval > 0 && (step + 1) % hyper.save_interval == 0);
+            if (do_save) save_checkpoint(o.out, model, opt, o.tokenizer, step + 1, tokens_seen, hyper, o.baseline);
+        }
+    }
+    bar.finish();
+    if (lead && start_step >= hyper.steps) spdlog::info("{} is already at step {}; nothing to do", o.out, start_step);
+    group.barrier();
+    return 0;
+}
+
+}  // namespace chronos
