@@ -86,11 +86,12 @@ int distributed_launch(int nproc, int argc, char** argv, int threads_per_worker)
         std::vector<std::string> args;
         for (int i = 0; i < argc; ++i) {
             std::string a = argv[i];
-            if (a == "--nproc") {
-                ++i;  // drop the value too
+            // The launcher's own options (and the thread count, replaced below) are dropped.
+            if (a == "--nproc" || (a == "--threads" && threads_per_worker > 0)) {
+                ++i;  // and its value
                 continue;
             }
-            if (a.rfind("--nproc=", 0) == 0) continue;
+            if (a.rfind("--nproc=", 0) == 0 || (a.rfind("--threads=", 0) == 0 && threads_per_worker > 0)) continue;
             args.push_back(a);
         }
         args.insert(args.end(), {"--rank", std::to_string(rank), "--world-size", std::to_string(nproc),

@@ -24,6 +24,9 @@ static std::string resolve_config(const std::string& name) {
         candidates.push_back((dir / "configs" / (name + ".json")).string());
         candidates.push_back((dir.parent_path() / "configs" / (name + ".json")).string());
     }
+#ifdef CHRONOS_CONFIG_DIR
+    candidates.push_back(std::string(CHRONOS_CONFIG_DIR) + "/" + name + ".json");
+#endif
     for (const auto& c : candidates) {
         if (file_exists(c)) return c;
     }
