@@ -12,6 +12,7 @@ packages=(
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgloo-dev liburing-dev libigraph-dev libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-numpy
   bible-kjv bsdgames codespell perl-doc python3-doc wordnet-base
 )
 

@@ -23,6 +23,7 @@ CommandLine& cli_command_line();
 void cmd_data_register(CLI::App& app);
 void cmd_train_register(CLI::App& app);
 void cmd_eval_register(CLI::App& app);
+void cmd_bench_register(CLI::App& app);
 void cmd_tokenizer_register(CLI::App& app);
 void cmd_inspect_register(CLI::App& app);
 

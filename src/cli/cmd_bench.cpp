@@ -1,0 +1,116 @@
+// cmd_bench.cpp: `chronos bench sgemm` (the machine's measured BLAS peak) and
+// `chronos bench pretrain-report` (Chronos vs baseline after pretraining, side by side).
+#include <cblas.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "train/train_api.h"
+
+namespace chronos {
+
+namespace {
+
+// Best GFLOP/s of `reps` single-precision n x n x n products.
+double sgemm_peak_gflops(int n, int reps) {
+    std::vector<float> a(static_cast<size_t>(n) * n, 0.5f), b(static_cast<size_t>(n) * n, 0.25f), c(static_cast<size_t>(n) * n);
+    double best = 0;
+    for (int r = 0; r < reps + 1; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (r > 0) best = std::max(best, 2.0 * n * n * static_cast<double>(n) / s / 1e9);  // first run warms up
+    }
+    return best;
+}
+
+// Median of a log field over steps after the first `skip` (warm-up and first evaluations).
+double log_median(const std::string& path, const char* field, int64_t skip) {
+    std::ifstream in(path);
+    if (!in) fail("cannot open training log {}", path);
+    std::vector<double> v;
+    std::string line;
+    while (std::getline(in, line)) {
+        nlohmann::json j = nlohmann::json::parse(line);
+        if (j.at("step").get<int64_t>() > skip && !j.contains("val_loss")) v.push_back(j.at(field).get<double>());
+    }
+    if (v.empty()) fail("{}: no steps after {}", path, skip);
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+struct ReportArgs {
+    std::string chronos_dir, baseline_dir, data, out_json, out_md;
+    int64_t seq_len = 256, max_tokens = 0;
+    int sgemm_n = 1536;
+};
+
+}  // namespace
+
+void cmd_bench_register(CLI::App& app) {
+    CLI::App* bench = app.add_subcommand("bench", "benchmarks");
+    bench->require_subcommand(1);
+
+    auto n = std::make_shared<int>(1536);
+    CLI::App* sg = bench->add_subcommand("sgemm", "measured single-precision GEMM peak of this machine");
+    sg->add_option("--size", *n, "matrix size")->capture_default_str()->check(CLI::Range(64, 8192));
+    sg->callback([n]() { std::cout << fmt::format("sgemm {}^3: {:.1f} GFLOP/s\n", *n, sgemm_peak_gflops(*n, 5)); });
+
+    auto a = std::make_shared<ReportArgs>();
+    CLI::App* rep = bench->add_subcommand("pretrain-report", "Chronos vs baseline: perplexity, switch rate, recall, speed");
+    rep->add_option("--chronos", a->chronos_dir, "Chronos checkpoint (its log is DIR.log.jsonl)")->required();
+    rep->add_option("--baseline", a->baseline_dir, "baseline checkpoint")->required();
+    rep->add_option("--data", a->data, "held-out JSONL")->required();
+    rep->add_option("--seq-len", a->seq_len, "evaluation window")->capture_default_str();
+    rep->add_option("--max-tokens", a->max_tokens, "evaluate at most this many tokens (0: all)")->capture_default_str();
+    rep->add_option("--json", a->out_json, "write the figures as JSON");
+    rep->add_option("--markdown", a->out_md, "write the table as Markdown");
+    rep->callback([a]() {
+        const double peak = sgemm_peak_gflops(a->sgemm_n, 5);
+        nlohmann::ordered_json j;
+        j["sgemm_peak_gflops"] = peak;
+        j["data"] = a->data;
+        for (const auto& [name, dir] : {std::pair{"chronos", a->chronos_dir}, std::pair{"baseline", a->baseline_dir}}) {
+            EvalPplResult p = eval_ppl(dir, a->data, a->seq_len, a->max_tokens);
+            EvalRoutingResult r = eval_routing(dir, a->data, a->seq_len, a->max_tokens);
+            const std::string log = dir + ".log.jsonl";
+            const double tok_s = log_median(log, "tok_s", 5), flop_s = log_median(log, "flop_s", 5);
+            j[name] = {{"dir", dir}, {"ppl", p.ppl}, {"loss", p.loss}, {"tokens", p.tokens}, {"switch_rate", r.switch_rate_mean},
+                       {"lookahead_recall", r.lookahead_recall}, {"train_tok_s", tok_s}, {"train_gflop_s", flop_s / 1e9},
+                       {"fraction_of_sgemm_peak", flop_s / 1e9 / peak}};
+        }
+        const auto& c = j["chronos"];
+        const auto& b = j["baseline"];
+        const double ppl_ratio = c["ppl"].get<double>() / b["ppl"].get<double>();
+        const double switch_ratio = c["switch_rate"].get<double>() / b["switch_rate"].get<double>();
+        const double recall1 = c["lookahead_recall"].empty() ? 0.0 : c["lookahead_recall"][0].get<double>();
+        j["targets"] = {{"ppl_within_3_percent", ppl_ratio <= 1.03}, {"switch_rate_at_most_60_percent", switch_ratio <= 0.6},
+                        {"lookahead_recall_t1_at_least_0_85", recall1 >= 0.85},
+                        {"flops_at_least_40_percent_of_peak", c["fraction_of_sgemm_peak"].get<double>() >= 0.4}};
+        std::string md;
+        md += "| | Chronos | baseline | ratio | target |\n|---|---:|---:|---:|---|\n";
+        md += fmt::format("| held-out perplexity | {:.2f} | {:.2f} | {:.3f} | Chronos within 3% |\n", c["ppl"].get<double>(), b["ppl"].get<double>(), ppl_ratio);
+        md += fmt::format("| switch rate | {:.4f} | {:.4f} | {:.3f} | at most 0.60 |\n", c["switch_rate"].get<double>(), b["switch_rate"].get<double>(), switch_ratio);
+        md += fmt::format("| lookahead recall@top-k, t+1 | {:.4f} | — | | at least 0.85 |\n", recall1);
+        if (c["lookahead_recall"].size() > 1) md += fmt::format("| lookahead recall@top-k, t+2 | {:.4f} | — | | |\n", c["lookahead_recall"][1].get<double>());
+        md += fmt::format("| training tokens/s | {:.0f} | {:.0f} | {:.3f} | |\n", c["train_tok_s"].get<double>(), b["train_tok_s"].get<double>(),
+                          c["train_tok_s"].get<double>() / b["train_tok_s"].get<double>());
+        md += fmt::format("| model GFLOP/s (share of sgemm peak {:.1f}) | {:.1f} ({:.0f}%) | {:.1f} ({:.0f}%) | | at least 40% |\n", peak,
+                          c["train_gflop_s"].get<double>(), 100 * c["fraction_of_sgemm_peak"].get<double>(), b["train_gflop_s"].get<double>(),
+                          100 * b["fraction_of_sgemm_peak"].get<double>());
+        std::cout << md;
+        if (!a->out_json.empty()) file_write_atomic(a->out_json, j.dump(2) + "\n");
+        if (!a->out_md.empty()) file_write_atomic(a->out_md, md);
+    });
+}
+
+}  // namespace chronos
