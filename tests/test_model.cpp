@@ -99,10 +99,23 @@ TEST(Model, CachedStepByStepDecodingEqualsFullForward) {
         std::vector<LayerCache> cache;
         ForwardOptions o;
         o.cache = &cache;
-        std::vector<torch::Tensor> steps = {model->forward(ids.narrow(1, 0, prefill), o).logits};
-        for (int64_t t = prefill; t < T; ++t) steps.push_back(model->forward(ids.narrow(1, t, 1), o).logits);
+        ForwardOutput first = model->forward(ids.narrow(1, 0, prefill), o);
+        std::vector<torch::Tensor> steps = {first.logits}, looks = {first.lookahead_logits};
+        auto last_route = [](const ForwardOutput& f) {  // [B, L*E] routing of the last position
+            return torch::cat(f.router_probs, -1).select(1, -1);
+        };
+        torch::Tensor prev = last_route(first);
+        for (int64_t t = prefill; t < T; ++t) {
+            o.prev_route = prev;
+            ForwardOutput step = model->forward(ids.narrow(1, t, 1), o);
+            steps.push_back(step.logits);
+            looks.push_back(step.lookahead_logits);
+            prev = last_route(step);
+        }
         double d = max_diff(full, torch::cat(steps, 1));
         EXPECT_LT(d, 1e-4) << name << ": cached decoding differs from the full pass by " << d;
+        double dl = max_diff(model->forward(ids).lookahead_logits, torch::cat(looks, 1));
+        EXPECT_LT(dl, 1e-4) << name << ": cached lookahead differs from the full pass by " << dl;
         // Sliding-window caches hold at most `window` entries and positions keep counting.
         for (size_t l = 0; l < pattern.size(); ++l) {
             if (pattern[l] == AttentionKind::swa) {

@@ -63,7 +63,7 @@ std::vector<TensorSpec> checkpoint_tensor_specs(const ModelConfig& c) {
     if (c.lookahead_steps > 0) {
         const int64_t D = c.lookahead_hidden_size;
         specs.push_back({"lookahead.norm.weight", {H}});
-        specs.push_back({"lookahead.up_proj.weight", {D, H}});
+        specs.push_back({"lookahead.up_proj.weight", {D, H + c.num_hidden_layers * c.n_routed_experts}});
         specs.push_back({"lookahead.out_proj.weight", {c.lookahead_steps * c.num_hidden_layers * c.n_routed_experts, D}});
     }
     return specs;

@@ -50,6 +50,7 @@ ForwardOutput ChronosModelImpl::forward(const torch::Tensor& ids, const ForwardO
     if (options.cache != nullptr && static_cast<int64_t>(options.cache->size()) != L) options.cache->resize(static_cast<size_t>(L));
     ForwardOutput out;
     torch::Tensor h = model->embed_tokens(ids);  // [B, T, H]
+    torch::Tensor h0;                            // after block 0, for the lookahead head
     for (int64_t l = 0; l < L; ++l) {
         auto layer = model->layers[static_cast<size_t>(l)]->as<DecoderLayer>();
         LayerCache* cache = options.cache ? &(*options.cache)[static_cast<size_t>(l)] : nullptr;
@@ -63,9 +64,17 @@ ForwardOutput ChronosModelImpl::forward(const torch::Tensor& ids, const ForwardO
         h = h + moe.y.view({B, T, H});
         out.router_probs.push_back(moe.probs.view({B, T, config.n_routed_experts}));
         out.router_topk.push_back(moe.topk.view({B, T, config.num_experts_per_tok}));
-        // The lookahead reads the hidden state after block 0, detached: its loss trains the
-        // head only and never reaches the routers (or anything else) it learns from.
-        if (l == 0 && !lookahead.is_empty()) out.lookahead_logits = lookahead->forward(h.detach());
+        if (l == 0) h0 = h;
+    }
+    // The lookahead reads detached inputs: its loss trains the head only and never reaches the
+    // routers (or anything else) it learns from.
+    if (!lookahead.is_empty()) {
+        const int64_t E = config.n_routed_experts;
+        torch::Tensor route = torch::cat(out.router_probs, -1).detach();  // [B, T, L*E]
+        torch::Tensor first = options.prev_route.defined() ? options.prev_route.view({B, 1, L * E}).to(route.scalar_type())
+                                                           : torch::zeros({B, 1, L * E}, route.options());
+        torch::Tensor prev = T > 1 ? torch::cat({first, route.narrow(1, 0, T - 1)}, 1) : first;
+        out.lookahead_logits = lookahead->forward(h0.detach(), prev);
     }
     torch::Tensor hn = model->norm(h);
     out.logits = config.tie_word_embeddings ? torch::matmul(hn, model->embed_tokens->weight.t()) : lm_head(hn);

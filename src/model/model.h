@@ -117,11 +117,13 @@ struct DecoderImpl : torch::nn::Module {
 };
 TORCH_MODULE(Decoder);
 
-// Predicts, from the hidden state after block 0 at token t, the router distribution of every
-// layer at t+1..t+K: norm -> up_proj -> SiLU -> out_proj -> [K, L, E] logits.
+// Predicts the router distribution of every layer at t+1..t+K from what the runtime knows
+// once block 0 of token t has run: the hidden state after block 0 at t, and the full routing
+// (all layers) of token t-1. norm(h) ++ route(t-1) -> up_proj -> SiLU -> out_proj -> [K, L, E].
 struct LookaheadHeadImpl : torch::nn::Module {
     explicit LookaheadHeadImpl(const ModelConfig& c);
-    torch::Tensor forward(const torch::Tensor& h);  // [B, T, H] -> [B, T, K, L, E]
+    // h [B, T, H], prev_route [B, T, L*E] -> logits [B, T, K, L, E]
+    torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& prev_route);
     int64_t K, L, E;
     RMSNorm norm{nullptr};
     torch::nn::Linear up_proj{nullptr}, out_proj{nullptr};
@@ -136,6 +138,9 @@ struct ForwardOptions {
     // trainer draws it, so the model itself is deterministic and data-parallel shards can take
     // their rows of one global draw.
     torch::Tensor keep;
+    // [B, L*E] router probabilities of the token before ids[:, 0] (all layers), for the
+    // lookahead head when decoding step by step; undefined = zeros (start of a sequence).
+    torch::Tensor prev_route;
 };
 
 struct ForwardOutput {

@@ -67,13 +67,14 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& ava
 LookaheadHeadImpl::LookaheadHeadImpl(const ModelConfig& c)
     : K(c.lookahead_steps), L(c.num_hidden_layers), E(c.n_routed_experts) {
     norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
-    up_proj = register_module("up_proj", linear_no_bias(c.hidden_size, c.lookahead_hidden_size));
+    up_proj = register_module("up_proj", linear_no_bias(c.hidden_size + L * E, c.lookahead_hidden_size));
     out_proj = register_module("out_proj", linear_no_bias(c.lookahead_hidden_size, K * L * E));
 }
 
-torch::Tensor LookaheadHeadImpl::forward(const torch::Tensor& h) {
+torch::Tensor LookaheadHeadImpl::forward(const torch::Tensor& h, const torch::Tensor& prev_route) {
     const int64_t B = h.size(0), T = h.size(1);
-    return out_proj(torch::silu(up_proj(norm(h)))).view({B, T, K, L, E});
+    torch::Tensor in = torch::cat({norm(h), prev_route.to(h.scalar_type())}, -1);  // [B, T, H + L*E]
+    return out_proj(torch::silu(up_proj(in))).view({B, T, K, L, E});
 }
 
 }  // namespace chronos
