@@ -48,12 +48,23 @@ void cmd_eval_register(CLI::App& app) {
     auto rt = std::make_shared<EvalArgs>();
     CLI::App* r = ev->add_subcommand("routing", "switch rate, lookahead recall@k, expert load");
     add_common(r, *rt);
-    r->callback([rt]() {
+    auto trace = std::make_shared<std::string>();
+    auto budget = std::make_shared<double>(0.25);
+    r->add_option("--trace", *trace, "trace: also report the intent classifier against the frequency baseline");
+    r->add_option("--budget", *budget, "intent budget as a share of all (layer, expert) pairs")->capture_default_str()->check(CLI::Range(0.01, 1.0));
+    r->callback([rt, trace, budget]() {
         EvalRoutingResult res = eval_routing(rt->model, rt->data, rt->seq_len, rt->max_tokens);
+        IntentMetrics im;
+        if (!trace->empty()) im = intent_eval(rt->model, *trace, *budget, 0.2);
         if (rt->json) {
             nlohmann::json j{{"tokens", res.tokens}, {"switch_rate", res.switch_rate}, {"switch_rate_mean", res.switch_rate_mean},
                              {"lookahead_recall", res.lookahead_recall}, {"lookahead_recall_layer", res.lookahead_recall_layer},
                              {"load", res.load}};
+            if (!trace->empty()) {
+                j["intent"] = {{"budget", im.budget}, {"recall", im.recall}, {"precision", im.precision}, {"frequency_recall", im.freq_recall},
+                               {"frequency_precision", im.freq_precision}, {"eval_prompts", im.eval_prompts},
+                               {"reads_median", im.reads_median}, {"reads_mean", im.reads_mean}};
+            }
             std::cout << j.dump(2) << "\n";
             return;
         }
@@ -71,6 +82,7 @@ void cmd_eval_register(CLI::App& app) {
             for (double v : res.load[l]) std::cout << fmt::format(" {:.3f}", v);
             std::cout << "\n";
         }
+        if (!trace->empty()) print_intent_metrics(im);
     });
 
     auto lg = std::make_shared<EvalArgs>();

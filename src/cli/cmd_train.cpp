@@ -46,6 +46,8 @@ void cmd_train_register(CLI::App& app) {
         if (status != 0) throw CLI::RuntimeError(status);
     });
 
+    cmd_intent_register(*train);
+
     auto init = std::make_shared<InitOptions>();
     CLI::App* in = app.add_subcommand("init", "write a randomly initialised checkpoint");
     in->add_option("--config", init->config, "config name or path")->required();

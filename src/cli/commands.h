@@ -24,6 +24,11 @@ void cmd_data_register(CLI::App& app);
 void cmd_train_register(CLI::App& app);
 void cmd_eval_register(CLI::App& app);
 void cmd_bench_register(CLI::App& app);
+void cmd_pack_register(CLI::App& app);
+// `chronos train intent`, registered under the train subcommand.
+void cmd_intent_register(CLI::App& train);
+struct IntentMetrics;
+void print_intent_metrics(const IntentMetrics& m);
 void cmd_tokenizer_register(CLI::App& app);
 void cmd_inspect_register(CLI::App& app);
 

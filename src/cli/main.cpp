@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
     chronos::cmd_train_register(app);
     chronos::cmd_eval_register(app);
     chronos::cmd_bench_register(app);
+    chronos::cmd_pack_register(app);
     chronos::cmd_inspect_register(app);
 
     try {

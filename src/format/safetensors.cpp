@@ -214,8 +214,8 @@ std::string SafetensorsWriter::header_json() const {
         offset += e.nbytes;
     }
     std::string text = header.dump();
-    // Pad with spaces so the byte buffer starts 8-byte aligned (allowed by the format).
-    while ((8 + text.size()) % 8 != 0) text.push_back(' ');
+    // Pad with spaces so the byte buffer starts aligned (allowed by the format).
+    while ((8 + text.size()) % header_alignment_ != 0) text.push_back(' ');
     return text;
 }
 

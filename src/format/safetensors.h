@@ -88,6 +88,11 @@ public:
     void add(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
              const void* data, uint64_t nbytes);
     void set_metadata(const std::string& key, const std::string& value);
+    // Pads the header with spaces so that the byte buffer starts at a multiple of `alignment`
+    // (default 8). Packs use 4096 so that tensor offsets can be page-aligned in the file.
+    void set_header_alignment(uint64_t alignment) { header_alignment_ = alignment; }
+    // Bytes of the header JSON with its padding, as write() will emit it.
+    uint64_t data_start() const { return 8 + header_json().size(); }
     // The header JSON and the buffer's layout, without writing (exposed for tests).
     std::string header_json() const;
     // Writes atomically: `path` is either the old file or the complete new one.
@@ -103,6 +108,7 @@ private:
     };
     std::vector<Entry> entries_;
     std::map<std::string, std::string> metadata_;
+    uint64_t header_alignment_ = 8;
 };
 
 }  // namespace chronos

@@ -1,15 +1,48 @@
 // batches.cpp: tokenization of the stream and the epoch permutation.
 #include "train/batches.h"
 
+#include <xxhash.h>
+
+#include <cstring>
 #include <random>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "data/records.h"
 
 namespace chronos {
 
+namespace {
+
+// Token cache beside the data: PATH.tok-<hash>.bin, the hash covering the data file's bytes and
+// the tokenizer's identity, so a changed file or tokenizer never reads a stale cache.
+std::string cache_path(const std::string& path, const Tokenizer& tok) {
+    XXH3_state_t* st = XXH3_createState();
+    XXH3_64bits_reset(st);
+    MappedFile data(path);
+    XXH3_64bits_update(st, data.data(), data.size());
+    for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+        std::string piece = tok.id_to_piece(id);
+        XXH3_64bits_update(st, piece.data(), piece.size() + 1);
+    }
+    uint64_t h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return fmt::format("{}.tok-{:016x}.bin", path, h);
+}
+
+}  // namespace
+
 std::vector<int32_t> tokens_load_pretrain(const std::string& path, const Tokenizer& tok) {
+    const std::string cache = cache_path(path, tok);
+    if (file_exists(cache)) {
+        MappedFile f(cache);
+        if (f.size() % 4 == 0) {
+            std::vector<int32_t> out(f.size() / 4);
+            std::memcpy(out.data(), f.data(), f.size());
+            return out;
+        }
+    }
     std::vector<PretrainRecord> records = pretrain_load(path);
     const auto n = static_cast<int64_t>(records.size());
     std::vector<std::vector<int32_t>> parts(records.size());
@@ -24,6 +57,11 @@ std::vector<int32_t> tokens_load_pretrain(const std::string& path, const Tokeniz
     bar.finish();
     std::vector<int32_t> out;
     for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+    try {
+        file_write_atomic(cache, std::string_view(reinterpret_cast<const char*>(out.data()), out.size() * 4));
+    } catch (const Error&) {
+        // Read-only data directory: run without the cache.
+    }
     return out;
 }
 

@@ -14,7 +14,8 @@
 
 namespace chronos {
 
-// Tokenizes every record of a pretraining JSONL file (in parallel), in file order.
+// Tokenizes every record of a pretraining JSONL file (in parallel), in file order. The result
+// is cached beside the file (PATH.tok-<hash>.bin, keyed by file content and tokenizer).
 std::vector<int32_t> tokens_load_pretrain(const std::string& path, const Tokenizer& tok);
 
 class SequenceSampler {

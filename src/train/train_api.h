@@ -94,3 +94,44 @@ EvalRoutingResult eval_routing(const std::string& model_dir, const std::string& 
 void eval_logits(const std::string& model_dir, const std::string& text, const std::string& out_path);
 
 }  // namespace chronos
+
+namespace chronos {
+
+struct TraceOptions {
+    std::string model;           // checkpoint directory
+    std::string data;            // sft, prompts or pretrain JSONL
+    std::string out;             // trace file
+    int64_t max_sequences = 2000;
+    int64_t max_continuation = 128;  // continuation tokens kept per sequence
+    int64_t pretrain_prompt = 64;    // prompt length for plain text records
+};
+// Runs the model teacher-forced over prompt + continuation and records every token's routing.
+// Returns the number of sequences written.
+int64_t trace_record(const TraceOptions& options);
+
+struct IntentOptions {
+    std::string model;           // checkpoint directory; the classifier is saved into it
+    std::string trace;
+    int64_t horizon = 32;        // "used within the next N generated tokens"
+    int64_t hidden = 256;
+    int64_t steps = 400;
+    double lr = 3e-3;
+    double holdout = 0.2;        // share of prompts held out for evaluation
+    uint64_t seed = 1;
+};
+struct IntentMetrics {
+    int64_t budget = 0;          // pairs
+    double recall = 0, precision = 0;                    // intent classifier
+    double freq_recall = 0, freq_precision = 0;          // most-used pairs overall
+    int64_t train_prompts = 0, eval_prompts = 0;
+    // Sequential pack reads to load a held-out prompt's predicted set (-1: no packs).
+    int64_t reads_median = -1;
+    double reads_mean = -1;
+};
+// Trains the intent classifier, saves intent.safetensors + intent.json into the checkpoint,
+// and returns its held-out metrics at a 25% budget.
+IntentMetrics intent_train(const IntentOptions& options);
+// Held-out metrics of a saved classifier on a trace (the same deterministic hold-out split).
+IntentMetrics intent_eval(const std::string& model_dir, const std::string& trace, double budget_fraction, double holdout);
+
+}  // namespace chronos

@@ -1,0 +1,52 @@
+// pack.h: cluster-packed expert files (.ctsr) and cluster_manifest.json (docs/format.md).
+//
+// A .ctsr file is a valid safetensors file holding one cluster's routed experts in cluster
+// order, under their checkpoint names. Each expert's three matrices (gate, up, down) are
+// contiguous and the expert starts on a 4096-byte file offset, so one expert is one aligned read
+// (O_DIRECT) and a whole cluster is one sequential read. The gaps are filled with U8 tensors
+// named "__pad__.N" so the file has no holes, as the format requires.
+//
+//     chronos::PackManifest m = chronos::pack_write(ck, plan, DType::BF16);   // into ck.dir
+//     chronos::pack_verify(ck.dir);                                            // re-read, checksums
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cluster/coactivation.h"
+#include "format/checkpoint.h"
+
+namespace chronos {
+
+constexpr uint64_t kPackAlignment = 4096;
+
+struct PackEntry {
+    int64_t layer = 0, expert = 0;
+    int32_t file = 0;        // index into PackManifest::files
+    uint64_t offset = 0;     // file offset of the expert's first byte (4096-aligned)
+    uint64_t length = 0;     // bytes of gate + up + down
+    uint64_t checksum = 0;   // XXH3-64 of those bytes
+};
+
+struct PackManifest {
+    int64_t layers = 0, experts = 0, hidden = 0, inner = 0;
+    DType dtype = DType::F32;
+    std::vector<std::string> files;        // relative to the checkpoint directory
+    std::vector<uint64_t> file_bytes;
+    std::vector<std::vector<int64_t>> clusters;  // pair ids (layer * experts + expert) per file, in order
+    std::vector<PackEntry> entries;        // indexed by pair id
+    const PackEntry& entry(int64_t layer, int64_t expert) const { return entries[static_cast<size_t>(layer * experts + expert)]; }
+};
+
+uint64_t pack_checksum(const void* data, uint64_t size);
+
+// Writes the packs and the manifest into the checkpoint directory (atomically: new files under
+// a fresh packs/ generation, the manifest replaced last, old generations removed).
+PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, DType dtype);
+// Loads the manifest and checks it against config.json and the files' sizes.
+PackManifest pack_manifest_load(const std::string& dir, const ModelConfig& config);
+// Re-reads every expert and compares checksums; throws naming the first fault.
+void pack_verify(const std::string& dir, const ModelConfig& config);
+
+}  // namespace chronos
