@@ -58,5 +58,21 @@ else
 fi
 expect_error missing-sources "data sources are missing" -- "$chronos" data prepare --raw "$work/noraw" --out "$work/out"
 
+# Training and evaluation input errors.
+small="$data/pretrain.small.jsonl"
+expect_error unknown-config "no config named" -- "$chronos" train pretrain --config nosuch --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/x"
+expect_error indivisible-batch "not divisible" -- "$chronos" train pretrain --config tiny --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/x" --batch-size 7 --grad-accum 2
+expect_error seq-too-long "exceeds max_position_embeddings" -- "$chronos" train pretrain --config tiny --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/x" --seq-len 100000
+printf '{"model": {"hidden_size": 8}}\n' > "$work/bad-config.json"
+expect_error incomplete-config "missing field" -- "$chronos" train pretrain --config "$work/bad-config.json" --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/x"
+expect_error resume-nothing "does not exist" -- "$chronos" train pretrain --config tiny --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/none" --resume
+expect_error eval-missing-model "does not exist" -- "$chronos" eval ppl --model "$work/none" --data "$small"
+"$chronos" -q init --config tiny --tokenizer "$data/tokenizer.model" --out "$work/m"
+long=$(printf 'word %.0s' $(seq 1 700))
+expect_error oversized-prompt "more than the context" -- "$chronos" eval logits --model "$work/m" --text "$long" --out "$work/l.json"
+expect_error trace-no-manifest "no cluster_manifest.json" -- "$chronos" pack --model "$work/m" --verify
+printf 'not a trace' > "$work/bad.ctrc"
+expect_error bad-trace "bad magic" -- "$chronos" pack --model "$work/m" --trace "$work/bad.ctrc"
+
 echo "$passed passed, $failures failed"
 [ "$failures" -eq 0 ]

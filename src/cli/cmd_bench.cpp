@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <tuple>
 #include <vector>
 
 #include "cli/commands.h"
@@ -50,6 +51,7 @@ double log_median(const std::string& path, const char* field, int64_t skip) {
 
 struct ReportArgs {
     std::string chronos_dir, baseline_dir, data, out_json, out_md;
+    std::string chronos_log, baseline_log;  // speed logs (default DIR.log.jsonl)
     int64_t seq_len = 256, max_tokens = 0;
     int sgemm_n = 1536;
 };
@@ -72,6 +74,8 @@ void cmd_bench_register(CLI::App& app) {
     rep->add_option("--data", a->data, "held-out JSONL")->required();
     rep->add_option("--seq-len", a->seq_len, "evaluation window")->capture_default_str();
     rep->add_option("--max-tokens", a->max_tokens, "evaluate at most this many tokens (0: all)")->capture_default_str();
+    rep->add_option("--chronos-log", a->chronos_log, "training log to take Chronos's speed from (default: DIR.log.jsonl)");
+    rep->add_option("--baseline-log", a->baseline_log, "training log to take the baseline's speed from");
     rep->add_option("--json", a->out_json, "write the figures as JSON");
     rep->add_option("--markdown", a->out_md, "write the table as Markdown");
     rep->callback([a]() {
@@ -79,10 +83,11 @@ void cmd_bench_register(CLI::App& app) {
         nlohmann::ordered_json j;
         j["sgemm_peak_gflops"] = peak;
         j["data"] = a->data;
-        for (const auto& [name, dir] : {std::pair{"chronos", a->chronos_dir}, std::pair{"baseline", a->baseline_dir}}) {
+        for (const auto& [name, dir, speed_log] : {std::tuple{"chronos", a->chronos_dir, a->chronos_log},
+                                                  std::tuple{"baseline", a->baseline_dir, a->baseline_log}}) {
             EvalPplResult p = eval_ppl(dir, a->data, a->seq_len, a->max_tokens);
             EvalRoutingResult r = eval_routing(dir, a->data, a->seq_len, a->max_tokens);
-            const std::string log = dir + ".log.jsonl";
+            const std::string log = speed_log.empty() ? dir + ".log.jsonl" : speed_log;
             const double tok_s = log_median(log, "tok_s", 5), flop_s = log_median(log, "flop_s", 5);
             j[name] = {{"dir", dir}, {"ppl", p.ppl}, {"loss", p.loss}, {"tokens", p.tokens}, {"switch_rate", r.switch_rate_mean},
                        {"lookahead_recall", r.lookahead_recall}, {"train_tok_s", tok_s}, {"train_gflop_s", flop_s / 1e9},

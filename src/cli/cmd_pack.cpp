@@ -65,7 +65,8 @@ void cmd_pack_register(CLI::App& app) {
     pk->callback([a, pk]() {
         Checkpoint ck = checkpoint_open(a->model);
         const ModelConfig& c = ck.config;
-        const bool only_verify = a->verify && a->trace.empty() && pk->count("--dtype") == 0 && file_exists(a->model + "/cluster_manifest.json");
+        // `--verify` alone checks the existing packs (and fails if there are none).
+        const bool only_verify = a->verify && a->trace.empty() && pk->count("--dtype") == 0;
         if (!only_verify) {
             DType dtype = a->dtype.empty() ? c.expert_dtype : (a->dtype == "bf16" ? DType::BF16 : a->dtype == "f16" ? DType::F16 : DType::F32);
             const uint64_t expert_bytes = static_cast<uint64_t>(3 * c.hidden_size * c.moe_intermediate_size) * dtype_size(dtype);
