@@ -54,9 +54,10 @@ TEST(Losses, BalanceGradientMatchesFiniteDifferences) {
 TEST(Losses, TemporalGradientMatchesFiniteDifferences) {
     torch::manual_seed(2);
     torch::Tensor logits = dopts_randn({2, 7, 4});
+    torch::Tensor topk = std::get<1>(torch::softmax(logits, -1).topk(2, -1));
     torch::Tensor valid = torch::ones({2, 7}, torch::kBool);
     valid[0][6] = false;
-    check_gradient([&](const torch::Tensor& z) { return loss_temporal(torch::softmax(z, -1), valid); }, logits, "temporal");
+    check_gradient([&](const torch::Tensor& z) { return loss_temporal(torch::softmax(z, -1), topk, valid); }, logits, "temporal");
 }
 
 TEST(Losses, LookaheadGradientMatchesFiniteDifferencesAndIgnoresTheTarget) {
@@ -85,7 +86,7 @@ TEST(Losses, PaddingIsExcluded) {
     torch::Tensor q = p.clone();
     q[0][6] = torch::softmax(dopts_randn({4}), -1);
     q[0][7] = torch::softmax(dopts_randn({4}), -1);
-    EXPECT_DOUBLE_EQ(loss_temporal(p, valid).item<double>(), loss_temporal(q, valid).item<double>());
+    EXPECT_DOUBLE_EQ(loss_temporal(p, topk, valid).item<double>(), loss_temporal(q, topk, valid).item<double>());
     EXPECT_DOUBLE_EQ(loss_balance(p, topk, valid).item<double>(), loss_balance(q, topk, valid).item<double>());
     EXPECT_DOUBLE_EQ(loss_lookahead(torch::log(p), p, valid, 1).item<double>(), loss_lookahead(torch::log(q), q, valid, 1).item<double>());
 }
@@ -95,6 +96,18 @@ TEST(Losses, BalanceIsOneWhenPerfectlyUniform) {
     torch::Tensor p = torch::full({1, 4, 4}, 0.25, torch::kFloat64);
     torch::Tensor topk = torch::tensor({0, 1, 2, 3, 0, 1, 2, 3}, torch::kInt64).view({1, 4, 2});
     EXPECT_NEAR(loss_balance(p, topk, torch::ones({1, 4}, torch::kBool)).item<double>(), 1.0, 1e-12);
+}
+
+TEST(Losses, TemporalRewardsReuseNotAFlatRouter) {
+    // A flat router keeps only k/E of its mass on the previous experts; a sticky, confident one
+    // keeps almost all of it.
+    torch::Tensor flat = torch::full({1, 3, 4}, 0.25, torch::kFloat64);
+    torch::Tensor flat_topk = torch::tensor({0, 1, 2, 3, 0, 1}, torch::kInt64).view({1, 3, 2});
+    torch::Tensor sticky = torch::tensor({0.49, 0.49, 0.01, 0.01}, torch::kFloat64).repeat({1, 3, 1});
+    torch::Tensor sticky_topk = torch::tensor({0, 1, 0, 1, 0, 1}, torch::kInt64).view({1, 3, 2});
+    torch::Tensor valid = torch::ones({1, 3}, torch::kBool);
+    EXPECT_NEAR(loss_temporal(flat, flat_topk, valid).item<double>(), 0.5, 1e-12);
+    EXPECT_NEAR(loss_temporal(sticky, sticky_topk, valid).item<double>(), 0.02, 1e-12);
 }
 
 TEST(Losses, SwitchRateCountsChangedExperts) {

@@ -18,13 +18,14 @@ torch::Tensor loss_balance(const torch::Tensor& probs, const torch::Tensor& topk
     return (per_seq * has).sum() / has.sum().clamp_min(1);
 }
 
-torch::Tensor loss_temporal(const torch::Tensor& probs, const torch::Tensor& valid) {
+torch::Tensor loss_temporal(const torch::Tensor& probs, const torch::Tensor& topk, const torch::Tensor& valid) {
     const int64_t T = probs.size(1);
     if (T < 2) return torch::zeros({}, probs.options());
-    torch::Tensor a = probs.narrow(1, 0, T - 1), b = probs.narrow(1, 1, T - 1);
-    torch::Tensor pair = (valid.narrow(1, 0, T - 1) & valid.narrow(1, 1, T - 1)).to(probs.scalar_type());  // [B, T-1]
-    torch::Tensor d = (a - b).pow(2).sum(-1);                                                              // [B, T-1]
-    return (d * pair).sum() / pair.sum().clamp_min(1);
+    // Experts used at t (a constant selection: no gradient through the top-k choice).
+    torch::Tensor used = torch::zeros_like(probs).scatter_(2, topk, 1.0).narrow(1, 0, T - 1);   // [B, T-1, E]
+    torch::Tensor kept = (probs.narrow(1, 1, T - 1) * used).sum(-1);                               // [B, T-1]
+    torch::Tensor pair = (valid.narrow(1, 0, T - 1) & valid.narrow(1, 1, T - 1)).to(probs.scalar_type());
+    return ((1.0 - kept) * pair).sum() / pair.sum().clamp_min(1);
 }
 
 torch::Tensor loss_lookahead(const torch::Tensor& logits, const torch::Tensor& target_probs, const torch::Tensor& valid, int64_t k) {

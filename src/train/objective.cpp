@@ -20,7 +20,7 @@ ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids,
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
         const auto& probs = r.out.router_probs[static_cast<size_t>(l)];
         r.balance.push_back(loss_balance(probs, r.out.router_topk[static_cast<size_t>(l)], valid));
-        r.temporal.push_back(loss_temporal(probs, valid));
+        r.temporal.push_back(loss_temporal(probs, r.out.router_topk[static_cast<size_t>(l)], valid));
     }
     const double L = static_cast<double>(c.num_hidden_layers);
     if (c.lambda_balance > 0) total = total + c.lambda_balance * torch::stack(r.balance).sum() / L;
