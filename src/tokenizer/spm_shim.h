@@ -2,8 +2,9 @@
 //
 // Why a separate module: Debian's libsentencepiece bundles and exports its own protobuf 3.14,
 // while libtorch loads the system protobuf 3.21. In one symbol namespace they break each other
-// at start-up. The tokenizer therefore dlopen()s this module with RTLD_LOCAL | RTLD_DEEPBIND:
-// SentencePiece binds to its own protobuf and the process's protobuf stays untouched.
+// at start-up. The tokenizer therefore loads this module with dlmopen(LM_ID_NEWLM): a link-map
+// namespace of its own, where SentencePiece binds to its own protobuf (and its own C++ runtime)
+// and the process's protobuf stays untouched.
 #pragma once
 
 #include <cstddef>

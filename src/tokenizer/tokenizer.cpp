@@ -56,7 +56,10 @@ const SpmModule& spm() {
         std::string tried;
         for (const auto& c : candidates) {
             if (!file_exists(c)) continue;
-            h = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+            // A link-map namespace of its own: SentencePiece, its bundled protobuf and its own
+            // copy of the C++ runtime never meet libtorch's (RTLD_DEEPBIND alone is not enough:
+            // SentencePiece's logging then writes to an uninitialised std::cerr).
+            h = dlmopen(LM_ID_NEWLM, c.c_str(), RTLD_NOW | RTLD_LOCAL);
             if (h != nullptr) break;
             tried += fmt::format("\n  {}: {}", c, dlerror());
         }
