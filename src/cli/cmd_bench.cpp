@@ -93,8 +93,9 @@ void cmd_bench_register(CLI::App& app) {
                        {"lookahead_recall", r.lookahead_recall}, {"train_tok_s", tok_s}, {"train_gflop_s", flop_s / 1e9},
                        {"fraction_of_sgemm_peak", flop_s / 1e9 / peak}};
         }
-        const auto& c = j["chronos"];
-        const auto& b = j["baseline"];
+        // Copies: adding "targets" below may reallocate the ordered map.
+        const nlohmann::ordered_json c = j["chronos"];
+        const nlohmann::ordered_json b = j["baseline"];
         const double ppl_ratio = c["ppl"].get<double>() / b["ppl"].get<double>();
         const double switch_ratio = c["switch_rate"].get<double>() / b["switch_rate"].get<double>();
         const double recall1 = c["lookahead_recall"].empty() ? 0.0 : c["lookahead_recall"][0].get<double>();
