@@ -31,17 +31,6 @@ std::string data_file(const std::string& dir, RecordKind kind, Split split) {
 
 namespace {
 
-int64_t count_words(std::string_view s) {
-    int64_t n = 0;
-    bool in_word = false;
-    for (char c : s) {
-        bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
-        if (!space && !in_word) ++n;
-        in_word = !space;
-    }
-    return n;
-}
-
 // The twelve writers, one per kind and split, with the running counts.
 class SplitWriters {
 public:

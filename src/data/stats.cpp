@@ -5,21 +5,11 @@
 
 #include "core/progress.h"
 #include "data/jsonl.h"
+#include "data/text_utils.h"
 
 namespace chronos {
 
 using nlohmann::json;
-
-static int64_t words_of(std::string_view s) {
-    int64_t n = 0;
-    bool in_word = false;
-    for (char c : s) {
-        bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
-        if (!space && !in_word) ++n;
-        in_word = !space;
-    }
-    return n;
-}
 
 SplitTable data_stats(const std::string& dir, const Tokenizer* tok) {
     SplitTable table;
@@ -57,12 +47,12 @@ SplitTable data_stats(const std::string& dir, const Tokenizer* tok) {
             const auto n_chats = static_cast<int64_t>(chats.size());
 #pragma omp parallel for reduction(+ : words, tokens) schedule(dynamic, 64)
             for (int64_t i = 0; i < n_texts; ++i) {
-                words += words_of(texts[static_cast<size_t>(i)]);
+                words += count_words(texts[static_cast<size_t>(i)]);
                 if (tok) tokens += static_cast<int64_t>(tok->encode(texts[static_cast<size_t>(i)]).size());
             }
 #pragma omp parallel for reduction(+ : words, tokens) schedule(dynamic, 64)
             for (int64_t i = 0; i < n_chats; ++i) {
-                for (const ChatMessage& m : chats[static_cast<size_t>(i)]) words += words_of(m.content);
+                for (const ChatMessage& m : chats[static_cast<size_t>(i)]) words += count_words(m.content);
                 if (tok) tokens += static_cast<int64_t>(chat_encode(*tok, chats[static_cast<size_t>(i)], false).ids.size());
             }
             table.words[static_cast<size_t>(kind)][static_cast<size_t>(split)] = words;

@@ -410,6 +410,17 @@ std::string quiz_first_form(std::string_view field) {
     return collapse_spaces(out);
 }
 
+int64_t count_words(std::string_view s) {
+    int64_t n = 0;
+    bool in_word = false;
+    for (char c : s) {
+        const bool space = is_space(c);
+        if (!space && !in_word) ++n;
+        in_word = !space;
+    }
+    return n;
+}
+
 uint64_t fnv1a64(std::string_view s) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (char c : s) {

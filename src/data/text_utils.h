@@ -40,5 +40,7 @@ std::vector<std::string> chunk_paragraphs(const std::vector<std::string>& paragr
 std::string quiz_first_form(std::string_view field);
 
 uint64_t fnv1a64(std::string_view s);
+// White-space separated words.
+int64_t count_words(std::string_view s);
 
 }  // namespace chronos

@@ -65,6 +65,13 @@ std::vector<int32_t> tokens_load_pretrain(const std::string& path, const Tokeniz
     return out;
 }
 
+void windows_copy(const std::vector<int32_t>& tokens, int64_t first, int64_t rows, int64_t seq_len, int32_t* out) {
+    for (int64_t i = 0; i < rows; ++i) {
+        const int32_t* src = tokens.data() + (first + i) * seq_len;
+        std::copy(src, src + seq_len + 1, out + i * (seq_len + 1));
+    }
+}
+
 SequenceSampler::SequenceSampler(const std::vector<int32_t>& tokens, int64_t seq_len, uint64_t seed)
     : tokens_(tokens), seq_len_(seq_len), seed_(seed) {
     n_windows_ = tokens.size() > 1 ? static_cast<int64_t>(tokens.size() - 1) / seq_len : 0;

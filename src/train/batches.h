@@ -18,6 +18,10 @@ namespace chronos {
 // is cached beside the file (PATH.tok-<hash>.bin, keyed by file content and tokenizer).
 std::vector<int32_t> tokens_load_pretrain(const std::string& path, const Tokenizer& tok);
 
+// Copies `rows` consecutive non-overlapping windows of seq_len + 1 tokens, starting at window
+// `first`, into out (rows x (seq_len + 1)). Evaluation reads held-out data this way, in order.
+void windows_copy(const std::vector<int32_t>& tokens, int64_t first, int64_t rows, int64_t seq_len, int32_t* out);
+
 class SequenceSampler {
 public:
     SequenceSampler(const std::vector<int32_t>& tokens, int64_t seq_len, uint64_t seed);

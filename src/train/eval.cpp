@@ -48,10 +48,7 @@ void for_windows(const std::vector<int32_t>& tokens, int64_t seq_len, int64_t ro
     for (int64_t w = 0; w < windows; w += rows) {
         const int64_t r = std::min(rows, windows - w);
         std::vector<int32_t> buf(static_cast<size_t>(r * (seq_len + 1)));
-        for (int64_t i = 0; i < r; ++i) {
-            const int32_t* src = tokens.data() + (w + i) * seq_len;
-            std::copy(src, src + seq_len + 1, buf.data() + i * (seq_len + 1));
-        }
+        windows_copy(tokens, w, r, seq_len, buf.data());
         fn(torch::from_blob(buf.data(), {r, seq_len + 1}, torch::kInt32).to(torch::kInt64));
         bar.advance(static_cast<uint64_t>(r));
     }

@@ -71,10 +71,7 @@ double validation_loss(ChronosModel& model, const std::vector<int32_t>& tokens, 
     for (int64_t b = 0; b < batches && b * rows < windows; ++b) {
         const int64_t r = std::min(rows, windows - b * rows);
         std::vector<int32_t> buf(static_cast<size_t>(r * (seq_len + 1)));
-        for (int64_t i = 0; i < r; ++i) {
-            const int32_t* src = tokens.data() + (b * rows + i) * seq_len;
-            std::copy(src, src + seq_len + 1, buf.data() + i * (seq_len + 1));
-        }
+        windows_copy(tokens, b * rows, r, seq_len, buf.data());
         torch::Tensor ids = torch::from_blob(buf.data(), {r, seq_len + 1}, torch::kInt32).to(torch::kInt64);
         ObjectiveTerms t = objective_pretrain(model, ids);
         sum += t.ce.item<double>() * static_cast<double>(r);
