@@ -115,3 +115,21 @@ TEST(Losses, SwitchRateCountsChangedExperts) {
     torch::Tensor topk = torch::tensor({0, 1, 1, 0, 1, 2, 3, 2}, torch::kInt64).view({1, 4, 2});
     EXPECT_NEAR(switch_rate(topk, torch::ones({1, 4}, torch::kBool), 4), 2.0 / 6.0, 1e-12);
 }
+
+TEST(Losses, BalanceIsOverTheBatchSoSequencesMayKeepToTheirOwnExperts) {
+    // Sequence 0 uses experts {0, 1}, sequence 1 uses {2, 3}: the batch is perfectly balanced
+    // (loss 1) although each sequence alone would score 2.
+    torch::Tensor p = torch::zeros({2, 3, 4}, torch::kFloat64);
+    p.select(0, 0).narrow(1, 0, 2).fill_(0.5);
+    p.select(0, 1).narrow(1, 2, 2).fill_(0.5);
+    torch::Tensor topk = torch::tensor({0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3}, torch::kInt64).view({2, 3, 2});
+    torch::Tensor valid = torch::ones({2, 3}, torch::kBool);
+    EXPECT_NEAR(loss_balance(p, topk, valid).item<double>(), 1.0, 1e-12);
+    EXPECT_NEAR(loss_balance(p.narrow(0, 0, 1), topk.narrow(0, 0, 1), valid.narrow(0, 0, 1)).item<double>(), 2.0, 1e-12);
+    // Counts summed over two "ranks" give the same value as the whole batch.
+    torch::Tensor counts = balance_counts(topk.narrow(0, 0, 1), valid.narrow(0, 0, 1), 4) +
+                           balance_counts(topk.narrow(0, 1, 1), valid.narrow(0, 1, 1), 4);
+    const double half0 = loss_balance_counted(p.narrow(0, 0, 1), valid.narrow(0, 0, 1), counts).item<double>();
+    const double half1 = loss_balance_counted(p.narrow(0, 1, 1), valid.narrow(0, 1, 1), counts).item<double>();
+    EXPECT_NEAR((half0 + half1) / 2, 1.0, 1e-12);
+}

@@ -31,5 +31,6 @@ struct IntentMetrics;
 void print_intent_metrics(const IntentMetrics& m);
 void cmd_tokenizer_register(CLI::App& app);
 void cmd_inspect_register(CLI::App& app);
+void cmd_generate_register(CLI::App& app);
 
 }  // namespace chronos

@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
     chronos::cmd_bench_register(app);
     chronos::cmd_pack_register(app);
     chronos::cmd_inspect_register(app);
+    chronos::cmd_generate_register(app);
 
     try {
         app.parse(argc, argv);

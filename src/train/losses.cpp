@@ -4,18 +4,30 @@
 
 namespace chronos {
 
+torch::Tensor balance_counts(const torch::Tensor& topk, const torch::Tensor& valid, int64_t n_experts) {
+    const int64_t k = topk.size(-1);
+    torch::NoGradGuard no_grad;
+    torch::Tensor v = valid.to(torch::kFloat64);
+    torch::Tensor counts = torch::zeros({n_experts + 1}, torch::kFloat64);
+    counts.narrow(0, 0, n_experts).scatter_add_(0, topk.reshape({-1}), v.unsqueeze(2).expand({-1, -1, k}).reshape({-1}));
+    counts[n_experts] = v.sum();
+    return counts;
+}
+
+torch::Tensor loss_balance_counted(const torch::Tensor& probs, const torch::Tensor& valid, const torch::Tensor& counts) {
+    const int64_t E = probs.size(-1);
+    const double tokens = counts[E].item<double>();
+    if (tokens == 0) return torch::zeros({}, probs.options());
+    const double k = counts.narrow(0, 0, E).sum().item<double>() / tokens;
+    // f: the batch's share of top-k assignments per expert (a count: no gradient, as in Switch).
+    torch::Tensor f = (counts.narrow(0, 0, E) / (tokens * k)).to(probs.scalar_type());                  // [E]
+    torch::Tensor v = valid.to(probs.scalar_type());
+    torch::Tensor P = (probs * v.unsqueeze(2)).sum(std::vector<int64_t>{0, 1}) / v.sum().clamp_min(1);                       // [E]
+    return static_cast<double>(E) * (f * P).sum();
+}
+
 torch::Tensor loss_balance(const torch::Tensor& probs, const torch::Tensor& topk, const torch::Tensor& valid) {
-    const int64_t E = probs.size(-1), k = topk.size(-1);
-    torch::Tensor v = valid.to(probs.scalar_type());                              // [B, T]
-    torch::Tensor n = v.sum(1);                                                   // [B] valid tokens
-    // f: assignment counts per expert (no gradient, as in Switch).
-    torch::Tensor onehot = torch::zeros({probs.size(0), probs.size(1), E}, probs.options());
-    onehot.scatter_add_(2, topk, v.unsqueeze(2).expand({-1, -1, k}).contiguous());
-    torch::Tensor f = onehot.sum(1) / (n * static_cast<double>(k)).clamp_min(1).unsqueeze(1);  // [B, E]
-    torch::Tensor P = (probs * v.unsqueeze(2)).sum(1) / n.clamp_min(1).unsqueeze(1);          // [B, E]
-    torch::Tensor per_seq = static_cast<double>(E) * (f * P).sum(1);                          // [B]
-    torch::Tensor has = (n > 0).to(probs.scalar_type());
-    return (per_seq * has).sum() / has.sum().clamp_min(1);
+    return loss_balance_counted(probs, valid, balance_counts(topk, valid, probs.size(-1)));
 }
 
 torch::Tensor loss_temporal(const torch::Tensor& probs, const torch::Tensor& topk, const torch::Tensor& valid) {

@@ -5,7 +5,8 @@
 
 namespace chronos {
 
-ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids, const torch::Tensor& keep) {
+ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids, const torch::Tensor& keep,
+                                  const std::function<void(torch::Tensor&)>& sum_counts) {
     const ModelConfig& c = model->config;
     const int64_t B = ids.size(0), T = ids.size(1) - 1;
     torch::Tensor inputs = ids.narrow(1, 0, T), targets = ids.narrow(1, 1, T);
@@ -17,9 +18,14 @@ ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids,
     // Packed sequences have no padding; the mask is kept explicit for the stages that pad.
     torch::Tensor valid = targets != kTokenPad;
     torch::Tensor total = r.ce;
+    std::vector<torch::Tensor> counts;
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l)
+        counts.push_back(balance_counts(r.out.router_topk[static_cast<size_t>(l)], valid, c.n_routed_experts));
+    torch::Tensor all_counts = torch::stack(counts);  // [L, E + 1]: one collective for all layers
+    if (sum_counts) sum_counts(all_counts);
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
         const auto& probs = r.out.router_probs[static_cast<size_t>(l)];
-        r.balance.push_back(loss_balance(probs, r.out.router_topk[static_cast<size_t>(l)], valid));
+        r.balance.push_back(loss_balance_counted(probs, valid, all_counts[l]));
         r.temporal.push_back(loss_temporal(probs, r.out.router_topk[static_cast<size_t>(l)], valid));
     }
     const double L = static_cast<double>(c.num_hidden_layers);

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "model/model.h"
@@ -23,7 +24,10 @@ struct ObjectiveTerms {
 };
 
 // ids [B, T + 1]: inputs are ids[:, :T], targets ids[:, 1:]. keep: see ForwardOptions::keep.
-ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids, const torch::Tensor& keep = {});
+// sum_counts, when given, sums the balance term's assignment counts [L, E + 1] over data-
+// parallel ranks in place, so the balance term sees the global batch (losses.h).
+ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids, const torch::Tensor& keep = {},
+                                  const std::function<void(torch::Tensor&)>& sum_counts = {});
 
 // Mean of a vector of scalars as a double (0 for an empty vector).
 double terms_mean(const std::vector<torch::Tensor>& terms);

@@ -203,7 +203,11 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
             const int64_t row0 = rank * rows_per_rank + a * micro;
             torch::Tensor ids = batch_ids(sampler, step * hyper.batch_size + row0, micro, T);
             torch::Tensor kp = keep.defined() ? keep.narrow(1, row0, micro) : torch::Tensor();
-            ObjectiveTerms terms = objective_pretrain(model, ids, kp);
+            ObjectiveTerms terms = objective_pretrain(model, ids, kp, [&](torch::Tensor& counts) {
+                if (world == 1) return;
+                group.allreduce_mean({counts});
+                counts.mul_(static_cast<double>(world));
+            });
             (terms.total / static_cast<double>(hyper.grad_accum)).backward();
             double la = 0;
             for (const auto& row : terms.lookahead) la += terms_mean(row) / static_cast<double>(terms.lookahead.size());

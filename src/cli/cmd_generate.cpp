@@ -1,0 +1,142 @@
+// cmd_generate.cpp: `chronos generate` — offloaded generation on the native runtime. Streams
+// the text as it is produced and ends with the metrics (DESIGN.md, Metrics).
+#include <fcntl.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/blas_info.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "runtime/runtime.h"
+#include "tokenizer/tokenizer.h"
+
+namespace chronos {
+
+namespace {
+
+struct GenerateArgs {
+    std::string model, prompt, mode = "exact", budget = "100%", metrics_json, io = "uring";
+    int64_t max_tokens = 64, top_k = 0;
+    float temperature = 0.0f, top_p = 1.0f, repetition_penalty = 1.0f;
+    uint64_t seed = 0;
+    int threads = 0;
+    bool buffered = false, preload = false, no_intent = false, no_lookahead = false, cold = false, quiet_text = false;
+};
+
+// Drops the pack files' pages from the page cache (cold start for buffered reads).
+void drop_page_cache(const rt::Model& model) {
+    for (const std::string& f : model.manifest.files) {
+        const std::string p = model.dir + "/" + f;
+        int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        ::close(fd);
+    }
+}
+
+void run_generate(const GenerateArgs& a) {
+    if (a.threads > 0) {
+        omp_set_num_threads(a.threads);
+        blas_set_threads(a.threads);
+    }
+    if (a.max_tokens < 1) fail("--max-tokens must be at least 1");
+    if (a.io != "uring" && a.io != "pread") fail("--io must be uring or pread, got '{}'", a.io);
+    rt::Model model(a.model);
+    if (model.tokenizer_path.empty()) fail("{} has no tokenizer.model", a.model);
+    Tokenizer tok(model.tokenizer_path);
+    std::vector<int32_t> prompt = tok.encode(a.prompt);
+    if (prompt.empty()) fail("the prompt is empty after tokenization");
+    if (static_cast<int64_t>(prompt.size()) > model.config.max_position_embeddings) {
+        fail("the prompt has {} tokens, more than the model's context of {}", prompt.size(), model.config.max_position_embeddings);
+    }
+    if (a.cold) drop_page_cache(model);
+
+    rt::SessionOptions so;
+    so.mode = rt::miss_mode_parse(a.mode);
+    so.ram_budget = rt::budget_parse(a.budget, model.expert_bytes_total());
+    so.io.direct = !a.buffered;
+    so.io.uring = a.io == "uring";
+    so.use_intent = !a.no_intent;
+    so.use_lookahead = !a.no_lookahead;
+    so.preload = a.preload;
+    rt::Session session(model, so);
+    rt::SamplerOptions sopt;
+    sopt.temperature = a.temperature;
+    sopt.top_k = a.top_k;
+    sopt.top_p = a.top_p;
+    sopt.repetition_penalty = a.repetition_penalty;
+    sopt.seed = a.seed;
+    rt::Sampler sampler(sopt, model.config.vocab_size);
+
+    // Streaming: decode prompt + continuation and print what is new. Pieces join with spaces
+    // that only a decode of the whole text gets right.
+    std::vector<int32_t> ids = prompt;
+    std::string shown = tok.decode(ids);
+    if (!a.quiet_text) std::cout << shown << std::flush;
+    rt::GenerateOptions go;
+    go.max_tokens = a.max_tokens;
+    go.stop_token = kTokenEndOfText;
+    rt::GenerateResult result = rt::generate(session, sampler, prompt, go, [&](int32_t id) {
+        if (a.quiet_text || id == kTokenEndOfText) return true;
+        ids.push_back(id);
+        std::string text = tok.decode(ids);
+        if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
+            std::cout << text.substr(shown.size()) << std::flush;
+            shown = std::move(text);
+        }
+        return true;
+    });
+    if (!a.quiet_text) std::cout << "\n";
+    nlohmann::ordered_json m = rt::metrics_json(session, result);
+    m["model"] = a.model;
+    m["ram_budget_bytes"] = so.ram_budget;
+    m["expert_bytes_total"] = model.expert_bytes_total();
+    m["threads"] = omp_get_max_threads();
+    std::cerr << fmt::format(
+        "[{}] {} prompt + {} generated tokens | prefill {:.1f} tok/s, decode {:.1f} tok/s, TTFT {:.1f} ms\n"
+        "  experts: hits {} misses {} (hit rate {:.3f}) fallbacks {} | stall {:.2f} ms/token | read {:.0f} bytes/token\n"
+        "  lookahead recall {:.3f} | {} slots, {} bytes allocated of {} | peak RSS {} MiB | {}\n",
+        m["mode"].get<std::string>(), m["prompt_tokens"].get<int64_t>(), m["generated_tokens"].get<uint64_t>(),
+        m["prefill_tok_s"].get<double>(), m["decode_tok_s"].get<double>(), m["ttft_ms"].get<double>(), m["hits"].get<uint64_t>(),
+        m["misses"].get<uint64_t>(), m["hit_rate"].get<double>(), m["fallbacks"].get<uint64_t>(),
+        m["stall_ms_per_token"].get<double>(), m["bytes_read_per_token"].get<double>(), m["lookahead_recall"].get<double>(),
+        m["expert_slots"].get<int64_t>(), m["resident_expert_bytes_allocated"].get<uint64_t>(), model.expert_bytes_total(),
+        m["peak_rss_bytes"].get<uint64_t>() >> 20, m["io"].get<std::string>());
+    if (!a.metrics_json.empty()) file_write_atomic(a.metrics_json, m.dump(2) + "\n");
+}
+
+}  // namespace
+
+void cmd_generate_register(CLI::App& app) {
+    auto a = std::make_shared<GenerateArgs>();
+    CLI::App* g = app.add_subcommand("generate", "generate text on the native offload runtime (experts on SSD)");
+    g->add_option("--model", a->model, "checkpoint directory with packed experts (chronos pack)")->required();
+    g->add_option("--prompt", a->prompt, "prompt text")->required();
+    g->add_option("--mode", a->mode, "miss policy: exact (wait), soft (shared expert stands in), lru (plain offload), resident")
+        ->capture_default_str();
+    g->add_option("--ram-budget", a->budget, "RAM for experts: a share of all expert bytes (25%) or bytes (512M)")->capture_default_str();
+    g->add_option("--max-tokens", a->max_tokens, "tokens to generate")->capture_default_str();
+    g->add_option("--temperature", a->temperature, "0 = greedy")->capture_default_str();
+    g->add_option("--top-k", a->top_k, "sample from the k most likely tokens (0 = off)");
+    g->add_option("--top-p", a->top_p, "nucleus sampling mass (1 = off)");
+    g->add_option("--repetition-penalty", a->repetition_penalty, "lower the probability of repeated tokens (1 = off)");
+    g->add_option("--seed", a->seed, "sampling seed");
+    g->add_option("--threads", a->threads, "threads for OpenMP and BLAS");
+    g->add_option("--metrics-json", a->metrics_json, "write the metrics here");
+    g->add_option("--io", a->io, "uring (async) or pread (synchronous)")->capture_default_str();
+    g->add_flag("--buffered", a->buffered, "buffered reads instead of O_DIRECT");
+    g->add_flag("--preload", a->preload, "fill the RAM budget with experts before the prompt (warm start)");
+    g->add_flag("--cold", a->cold, "drop the packs from the page cache first");
+    g->add_flag("--no-intent", a->no_intent, "do not prefetch the intent classifier's set at prefill");
+    g->add_flag("--no-lookahead", a->no_lookahead, "do not prefetch the lookahead's predictions");
+    g->add_flag("--no-text", a->quiet_text, "print only the metrics");
+    g->callback([a]() { run_generate(*a); });
+}
+
+}  // namespace chronos

@@ -1,0 +1,120 @@
+// expert_store.h: the RAM tier of routed experts. The unit of residency is one (layer, expert)
+// pair ("pair id" = layer * n_experts + expert). A fixed pool of 4096-aligned slots, allocated
+// once from the byte budget, holds the resident pairs; reads come from the cluster packs through
+// the IoEngine, whole runs of adjacent experts as one sequential read.
+//
+// Readiness is per pair: a layer waits only for the experts it needs. Eviction takes the
+// ready, unpinned slot with the lowest predictor score, least recently used among equals, so the
+// predictors (intent classifier, lookahead) decide what stays, not only recency. Every read is
+// checked: an IO error, a short read or a checksum mismatch throws chronos::Error naming the
+// pack, never hands out garbage weights.
+//
+//     chronos::rt::ExpertStore store(manifest, ckpt_dir, budget_bytes, {});
+//     int32_t want[2] = {3, 9}; float score[2] = {0.9f, 0.7f};
+//     store.prefetch(want, score, 2);            // async
+//     store.fetch_wait(3);                       // blocks until pair 3 is resident
+//     const uint8_t* w = store.data(3);          // gate | up | down, stored dtype
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "format/pack.h"
+#include "runtime/io_engine.h"
+
+namespace chronos::rt {
+
+struct StoreCounters {
+    uint64_t reads = 0;        // read calls completed (one may carry several experts)
+    uint64_t bytes_read = 0;   // bytes the read calls returned
+    uint64_t experts_read = 0; // experts that arrived
+    uint64_t evictions = 0;
+    uint64_t prefetches_dropped = 0;  // prefetch requests refused (no slot with a lower score)
+};
+
+class ExpertStore {
+public:
+    // budget_bytes: RAM for expert slots; throws if it cannot hold `min_slots` experts.
+    ExpertStore(const PackManifest& manifest, const std::string& dir, uint64_t budget_bytes, int64_t min_slots,
+                const IoOptions& io);
+    ~ExpertStore();
+    ExpertStore(const ExpertStore&) = delete;
+    ExpertStore& operator=(const ExpertStore&) = delete;
+
+    int64_t pairs() const { return static_cast<int64_t>(slot_of_.size()); }
+    int64_t slot_count() const { return static_cast<int64_t>(slots_.size()); }
+    uint64_t slot_bytes() const { return slot_bytes_; }
+    uint64_t allocated_bytes() const { return pool_bytes_; }  // the pool as allocated
+    uint64_t expert_bytes() const { return expert_bytes_; }   // one expert in its stored dtype
+    uint64_t resident_bytes() const;                          // ready slots x expert bytes
+    const PackManifest& manifest() const { return manifest_; }
+
+    bool ready(int32_t pair) const;
+    bool loading(int32_t pair) const;
+    // Bytes of a ready pair (gate [F, H] | up [F, H] | down [H, F], stored dtype).
+    const uint8_t* data(int32_t pair) const;
+
+    // Queues reads for the pairs that are neither ready nor loading, highest score first. A pair
+    // gets a free slot or evicts a ready, unpinned slot whose score is lower than its own;
+    // otherwise it is dropped. Never blocks. Returns the number of pairs queued.
+    int prefetch(const int32_t* pair, const float* score, int n);
+    // Blocks until the pair is ready, queueing it if needed (evicting regardless of scores).
+    // Returns the seconds spent waiting.
+    double fetch_wait(int32_t pair);
+    // Collects finished reads without blocking.
+    void poll();
+    // Reads every pair (needs a budget that holds them all).
+    void load_all();
+    // Reads pairs 0 .. n-1 (at most as many as there are slots) and waits for them.
+    void preload(int64_t n);
+
+    void set_score(int32_t pair, float score) { score_[static_cast<size_t>(pair)] = score; }
+    float score(int32_t pair) const { return score_[static_cast<size_t>(pair)]; }
+    void touch(int32_t pair, uint64_t clock);
+    void pin(int32_t pair);
+    void unpin(int32_t pair);
+
+    const StoreCounters& counters() const { return counters_; }
+    IoEngine& io() { return *io_; }
+
+private:
+    enum class SlotState : uint8_t { free, loading, ready };
+    struct Slot {
+        uint8_t* data = nullptr;
+        int32_t pair = -1;
+        SlotState state = SlotState::free;
+        int32_t pins = 0;
+        uint64_t last_use = 0;
+    };
+    static constexpr int kMaxRun = 16;  // experts per coalesced read
+    struct Op {
+        bool used = false;
+        int n = 0;
+        int32_t file = 0;
+        uint64_t offset = 0, needed = 0;
+        int32_t pairs[kMaxRun];
+        iovec iov[kMaxRun];
+    };
+
+    int32_t take_slot(float below_score, bool any_score);  // a free or evictable slot, or -1
+    void submit_pairs(std::vector<int32_t>& queued);         // coalesce and submit
+    void complete(const IoCompletion& c);
+    int32_t free_op();
+
+    PackManifest manifest_;
+    std::string dir_;
+    uint64_t expert_bytes_ = 0, slot_bytes_ = 0, pool_bytes_ = 0;
+    uint8_t* pool_ = nullptr;
+    std::vector<Slot> slots_;
+    std::vector<int32_t> slot_of_;  // per pair, -1 when not resident
+    std::vector<float> score_;      // per pair
+    std::vector<Op> ops_;
+    std::vector<int32_t> queued_;   // scratch for prefetch
+    std::vector<int> order_;        // scratch for prefetch
+    std::unique_ptr<IoEngine> io_;
+    StoreCounters counters_;
+};
+
+}  // namespace chronos::rt

@@ -1,0 +1,36 @@
+// kernels.h: the runtime's compute kernels — plain loops with OpenMP and BLAS (OpenBLAS, OpenMP
+// build). All tensors are fp32, row-major, in checkpoint layout: a weight W of shape [out, in]
+// maps x [in] to W x [out]. Nothing here allocates.
+//
+//     chronos::rt::matmul_wt(x, W, y, T, in, out);     // y[T, out] = x[T, in] W^T
+//     chronos::rt::rmsnorm(x, w, y, T, H, 1e-6);
+#pragma once
+
+#include <cstdint>
+
+namespace chronos::rt {
+
+// y[T, out] = x[T, in] · W[out, in]^T (+ y if accumulate). GEMV for T == 1, GEMM otherwise.
+void matmul_wt(const float* x, const float* W, float* y, int64_t T, int64_t in, int64_t out, bool accumulate = false);
+
+// y[T, n] = x / sqrt(mean(x^2) + eps) * w, row by row (sums in double). y may alias x.
+void rmsnorm(const float* x, const float* w, float* y, int64_t T, int64_t n, double eps);
+
+// RoPE (Llama/NeoX rotate-half) of one vector x[d] at absolute position `pos`, in place.
+// Angles pos * theta^(-2i/d) are computed in double and rounded to float, as the train wing does.
+void rope_rotate(float* x, int64_t d, int64_t pos, double theta);
+
+// x[n] <- softmax(x[n]) in place (max-subtracted, sums in double).
+void softmax(float* x, int64_t n);
+
+// a[n] <- silu(a[n]) * b[n]
+void silu_mul(float* a, const float* b, int64_t n);
+
+// Indices of the k largest values of x[n], largest first (ties: lower index first), into idx[k].
+void topk(const float* x, int64_t n, int64_t k, int32_t* idx);
+
+// Converts n stored values (bf16 or f16 bits) to fp32.
+void bf16_to_f32_n(const uint16_t* src, float* dst, int64_t n);
+void f16_to_f32_n(const uint16_t* src, float* dst, int64_t n);
+
+}  // namespace chronos::rt

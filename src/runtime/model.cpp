@@ -1,0 +1,89 @@
+// model.cpp: see model.h.
+#include "runtime/model.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "format/checkpoint.h"
+
+namespace chronos::rt {
+
+Model::Model(const std::string& dir_) : dir(dir_) {
+    if (!dir_exists(dir)) fail("{}: no such checkpoint directory", dir);
+    config = config_load(dir + "/config.json");
+    weights_ = std::make_unique<SafetensorsFile>(dir + "/model.safetensors");
+    checkpoint_validate_tensors(config, weights_->header(), weights_->path());
+    if (!file_exists(dir + "/cluster_manifest.json")) {
+        fail("{} has no cluster_manifest.json: pack its experts first (`chronos pack --model {}`)", dir, dir);
+    }
+    manifest = pack_manifest_load(dir, config);
+    if (file_exists(dir + "/tokenizer.model")) tokenizer_path = dir + "/tokenizer.model";
+
+    auto w = [&](const std::string& name) { return weights_->tensor(name).as<float>(); };
+    const ModelConfig& c = config;
+    embed = w("model.embed_tokens.weight");
+    final_norm = w("model.norm.weight");
+    lm_head = c.tie_word_embeddings ? embed : w("lm_head.weight");
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        const std::string p = fmt::format("model.layers.{}.", l);
+        LayerWeights L;
+        L.kind = c.attention_pattern[static_cast<size_t>(l)];
+        L.input_norm = w(p + "input_layernorm.weight");
+        L.post_norm = w(p + "post_attention_layernorm.weight");
+        if (L.kind == AttentionKind::mla) {
+            L.q_proj = w(p + "self_attn.q_proj.weight");
+            L.kv_a = w(p + "self_attn.kv_a_proj_with_mqa.weight");
+            L.kv_a_norm = w(p + "self_attn.kv_a_layernorm.weight");
+            L.kv_b = w(p + "self_attn.kv_b_proj.weight");
+        } else {
+            L.wq = w(p + "self_attn.q_proj.weight");
+            L.wk = w(p + "self_attn.k_proj.weight");
+            L.wv = w(p + "self_attn.v_proj.weight");
+        }
+        L.o_proj = w(p + "self_attn.o_proj.weight");
+        L.gate = w(p + "mlp.gate.weight");
+        if (c.n_shared_experts > 0) {
+            L.shared_gate = w(p + "mlp.shared_experts.gate_proj.weight");
+            L.shared_up = w(p + "mlp.shared_experts.up_proj.weight");
+            L.shared_down = w(p + "mlp.shared_experts.down_proj.weight");
+        }
+        layers.push_back(L);
+    }
+    if (c.lookahead_steps > 0) {
+        lookahead.norm = w("lookahead.norm.weight");
+        lookahead.up = w("lookahead.up_proj.weight");
+        lookahead.out = w("lookahead.out_proj.weight");
+        lookahead.hidden = c.lookahead_hidden_size;
+    }
+
+    const std::string ipath = dir + "/intent.safetensors";
+    if (file_exists(ipath)) {
+        SafetensorsFile f(ipath);
+        nlohmann::json meta = nlohmann::json::parse(file_read_all(dir + "/intent.json"));
+        intent.present = true;
+        intent.horizon = meta.at("horizon").get<int64_t>();
+        intent.hidden = meta.at("hidden").get<int64_t>();
+        intent.tail_tokens = meta.value("tail_tokens", int64_t{8});
+        const int64_t in = 2 * c.hidden_size, pairs = c.num_hidden_layers * c.n_routed_experts;
+        auto copy = [&](const char* name, std::vector<float>& dst, int64_t numel) {
+            TensorView t = f.tensor(name);
+            if (t.info->dtype != DType::F32 || t.info->numel() != numel) {
+                fail("{}: {} has the wrong shape or dtype for this model (retrain with `chronos train intent`)", ipath, name);
+            }
+            dst.assign(t.as<float>(), t.as<float>() + numel);
+        };
+        copy("intent.up_proj.weight", intent.up_w, intent.hidden * in);
+        copy("intent.up_proj.bias", intent.up_b, intent.hidden);
+        copy("intent.out_proj.weight", intent.out_w, pairs * intent.hidden);
+        copy("intent.out_proj.bias", intent.out_b, pairs);
+    }
+}
+
+uint64_t Model::expert_bytes_total() const {
+    uint64_t n = 0;
+    for (const PackEntry& e : manifest.entries) n += e.length;
+    return n;
+}
+
+}  // namespace chronos::rt

@@ -1,0 +1,412 @@
+// test_runtime.cpp: the native runtime against the libtorch model (the reference), the miss
+// policies against each other, metrics against a known trace, and the fault-injection cases.
+// Each parity test prints the largest difference it saw.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "cluster/coactivation.h"
+#include "core/error.h"
+#include "format/pack.h"
+#include "model/model.h"
+#include "runtime/runtime.h"
+#include "test_helpers.h"
+#include "train/checkpoint_io.h"
+#include "train/train_api.h"
+
+using namespace chronos;
+
+namespace {
+
+// 4 layers (MLA, SWA, MLA, SWA) x 8 experts, window 8 so 20 + 32 tokens wrap the ring; an
+// expert is 3 x 32 x 32 x 4 = 12288 bytes, a multiple of 4096.
+ModelConfig runtime_config() {
+    ModelConfig c = test::tiny_model_config();
+    c.num_hidden_layers = 4;
+    c.attention_pattern = {AttentionKind::mla, AttentionKind::swa, AttentionKind::mla, AttentionKind::swa};
+    c.n_routed_experts = 8;
+    c.moe_intermediate_size = 32;
+    c.sliding_window = 8;
+    return c;
+}
+
+// Writes a checkpoint of `model` into dir and packs its experts (natural order, one cluster
+// per layer, so a layer's experts are one sequential read).
+void save_and_pack(ChronosModel& model, const std::string& dir, DType dtype = DType::F32) {
+    SafetensorsWriter w;
+    std::vector<torch::Tensor> keep;
+    model_add_tensors(model, w, keep);
+    CheckpointStaging stage(dir);
+    config_save(model->config, stage.file("config.json"));
+    w.write(stage.file("model.safetensors"));
+    stage.commit();
+    Checkpoint ck = checkpoint_open(dir);
+    pack_write(ck, cluster_plan_natural(model->config.num_hidden_layers, model->config.n_routed_experts), dtype);
+}
+
+// Random weights with a router sharp enough that routing differs from token to token.
+ChronosModel random_model(const ModelConfig& c, uint64_t seed) {
+    torch::manual_seed(seed);
+    ChronosModel m(c);
+    torch::NoGradGuard ng;
+    for (auto& p : m->named_parameters()) {
+        if (p.key().find("mlp.gate.") != std::string::npos) p.value().normal_(0.0, 0.5);
+        else if (p.value().dim() == 2) p.value().normal_(0.0, 0.15);
+    }
+    return m;
+}
+
+std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (auto& x : ids) x = static_cast<int32_t>(rng() % static_cast<uint32_t>(vocab));
+    return ids;
+}
+
+// Runtime logits for a prompt of `prompt` ids then teacher-forced decode of the rest: [n, V].
+std::vector<float> runtime_logits(rt::Session& s, const std::vector<int32_t>& ids, int64_t prompt, int64_t V) {
+    std::vector<float> out(ids.size() * static_cast<size_t>(V));
+    s.prefill(ids.data(), prompt, out.data());
+    for (size_t t = static_cast<size_t>(prompt); t < ids.size(); ++t) {
+        s.decode(ids[t]);
+        std::copy(s.logits(), s.logits() + V, out.begin() + static_cast<int64_t>(t) * V);
+    }
+    return out;
+}
+
+double max_abs_diff(const std::vector<float>& a, const torch::Tensor& b) {
+    torch::Tensor ta = torch::from_blob(const_cast<float*>(a.data()), {static_cast<int64_t>(a.size())}, torch::kFloat32);
+    return (ta - b.reshape({-1})).abs().max().item<double>();
+}
+
+void expect_error_mentions(const std::function<void()>& fn, const std::string& needle) {
+    try {
+        fn();
+        ADD_FAILURE() << "no error; expected one mentioning \"" << needle << "\"";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+}
+
+rt::SessionOptions mode_opts(rt::MissMode mode, uint64_t budget = 0) {
+    rt::SessionOptions so;
+    so.mode = mode;
+    so.ram_budget = budget;
+    return so;
+}
+
+uint64_t budget_of(const rt::Model& m, double share) { return static_cast<uint64_t>(static_cast<double>(m.expert_bytes_total()) * share); }
+
+void check_parity(const ModelConfig& c, const char* what) {
+    test::TempDir tmp;
+    ChronosModel model = random_model(c, 5);
+    save_and_pack(model, tmp.path());
+    const int64_t prompt = 20, steps = 32, V = c.vocab_size;
+    std::vector<int32_t> ids = random_ids(prompt + steps, V, 9);
+    torch::Tensor ref;
+    {
+        torch::NoGradGuard ng;
+        model->eval();
+        std::vector<int64_t> ids64(ids.begin(), ids.end());
+        ref = model->forward(torch::tensor(ids64, torch::kInt64).view({1, -1})).logits.squeeze(0);  // [T, V]
+    }
+    rt::Model rm(tmp.path());
+    for (rt::MissMode mode : {rt::MissMode::resident, rt::MissMode::exact}) {
+        rt::SessionOptions so;
+        so.mode = mode;
+        so.ram_budget = budget_of(rm, 0.25);
+        rt::Session s(rm, so);
+        std::vector<float> got = runtime_logits(s, ids, prompt, V);
+        const double diff = max_abs_diff(got, ref);
+        std::printf("[parity] %s, %s: max |runtime - libtorch| over %lld positions = %.3g\n", what, rt::miss_mode_name(mode),
+                    static_cast<long long>(prompt + steps), diff);
+        EXPECT_LE(diff, 1e-4) << what << " " << rt::miss_mode_name(mode);
+        if (mode == rt::MissMode::exact) {
+            EXPECT_GT(s.metrics().misses, 0u) << "the budget should force reads";
+        }
+    }
+}
+
+}  // namespace
+
+TEST(RuntimeParity, ChronosModelPrefillAnd32DecodeStepsMatchLibtorch) { check_parity(runtime_config(), "chronos"); }
+
+TEST(RuntimeParity, BaselineModelPrefillAnd32DecodeStepsMatchLibtorch) {
+    check_parity(config_make_baseline(runtime_config()), "baseline");
+}
+
+TEST(RuntimeParity, Bf16PacksComputeWithTheRoundedWeights) {
+    // Stored bf16, computed in fp32: the runtime equals libtorch on the bf16-rounded experts.
+    ModelConfig c = runtime_config();
+    test::TempDir tmp;
+    ChronosModel model = random_model(c, 6);
+    save_and_pack(model, tmp.path(), DType::BF16);
+    {
+        torch::NoGradGuard ng;
+        for (auto& p : model->named_parameters()) {
+            if (p.key().find(".experts.") != std::string::npos) p.value().copy_(p.value().to(torch::kBFloat16).to(torch::kFloat32));
+        }
+    }
+    std::vector<int32_t> ids = random_ids(24, c.vocab_size, 4);
+    torch::Tensor ref;
+    {
+        torch::NoGradGuard ng;
+        std::vector<int64_t> ids64(ids.begin(), ids.end());
+        ref = model->forward(torch::tensor(ids64, torch::kInt64).view({1, -1})).logits.squeeze(0);
+    }
+    rt::Model rm(tmp.path());
+    rt::Session s(rm, {});
+    const double diff = max_abs_diff(runtime_logits(s, ids, 16, c.vocab_size), ref);
+    std::printf("[parity] bf16 packs: max diff %.3g\n", diff);
+    EXPECT_LE(diff, 1e-4);
+}
+
+TEST(RuntimeModes, ExactGivesTheResidentTokensAtEveryBudget) {
+    ModelConfig c = runtime_config();
+    test::TempDir tmp;
+    ChronosModel model = random_model(c, 7);
+    save_and_pack(model, tmp.path());
+    rt::Model rm(tmp.path());
+    std::vector<int32_t> prompt = random_ids(12, c.vocab_size, 3);
+    auto run = [&](rt::MissMode mode, double share, uint64_t* misses) {
+        rt::SessionOptions so;
+        so.mode = mode;
+        so.ram_budget = budget_of(rm, share);
+        rt::Session s(rm, so);
+        rt::Sampler sampler({}, c.vocab_size);
+        rt::GenerateOptions go;
+        go.max_tokens = 40;
+        auto r = rt::generate(s, sampler, prompt, go, {});
+        if (misses) *misses = s.metrics().misses;
+        return r.tokens;
+    };
+    const std::vector<int32_t> resident = run(rt::MissMode::resident, 1.0, nullptr);
+    for (double share : {1.0, 0.5, 0.25, 0.1}) {
+        uint64_t misses = 0;
+        EXPECT_EQ(run(rt::MissMode::exact, share, &misses), resident) << "budget " << share;
+        if (share <= 0.25) {
+            EXPECT_GT(misses, 0u) << "budget " << share << " should miss";
+        }
+    }
+}
+
+TEST(RuntimeModes, SoftEqualsResidentWhenAllFitAndItsFallbacksAreTheMaskedExperts) {
+    ModelConfig c = runtime_config();
+    test::TempDir tmp;
+    ChronosModel model = random_model(c, 8);
+    save_and_pack(model, tmp.path());
+    rt::Model rm(tmp.path());
+    const int64_t prompt = 10, steps = 30, V = c.vocab_size, L = c.num_hidden_layers, E = c.n_routed_experts;
+    std::vector<int32_t> ids = random_ids(prompt + steps, V, 12);
+    rt::Session resident(rm, mode_opts(rt::MissMode::resident));
+    const std::vector<float> want = runtime_logits(resident, ids, prompt, V);
+    rt::SessionOptions warm = mode_opts(rt::MissMode::soft);
+    warm.preload = true;  // every expert resident before the prompt
+    rt::Session soft_all(rm, warm);
+    EXPECT_EQ(runtime_logits(soft_all, ids, prompt, V), want) << "soft with every expert resident must equal resident";
+    EXPECT_EQ(soft_all.metrics().fallbacks, 0u);
+
+    // With a budget: record the availability each decode layer computed with, count the routed
+    // experts it left out, and check the logits against libtorch run with those same masks.
+    rt::SessionOptions so;
+    so.mode = rt::MissMode::soft;
+    so.ram_budget = budget_of(rm, 0.25);
+    rt::Session soft(rm, so);
+    std::vector<torch::Tensor> masks;  // per decode step [L, E]
+    bool decoding = false;
+    uint64_t counted = 0;
+    soft.on_route = [&](int64_t l, const int32_t* topk, int64_t T, const float* avail) {
+        if (!decoding) return;
+        if (l == 0) masks.push_back(torch::ones({L, E}));
+        for (int64_t j = 0; j < T * c.num_experts_per_tok; ++j) counted += avail[topk[j]] == 0.0f;
+        masks.back()[l] = torch::from_blob(const_cast<float*>(avail), {E}, torch::kFloat32).clone();
+    };
+    std::vector<float> got(ids.size() * static_cast<size_t>(V));
+    soft.prefill(ids.data(), prompt, got.data());
+    decoding = true;
+    for (int64_t t = prompt; t < prompt + steps; ++t) {
+        soft.decode(ids[static_cast<size_t>(t)]);
+        std::copy(soft.logits(), soft.logits() + V, got.begin() + t * V);
+    }
+    EXPECT_GT(soft.metrics().fallbacks, 0u) << "a 25% budget should cause fallbacks";
+    EXPECT_EQ(soft.metrics().fallbacks, counted);
+
+    torch::NoGradGuard ng;
+    std::vector<LayerCache> cache;
+    std::vector<int64_t> ids64(ids.begin(), ids.end());
+    torch::Tensor all = torch::tensor(ids64, torch::kInt64).view({1, -1});
+    ForwardOptions fo;
+    fo.cache = &cache;
+    torch::Tensor ref_prompt = model->forward(all.narrow(1, 0, prompt), fo).logits.squeeze(0);
+    double diff = max_abs_diff(std::vector<float>(got.begin(), got.begin() + prompt * V), ref_prompt);
+    for (int64_t s = 0; s < steps; ++s) {
+        ForwardOptions step;
+        step.cache = &cache;
+        step.availability = masks[static_cast<size_t>(s)];
+        torch::Tensor ref = model->forward(all.narrow(1, prompt + s, 1), step).logits.reshape({-1});
+        std::vector<float> row(got.begin() + (prompt + s) * V, got.begin() + (prompt + s + 1) * V);
+        diff = std::max(diff, max_abs_diff(row, ref));
+    }
+    std::printf("[parity] soft with %llu fallbacks vs libtorch with the same masks: max diff %.3g\n",
+                static_cast<unsigned long long>(counted), diff);
+    EXPECT_LE(diff, 1e-4);
+}
+
+// A model whose routing is known in advance: attention and experts add nothing, so every
+// layer routes token v to experts {v mod E, (v+1) mod E}.
+TEST(RuntimeMetrics, HitsMissesAndBytesAreCountedOnAKnownTrace) {
+    ModelConfig c = runtime_config();
+    c.lookahead_steps = 0;
+    c.lookahead_hidden_size = 0;
+    const int64_t H = c.hidden_size, E = c.n_routed_experts, L = c.num_hidden_layers;
+    ChronosModel model(c);
+    {
+        torch::NoGradGuard ng;
+        for (auto& p : model->named_parameters()) {
+            const std::string& n = p.key();
+            if (n.find("o_proj") != std::string::npos || n.find("down_proj") != std::string::npos) p.value().zero_();
+            if (n.find("mlp.gate.") != std::string::npos) {
+                p.value().zero_();
+                for (int64_t e = 0; e < E; ++e) p.value()[e][e] = 10.0f;
+            }
+        }
+        torch::Tensor emb = model->model->embed_tokens->weight;
+        emb.zero_();
+        for (int64_t v = 0; v < c.vocab_size; ++v) {
+            emb[v][v % E] = 3.0f;
+            emb[v][(v + 1) % E] = 2.0f;
+        }
+        (void)H;
+    }
+    test::TempDir tmp;
+    save_and_pack(model, tmp.path());
+    rt::Model rm(tmp.path());
+    const uint64_t expert_bytes = rm.manifest.entries[0].length;
+    ASSERT_EQ(expert_bytes % 4096, 0u);
+    const std::vector<int32_t> prompt = {0, 1};                // experts {0,1}, {1,2}
+    const std::vector<int32_t> decode = {0, 2, 2, 5, 1, 0};    // {0,1} {2,3} {2,3} {5,6} {1,2} {0,1}
+
+    // Budget for everything, LRU: a pair misses the first time it is needed, then hits.
+    {
+        rt::Session s(rm, mode_opts(rt::MissMode::lru));
+        s.prefill(prompt.data(), static_cast<int64_t>(prompt.size()));
+        for (int32_t id : decode) s.decode(id);
+        std::set<int64_t> seen = {0, 1, 2};  // per layer, experts used by the prompt
+        uint64_t hits = 0, misses = 0;
+        for (int32_t id : decode) {
+            for (int64_t e : {static_cast<int64_t>(id % E), static_cast<int64_t>((id + 1) % E)}) {
+                (seen.count(e) ? hits : misses) += static_cast<uint64_t>(L);
+                seen.insert(e);
+            }
+        }
+        EXPECT_EQ(s.metrics().prefill_misses, static_cast<uint64_t>(4 * L)) << "prompt assignments (2 tokens x 2 experts) per layer";
+        EXPECT_EQ(s.metrics().hits, hits);
+        EXPECT_EQ(s.metrics().misses, misses);
+        EXPECT_EQ(s.metrics().bytes_read_decode, misses * expert_bytes);  // one read per missed pair
+        EXPECT_EQ(s.metrics().decode_tokens, static_cast<int64_t>(decode.size()));
+    }
+    // Two slots (one layer's top-k): each layer evicts the previous layer's pair, so every
+    // decode assignment misses and reads one expert.
+    {
+        rt::SessionOptions so;
+        so.mode = rt::MissMode::lru;
+        so.ram_budget = 2 * expert_bytes;
+        rt::Session s(rm, so);
+        s.prefill(prompt.data(), static_cast<int64_t>(prompt.size()));
+        for (int32_t id : decode) s.decode(id);
+        const uint64_t want = static_cast<uint64_t>(decode.size() * 2 * L);
+        EXPECT_EQ(s.metrics().hits, 0u);
+        EXPECT_EQ(s.metrics().misses, want);
+        EXPECT_EQ(s.metrics().bytes_read_decode, want * expert_bytes);
+        // The prompt needs 3 distinct experts per layer (expert 1 serves both tokens: 4 assignments).
+        EXPECT_EQ(s.metrics().prefill_misses, static_cast<uint64_t>(4 * L));
+        EXPECT_EQ(s.store().counters().experts_read, want + static_cast<uint64_t>(3 * L));
+    }
+}
+
+TEST(RuntimeFaults, BadPacksReadsAndInputsGiveClearErrors) {
+    ModelConfig c = runtime_config();
+    test::TempDir tmp;
+    ChronosModel model = random_model(c, 10);
+    save_and_pack(model, tmp.path());
+    std::vector<int32_t> ids = random_ids(6, c.vocab_size, 1);
+    {
+        rt::Model rm(tmp.path());
+        // A budget below one layer's top-k.
+        rt::SessionOptions so;
+        so.ram_budget = rm.manifest.entries[0].length;
+        expect_error_mentions([&] { rt::Session s(rm, so); }, "at least 2");
+        // A prompt longer than the context.
+        rt::Session s(rm, {});
+        std::vector<int32_t> long_prompt(static_cast<size_t>(c.max_position_embeddings + 1), 5);
+        expect_error_mentions([&] { s.prefill(long_prompt.data(), static_cast<int64_t>(long_prompt.size())); }, "longer than");
+        // A failing read: the IO error surfaces, no weights are used.
+        rt::Session f(rm, mode_opts(rt::MissMode::lru, budget_of(rm, 0.25)));
+        f.store().io().inject_error(0, EIO);
+        expect_error_mentions([&] { f.prefill(ids.data(), 6); }, "Input/output error");
+    }
+    // Checksum mismatch: one flipped byte inside an expert, file size unchanged.
+    const std::string manifest = file_read_all(tmp.file("cluster_manifest.json"));
+    {
+        rt::Model rm(tmp.path());
+        const PackEntry& e = rm.manifest.entries[3];
+        const std::string path = tmp.path() + "/" + rm.manifest.files[static_cast<size_t>(e.file)];
+        std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(static_cast<std::streamoff>(e.offset + 100));
+        char b = 0;
+        f.read(&b, 1);
+        b = static_cast<char>(b ^ 0x40);
+        f.seekp(static_cast<std::streamoff>(e.offset + 100));
+        f.write(&b, 1);
+        f.close();
+        expect_error_mentions([&] { rt::Session s(rm, mode_opts(rt::MissMode::resident)); }, "checksum mismatch");
+        // Truncated pack: the manifest's size check refuses it before any read.
+        std::filesystem::resize_file(path, e.offset + 10);
+        expect_error_mentions([&] { rt::Model again(tmp.path()); }, "truncated");
+        std::filesystem::remove(path);
+        expect_error_mentions([&] { rt::Model again(tmp.path()); }, "");
+    }
+    std::filesystem::remove(tmp.file("cluster_manifest.json"));
+    expect_error_mentions([&] { rt::Model again(tmp.path()); }, "chronos pack");
+}
+
+TEST(RuntimeSampler, PenaltyLowersRepeatsOfEitherSignAndSamplingIsSeeded) {
+    const int64_t V = 4;
+    rt::Sampler s({.temperature = 0.0f, .repetition_penalty = 2.0f}, V);
+    s.observe(0);
+    s.observe(1);
+    std::vector<float> logits = {2.0f, -1.0f, 0.5f, -3.0f};
+    s.sample(logits.data());
+    EXPECT_FLOAT_EQ(logits[0], 1.0f);   // positive: divided
+    EXPECT_FLOAT_EQ(logits[1], -2.0f);  // negative: multiplied, i.e. lowered too
+    EXPECT_FLOAT_EQ(logits[2], 0.5f);
+    // Greedy is the argmax; top-k 1 at any temperature is greedy; a seed repeats its draws.
+    std::vector<float> z = {0.1f, 3.0f, 0.2f, 2.9f};
+    rt::Sampler g({}, V);
+    EXPECT_EQ(g.sample(std::vector<float>(z).data()), 1);
+    rt::Sampler k1({.temperature = 5.0f, .top_k = 1, .seed = 3}, V);
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(k1.sample(std::vector<float>(z).data()), 1);
+    rt::Sampler a({.temperature = 1.0f, .seed = 42}, V), b({.temperature = 1.0f, .seed = 42}, V);
+    std::vector<int32_t> da, db;
+    std::set<int32_t> distinct;
+    for (int i = 0; i < 200; ++i) {
+        da.push_back(a.sample(std::vector<float>(z).data()));
+        db.push_back(b.sample(std::vector<float>(z).data()));
+        distinct.insert(da.back());
+    }
+    EXPECT_EQ(da, db);
+    EXPECT_GE(distinct.size(), 2u) << "temperature 1 should not be greedy";
+    // top-p 0.5 keeps only the most likely token here (it has more than half the mass).
+    rt::Sampler p({.temperature = 1.0f, .top_p = 0.5f, .seed = 1}, V);
+    std::vector<float> peaked = {0.0f, 5.0f, 0.0f, 0.0f};
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(p.sample(std::vector<float>(peaked).data()), 1);
+    EXPECT_EQ(rt::budget_parse("25%", 1000), 250u);
+    EXPECT_EQ(rt::budget_parse("2K", 0), 2048u);
+    expect_error_mentions([] { rt::budget_parse("-3", 10); }, "positive");
+    expect_error_mentions([] { rt::budget_parse("150%", 10); }, "more than 100%");
+}
