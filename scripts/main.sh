@@ -44,3 +44,22 @@ mkdir -p bench/results
 "$chronos" bench pretrain-report --chronos runs/small --baseline runs/small-baseline \
   --data data/prepared/pretrain.test.jsonl --json bench/results/pretrain_small.json \
   --markdown bench/results/pretrain_small.md
+
+echo
+echo "== routing trace, intent classifier and cluster packs (runs/small) =="
+if [ ! -s runs/small/cluster_manifest.json ] || [ runs/small/model.safetensors -nt runs/small/cluster_manifest.json ]; then
+  "$chronos" trace --model runs/small --data data/prepared/pretrain.train.jsonl --out runs/small.trace.ctrc \
+    --max-sequences 1500 --stride 7 --prompt-tokens 32 --max-continuation 64
+  "$chronos" train intent --model runs/small --trace runs/small.trace.ctrc
+  "$chronos" pack --model runs/small --trace runs/small.trace.ctrc --max-cluster-mb 4
+fi
+
+echo
+echo "== offloaded generation: 25% of the experts in RAM, exact mode =="
+"$chronos" generate --model runs/small --prompt "The President of the United States said that" \
+  --mode exact --ram-budget 25% --max-tokens 48 --metrics-json bench/results/generate_small.json
+
+echo
+echo "== offload benchmark (held-out prompts; resident vs libtorch, exact/soft/lru at 100/50/25/10%) =="
+"$chronos" bench offload --model runs/small --data data/prepared/pretrain.test.jsonl \
+  --json bench/results/offload_small.json --markdown bench/results/offload_small.md

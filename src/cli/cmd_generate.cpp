@@ -23,7 +23,7 @@ namespace {
 struct GenerateArgs {
     std::string model, prompt, mode = "exact", budget = "100%", metrics_json, io = "uring";
     int64_t max_tokens = 64, top_k = 0;
-    float temperature = 0.0f, top_p = 1.0f, repetition_penalty = 1.0f;
+    float temperature = 0.0f, top_p = 1.0f, repetition_penalty = 1.0f, prefetch_threshold = 0.3f;
     uint64_t seed = 0;
     int threads = 0;
     bool buffered = false, preload = false, no_intent = false, no_lookahead = false, cold = false, quiet_text = false;
@@ -65,6 +65,7 @@ void run_generate(const GenerateArgs& a) {
     so.use_intent = !a.no_intent;
     so.use_lookahead = !a.no_lookahead;
     so.preload = a.preload;
+    so.prefetch_threshold = a.prefetch_threshold;
     rt::Session session(model, so);
     rt::SamplerOptions sopt;
     sopt.temperature = a.temperature;
@@ -131,6 +132,8 @@ void cmd_generate_register(CLI::App& app) {
     g->add_option("--metrics-json", a->metrics_json, "write the metrics here");
     g->add_option("--io", a->io, "uring (async) or pread (synchronous)")->capture_default_str();
     g->add_flag("--buffered", a->buffered, "buffered reads instead of O_DIRECT");
+    g->add_option("--prefetch-threshold", a->prefetch_threshold, "lookahead score a prediction needs to be read (0.9 x p at t+1, 0.8 x p at t+2)")
+        ->capture_default_str();
     g->add_flag("--preload", a->preload, "fill the RAM budget with experts before the prompt (warm start)");
     g->add_flag("--cold", a->cold, "drop the packs from the page cache first");
     g->add_flag("--no-intent", a->no_intent, "do not prefetch the intent classifier's set at prefill");

@@ -44,6 +44,8 @@ void cmd_pack_register(CLI::App& app) {
     tr->add_option("--out", t->out, "trace file (.ctrc)")->required();
     tr->add_option("--max-sequences", t->max_sequences, "sequences to record")->capture_default_str();
     tr->add_option("--max-continuation", t->max_continuation, "continuation tokens per sequence")->capture_default_str();
+    tr->add_option("--stride", t->stride, "record every stride-th record of --data (a sample spread over its sources)")->capture_default_str();
+    tr->add_option("--prompt-tokens", t->pretrain_prompt, "prompt length for plain-text records")->capture_default_str();
     tr->callback([t]() {
         int64_t n = trace_record(*t);
         Trace tr = trace_read(t->out);

@@ -70,7 +70,10 @@ const uint8_t* ExpertStore::data(int32_t pair) const {
 
 void ExpertStore::touch(int32_t pair, uint64_t clock) {
     const int32_t s = slot_of_[static_cast<size_t>(pair)];
-    if (s >= 0) slots_[static_cast<size_t>(s)].last_use = clock;
+    if (s >= 0) {
+        slots_[static_cast<size_t>(s)].last_use = clock;
+        slots_[static_cast<size_t>(s)].used = true;
+    }
 }
 
 void ExpertStore::pin(int32_t pair) {
@@ -107,6 +110,8 @@ int32_t ExpertStore::take_slot(float below_score, bool any_score) {
         s.pair = -1;
         s.state = SlotState::free;
         ++counters_.evictions;
+        counters_.evicted_unused += s.used ? 0 : 1;
+        s.used = false;
     }
     return best;
 }

@@ -32,6 +32,7 @@ struct StoreCounters {
     uint64_t experts_read = 0; // experts that arrived
     uint64_t evictions = 0;
     uint64_t prefetches_dropped = 0;  // prefetch requests refused (no slot with a lower score)
+    uint64_t evicted_unused = 0;      // experts read and evicted without ever being used
 };
 
 class ExpertStore {
@@ -87,6 +88,7 @@ private:
         SlotState state = SlotState::free;
         int32_t pins = 0;
         uint64_t last_use = 0;
+        bool used = false;  // touched since it was read
     };
     static constexpr int kMaxRun = 16;  // experts per coalesced read
     struct Op {

@@ -92,7 +92,10 @@ nlohmann::ordered_json metrics_json(Session& session, const GenerateResult& resu
     j["peak_rss_bytes"] = peak_rss_bytes();
     j["expert_slots"] = st.slot_count();
     j["resident_expert_bytes_allocated"] = st.allocated_bytes();
+    j["experts_read"] = st.counters().experts_read;
     j["evictions"] = st.counters().evictions;
+    j["evicted_unused"] = st.counters().evicted_unused;
+    j["prefetches_dropped"] = st.counters().prefetches_dropped;
     return j;
 }
 

@@ -107,6 +107,7 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
     la_pairs_.assign(static_cast<size_t>(std::max<int64_t>(K, 1) * L * k), 0);
     sized(la_scores_, std::max<int64_t>(K, 1) * L * k);
     intent_set_.assign(static_cast<size_t>(L * E), 0);
+    used_step_.assign(static_cast<size_t>(L * E), -2);
 
     for (int64_t l = 0; l < L; ++l) {
         const AttentionKind kind = c.attention_pattern[static_cast<size_t>(l)];
@@ -153,6 +154,7 @@ void Session::decode(int32_t id) {
     }
     const auto t0 = Clock::now();
     const uint64_t bytes0 = store_->counters().bytes_read, reads0 = store_->counters().reads;
+    ++step_;
     forward(&id, 1, Phase::decode, nullptr);
     metrics_.decode_tokens += 1;
     metrics_.decode_s += seconds_since(t0);
@@ -310,8 +312,9 @@ bool Session::acquire(int32_t pair, uint64_t assignments, Phase phase) {
         // The shared expert stands in; the read goes on for the tokens after this one.
         metrics_.fallbacks += assignments;
         if (!store_->loading(pair)) {
-            const float top = 1.0f;
-            store_->prefetch(&pair, &top, 1);
+            // Routing is sticky: the pair is likely needed again soon.
+            const float score = std::max(0.5f, have_pred_ ? 0.9f * pred_next_[static_cast<size_t>(model_.config.num_hidden_layers * model_.config.n_routed_experts + pair)] : 0.0f);
+            store_->prefetch(&pair, &score, 1);
         }
         return false;
     }
@@ -416,6 +419,7 @@ void Session::moe(int64_t l, int64_t T, Phase phase) {
         const int32_t e = order_[static_cast<size_t>(i)];
         const int32_t pair = static_cast<int32_t>(l * E + e);
         const int32_t n = count_[static_cast<size_t>(e)];
+        used_step_[static_cast<size_t>(pair)] = step_;  // routed to now, whether it computes or not
         const bool available = acquire(pair, static_cast<uint64_t>(n), phase);
         avail_[static_cast<size_t>(e)] = available ? 1.0f : 0.0f;
         if (!available) continue;  // its weight times availability 0: the term is gone
@@ -433,7 +437,51 @@ void Session::moe(int64_t l, int64_t T, Phase phase) {
         matmul_wt(sg_.data(), w.shared_down, h_.data(), T, Fs, H, /*accumulate=*/true);
     }
     if (on_route) on_route(l, topi_.data(), T, avail_.data());
+    if (phase == Phase::decode) refill_layer(l);
     (void)L;
+}
+
+// After layer l computed token t, its pairs are no longer needed for t: their scores drop to
+// what the lookahead says about t+1 and t+2, and the slots they free take t+1's predicted
+// experts of this layer, read while layers l+1 .. L-1 compute.
+void Session::refill_layer(int64_t l) {
+    if (!have_pred_ || model_.lookahead.hidden == 0 || !options_.use_lookahead) return;
+    if (!(options_.mode == MissMode::exact || options_.mode == MissMode::soft)) return;
+    const ModelConfig& c = model_.config;
+    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok, K = c.lookahead_steps;
+    const bool intent = model_.intent.present && options_.use_intent;
+    for (int64_t e = 0; e < E; ++e) {
+        const int64_t p = l * E + e;
+        float s = intent ? 0.3f * intent_score_[static_cast<size_t>(p)] : 0.0f;
+        for (int64_t kk = 0; kk < K; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * la_out_[static_cast<size_t>(kk * L * E + p)]);
+        s = std::max(s, recency_prior(static_cast<int32_t>(p)));
+        store_->set_score(static_cast<int32_t>(p), s);
+    }
+    const int32_t* top = &pred_top_[static_cast<size_t>(L * k + l * k)];  // t+1's prediction for this layer
+    for (int64_t j = 0; j < k; ++j) {
+        la_pairs_[static_cast<size_t>(j)] = static_cast<int32_t>(l * E + top[j]);
+        la_scores_[static_cast<size_t>(j)] = 0.9f * la_out_[static_cast<size_t>(l * E + top[j])];
+    }
+    store_->prefetch(la_pairs_.data(), la_scores_.data(), confident(static_cast<int>(k)));
+}
+
+// A pair the previous or the current token used is likely used again (routing is sticky):
+// its score never drops below the reuse prior, so a guess must be confident to evict it.
+float Session::recency_prior(int32_t pair) const {
+    return used_step_[static_cast<size_t>(pair)] + 1 >= step_ ? options_.reuse_prior : 0.0f;
+}
+
+// Keeps the first n lookahead candidates whose score reaches the prefetch threshold: when the
+// disk is the bottleneck a wrong guess costs a read and evicts a pair that might be reused.
+int Session::confident(int n) {
+    int m = 0;
+    for (int i = 0; i < n; ++i) {
+        if (la_scores_[static_cast<size_t>(i)] < options_.prefetch_threshold) continue;
+        la_pairs_[static_cast<size_t>(m)] = la_pairs_[static_cast<size_t>(i)];
+        la_scores_[static_cast<size_t>(m)] = la_scores_[static_cast<size_t>(i)];
+        ++m;
+    }
+    return m;
 }
 
 // h0 [H] after block 0 and the previous token's router probabilities [L*E] -> the lookahead's
@@ -459,6 +507,7 @@ void Session::lookahead_prefetch(const float* h0, const float* prev_route) {
     for (int64_t p = 0; p < L * E; ++p) {
         float s = intent ? 0.3f * intent_score_[static_cast<size_t>(p)] : 0.0f;
         s = std::max(s, pred_next_[static_cast<size_t>(p)]);  // prediction for the current token
+        s = std::max(s, recency_prior(static_cast<int32_t>(p)));
         for (int64_t kk = 0; kk < K; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * la_out_[static_cast<size_t>(kk * L * E + p)]);
         store_->set_score(static_cast<int32_t>(p), s);
     }
@@ -475,7 +524,7 @@ void Session::lookahead_prefetch(const float* h0, const float* prev_route) {
             }
         }
     }
-    store_->prefetch(la_pairs_.data(), la_scores_.data(), n);
+    store_->prefetch(la_pairs_.data(), la_scores_.data(), confident(n));
 }
 
 // The intent classifier on the prompt: features [mean embedding | mean of the last tokens' embeddings]

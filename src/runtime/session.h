@@ -43,6 +43,8 @@ struct SessionOptions {
     bool use_intent = true;     // exact/soft: prefetch the intent classifier's set at prefill
     bool use_lookahead = true;  // exact/soft: prefetch the lookahead's predictions in decode
     bool preload = false;       // fill every slot before the first prompt (a warm start)
+    float prefetch_threshold = 0.45f;  // lookahead candidates scoring below this are not read
+    float reuse_prior = 0.5f;         // score floor of pairs the previous or current token used
 };
 
 // Everything is counted from what happened (DESIGN.md, Metrics). Decode counters are per
@@ -92,6 +94,9 @@ private:
     bool acquire(int32_t pair, uint64_t assignments, Phase phase);
     void expert_forward(int32_t pair, const int32_t* rows, const float* w, int64_t n);
     void lookahead_prefetch(const float* h0, const float* prev_route);
+    void refill_layer(int64_t l);
+    int confident(int n);
+    float recency_prior(int32_t pair) const;
     void intent_prefetch(const int32_t* ids, int64_t T);
 
     const Model& model_;
@@ -117,6 +122,8 @@ private:
     std::vector<float> la_scores_;
     std::vector<uint8_t> intent_set_;
     bool have_pred_ = false;
+    int64_t step_ = 0;                // decode steps so far (prefill is step 0)
+    std::vector<int64_t> used_step_;  // per pair, the step that last used it
     int64_t scratch_per_thread_ = 0;
 };
 

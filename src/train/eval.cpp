@@ -157,3 +157,31 @@ void eval_logits(const std::string& model_dir, const std::string& text, const st
 }
 
 }  // namespace chronos
+
+namespace chronos {
+
+EagerDecodeResult eager_decode(const std::string& model_dir, const std::vector<std::vector<int32_t>>& prompts,
+                               const std::vector<std::vector<int32_t>>& continuations) {
+    torch::NoGradGuard no_grad;
+    ChronosModel model = model_load(model_dir);
+    model->eval();
+    EagerDecodeResult r;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        std::vector<LayerCache> cache;
+        ForwardOptions fo;
+        fo.cache = &cache;
+        std::vector<int64_t> p(prompts[i].begin(), prompts[i].end());
+        model->forward(torch::tensor(p, torch::kInt64).view({1, -1}), fo);
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int32_t id : continuations[i]) {
+            ForwardOptions step;
+            step.cache = &cache;
+            model->forward(torch::full({1, 1}, static_cast<int64_t>(id), torch::kInt64), step);
+        }
+        r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        r.tokens += static_cast<int64_t>(continuations[i].size());
+    }
+    return r;
+}
+
+}  // namespace chronos

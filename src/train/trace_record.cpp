@@ -27,8 +27,11 @@ int64_t trace_record(const TraceOptions& o) {
 
     // Prompt / continuation token pairs.
     std::vector<std::pair<std::vector<int32_t>, std::vector<int32_t>>> items;
+    if (o.stride < 1) fail("--stride must be at least 1");
+    int64_t record = 0;
     jsonl_read(o.data, [&](const nlohmann::json& j, int64_t line) {
         if (static_cast<int64_t>(items.size()) >= o.max_sequences) return;
+        if (record++ % o.stride != 0) return;
         const std::string where = fmt::format("{}:{}", o.data, line);
         std::vector<int32_t> prompt, cont;
         if (j.contains("conversations")) {

@@ -104,6 +104,7 @@ struct TraceOptions {
     int64_t max_sequences = 2000;
     int64_t max_continuation = 128;  // continuation tokens kept per sequence
     int64_t pretrain_prompt = 64;    // prompt length for plain text records
+    int64_t stride = 1;              // record every stride-th line (spreads the sample over sources)
 };
 // Runs the model teacher-forced over prompt + continuation and records every token's routing.
 // Returns the number of sequences written.
@@ -112,7 +113,7 @@ int64_t trace_record(const TraceOptions& options);
 struct IntentOptions {
     std::string model;           // checkpoint directory; the classifier is saved into it
     std::string trace;
-    int64_t horizon = 32;        // "used within the next N generated tokens"
+    int64_t horizon = 4;         // "used within the next N generated tokens" (docs/benchmarks.md: why 4)
     int64_t hidden = 256;
     int64_t steps = 400;
     double lr = 3e-3;
@@ -133,5 +134,19 @@ struct IntentMetrics {
 IntentMetrics intent_train(const IntentOptions& options);
 // Held-out metrics of a saved classifier on a trace (the same deterministic hold-out split).
 IntentMetrics intent_eval(const std::string& model_dir, const std::string& trace, double budget_fraction, double holdout);
+
+}  // namespace chronos
+
+namespace chronos {
+
+// libtorch eager decoding, the reference the runtime's speed is compared with: for each prompt,
+// prefill then teacher-force `continuation` tokens one at a time through the KV cache. Returns
+// the decode tokens per second over all prompts (threads as set by the caller).
+struct EagerDecodeResult {
+    int64_t tokens = 0;
+    double seconds = 0;
+};
+EagerDecodeResult eager_decode(const std::string& model_dir, const std::vector<std::vector<int32_t>>& prompts,
+                               const std::vector<std::vector<int32_t>>& continuations);
 
 }  // namespace chronos

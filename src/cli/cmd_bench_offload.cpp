@@ -1,0 +1,348 @@
+// cmd_bench_offload.cpp: `chronos bench offload` — the offload benchmark of DESIGN.md
+// (Benchmark protocol). One process, one machine, the same weights, prompts and threads for
+// every side:
+//   - resident decode on the native runtime vs libtorch eager decode;
+//   - the IO engine's read bandwidth vs a plain sequential read of the same pack files;
+//   - exact / soft / lru at each RAM budget, teacher-forced on the resident run's tokens, so
+//     every mode does the same work: tok/s, hit and fallback rates, stall, bytes read per
+//     token and the disk bound (bandwidth / missed bytes per token), soft's KL from resident,
+//     and whether exact reproduced resident's tokens.
+#include <fcntl.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "core/blas_info.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "data/jsonl.h"
+#include "runtime/runtime.h"
+#include "tokenizer/tokenizer.h"
+#include "train/train_api.h"
+
+namespace chronos {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct OffloadArgs {
+    std::string model, data, json, markdown, budgets = "100,50,25,10", modes = "exact,soft,lru";
+    int64_t prompts = 8, prompt_tokens = 32, gen_tokens = 32;
+    bool buffered = false, eager = true;
+};
+
+void drop_cache(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+}
+
+// Plain sequential read() of every pack file after dropping it from the page cache: bytes/s.
+double plain_read_bandwidth(const rt::Model& m) {
+    std::vector<char> buf(1 << 20);
+    uint64_t bytes = 0;
+    for (const std::string& f : m.manifest.files) drop_cache(m.dir + "/" + f);
+    const auto t0 = Clock::now();
+    for (const std::string& f : m.manifest.files) {
+        const std::string p = m.dir + "/" + f;
+        int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) fail("cannot open {}", p);
+        ssize_t n;
+        while ((n = ::read(fd, buf.data(), buf.size())) > 0) bytes += static_cast<uint64_t>(n);
+        ::close(fd);
+    }
+    return static_cast<double>(bytes) / std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::vector<std::vector<int32_t>> load_prompts(const OffloadArgs& a, const Tokenizer& tok) {
+    std::vector<std::string> texts;
+    jsonl_read(a.data, [&](const nlohmann::json& j, int64_t) {
+        if (j.contains("text") && j["text"].is_string()) texts.push_back(j["text"].get<std::string>());
+    });
+    std::vector<std::vector<int32_t>> out;
+    if (texts.empty()) fail("{}: no records with a \"text\" field", a.data);
+    // Evenly spaced records, so the prompts come from different sources.
+    const size_t stride = std::max<size_t>(1, texts.size() / static_cast<size_t>(a.prompts));
+    for (size_t i = 0; i < texts.size() && static_cast<int64_t>(out.size()) < a.prompts; i += stride) {
+        std::vector<int32_t> ids = tok.encode(texts[i]);
+        if (static_cast<int64_t>(ids.size()) < a.prompt_tokens) continue;
+        ids.resize(static_cast<size_t>(a.prompt_tokens));
+        out.push_back(ids);
+    }
+    if (out.empty()) fail("{}: no record has {} tokens", a.data, a.prompt_tokens);
+    return out;
+}
+
+// KL(p || q) of the softmaxes of two logit rows, in nats.
+double kl_logits(const float* p_logits, const float* q_logits, int64_t V) {
+    double mp = p_logits[0], mq = q_logits[0];
+    for (int64_t i = 1; i < V; ++i) {
+        mp = std::max<double>(mp, p_logits[i]);
+        mq = std::max<double>(mq, q_logits[i]);
+    }
+    double zp = 0, zq = 0;
+    for (int64_t i = 0; i < V; ++i) {
+        zp += std::exp(p_logits[i] - mp);
+        zq += std::exp(q_logits[i] - mq);
+    }
+    double kl = 0;
+    for (int64_t i = 0; i < V; ++i) {
+        const double lp = p_logits[i] - mp - std::log(zp), lq = q_logits[i] - mq - std::log(zq);
+        kl += std::exp(lp) * (lp - lq);
+    }
+    return kl;
+}
+
+struct ModeRun {
+    std::string mode;
+    double budget = 1.0;
+    rt::Metrics m;
+    uint64_t slots = 0, allocated = 0;
+    double kl = 0;
+    int64_t kl_n = 0;
+    bool identical = true;
+    std::string io;
+};
+
+void accumulate(rt::Metrics& a, const rt::Metrics& b) {
+    a.prompt_tokens += b.prompt_tokens;
+    a.decode_tokens += b.decode_tokens;
+    a.prefill_s += b.prefill_s;
+    a.decode_s += b.decode_s;
+    a.hits += b.hits;
+    a.misses += b.misses;
+    a.fallbacks += b.fallbacks;
+    a.stall_s += b.stall_s;
+    a.bytes_read_decode += b.bytes_read_decode;
+    a.bytes_read_prefill += b.bytes_read_prefill;
+    a.reads_decode += b.reads_decode;
+    a.lookahead_named += b.lookahead_named;
+    a.lookahead_total += b.lookahead_total;
+    a.intent_named += b.intent_named;
+    a.intent_total += b.intent_total;
+}
+
+void run_offload(const OffloadArgs& a) {
+    rt::Model model(a.model);
+    if (model.tokenizer_path.empty()) fail("{} has no tokenizer.model", a.model);
+    Tokenizer tok(model.tokenizer_path);
+    const int64_t V = model.config.vocab_size;
+    const std::vector<std::vector<int32_t>> prompts = load_prompts(a, tok);
+    const uint64_t total = model.expert_bytes_total();
+    std::vector<double> budgets;
+    {
+        std::stringstream ss(a.budgets);
+        std::string item;
+        while (std::getline(ss, item, ',')) budgets.push_back(std::stod(item) / 100.0);
+    }
+    std::vector<rt::MissMode> modes;
+    {
+        std::stringstream ss(a.modes);
+        std::string item;
+        while (std::getline(ss, item, ',')) modes.push_back(rt::miss_mode_parse(item));
+    }
+    rt::IoOptions io;
+    io.direct = !a.buffered;
+    auto fresh_session = [&](rt::MissMode mode, double budget) {
+        for (const std::string& f : model.manifest.files) drop_cache(model.dir + "/" + f);
+        rt::SessionOptions so;
+        so.mode = mode;
+        so.ram_budget = static_cast<uint64_t>(std::floor(static_cast<double>(total) * budget));
+        so.io = io;
+        return std::make_unique<rt::Session>(model, so);
+    };
+
+    // Disk and IO engine bandwidth on the same files.
+    const double plain_bw = plain_read_bandwidth(model);
+    double engine_bw = 0;
+    {
+        for (const std::string& f : model.manifest.files) drop_cache(model.dir + "/" + f);
+        const auto t0 = Clock::now();
+        rt::ExpertStore store(model.manifest, model.dir, UINT64_MAX / 2, 1, io);
+        const auto t1 = Clock::now();
+        store.load_all();
+        engine_bw = static_cast<double>(store.counters().bytes_read) / std::chrono::duration<double>(Clock::now() - t1).count();
+        (void)t0;
+    }
+
+    // Resident reference: greedy tokens and their logits.
+    std::vector<std::vector<int32_t>> tokens(prompts.size());
+    std::vector<std::vector<float>> ref_logits(prompts.size());
+    ModeRun resident;
+    resident.mode = "resident";
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        auto s = fresh_session(rt::MissMode::resident, 1.0);
+        s->prefill(prompts[i].data(), static_cast<int64_t>(prompts[i].size()));
+        for (int64_t j = 0; j < a.gen_tokens; ++j) {
+            if (j > 0) s->decode(tokens[i].back());
+            ref_logits[i].insert(ref_logits[i].end(), s->logits(), s->logits() + V);
+            tokens[i].push_back(static_cast<int32_t>(std::max_element(s->logits(), s->logits() + V) - s->logits()));
+        }
+        accumulate(resident.m, s->metrics());
+        resident.slots = static_cast<uint64_t>(s->store().slot_count());
+        resident.allocated = s->store().allocated_bytes();
+        resident.io = s->store().io().describe();
+    }
+
+    std::vector<ModeRun> runs;
+    for (double b : budgets) {
+        for (rt::MissMode mode : modes) {
+            ModeRun r;
+            r.mode = rt::miss_mode_name(mode);
+            r.budget = b;
+            for (size_t i = 0; i < prompts.size(); ++i) {
+                auto s = fresh_session(mode, b);
+                s->prefill(prompts[i].data(), static_cast<int64_t>(prompts[i].size()));
+                for (int64_t j = 0; j < a.gen_tokens; ++j) {
+                    if (j > 0) s->decode(tokens[i][static_cast<size_t>(j - 1)]);
+                    const float* ref = &ref_logits[i][static_cast<size_t>(j * V)];
+                    r.kl += kl_logits(ref, s->logits(), V);
+                    r.kl_n += 1;
+                    if (std::max_element(s->logits(), s->logits() + V) - s->logits() != tokens[i][static_cast<size_t>(j)]) r.identical = false;
+                }
+                accumulate(r.m, s->metrics());
+                r.slots = static_cast<uint64_t>(s->store().slot_count());
+                r.allocated = s->store().allocated_bytes();
+                r.io = s->store().io().describe();
+            }
+            std::cerr << fmt::format("  {:>3.0f}% {:<6} {:7.1f} tok/s  hit {:.3f}  fallback {:.3f}  stall {:.2f} ms/tok\n", 100 * b, r.mode,
+                                     r.m.decode_tokens / std::max(r.m.decode_s, 1e-9),
+                                     static_cast<double>(r.m.hits) / std::max<double>(1, static_cast<double>(r.m.hits + r.m.misses)),
+                                     static_cast<double>(r.m.fallbacks) / std::max<double>(1, static_cast<double>(r.m.hits + r.m.misses)),
+                                     1000 * r.m.stall_s / std::max<double>(1, static_cast<double>(r.m.decode_tokens)));
+            runs.push_back(r);
+        }
+    }
+
+    EagerDecodeResult eager;
+    if (a.eager) {
+        std::vector<std::vector<int32_t>> cont;
+        for (const auto& t : tokens) cont.emplace_back(t.begin(), t.end() - 1);
+        eager = eager_decode(a.model, prompts, cont);
+    }
+
+    auto tok_s = [](const rt::Metrics& m) { return m.decode_s > 0 ? static_cast<double>(m.decode_tokens) / m.decode_s : 0.0; };
+    auto per_token = [](const rt::Metrics& m, double x) { return x / std::max<double>(1, static_cast<double>(m.decode_tokens)); };
+    const double resident_tok_s = tok_s(resident.m);
+    nlohmann::ordered_json j;
+    j["model"] = a.model;
+    j["machine"] = fmt::format("{} threads (OpenMP)", omp_get_max_threads());
+    j["prompts"] = prompts.size();
+    j["prompt_tokens"] = a.prompt_tokens;
+    j["generated_tokens"] = a.gen_tokens;
+    j["expert_bytes_total"] = total;
+    j["io"] = resident.io;
+    j["page_cache"] = a.buffered ? "dropped with posix_fadvise(DONTNEED) before each session" : "bypassed (O_DIRECT)";
+    j["plain_sequential_read_bytes_s"] = plain_bw;
+    j["io_engine_read_bytes_s"] = engine_bw;
+    j["io_engine_vs_plain"] = engine_bw / plain_bw;
+    j["resident_decode_tok_s"] = resident_tok_s;
+    if (a.eager) {
+        j["libtorch_eager_decode_tok_s"] = eager.seconds > 0 ? static_cast<double>(eager.tokens) / eager.seconds : 0.0;
+        j["resident_vs_libtorch"] = resident_tok_s / j["libtorch_eager_decode_tok_s"].get<double>();
+    }
+    j["resident_peak_rss_bytes"] = rt::peak_rss_bytes();
+    for (const ModeRun& r : runs) {
+        const rt::Metrics& m = r.m;
+        const double lookups = static_cast<double>(std::max<uint64_t>(1, m.hits + m.misses));
+        const double bytes_tok = per_token(m, static_cast<double>(m.bytes_read_decode));
+        nlohmann::ordered_json x;
+        x["mode"] = r.mode;
+        x["budget_percent"] = 100 * r.budget;
+        x["expert_slots"] = r.slots;
+        x["resident_expert_bytes_allocated"] = r.allocated;
+        x["decode_tok_s"] = tok_s(m);
+        x["hit_rate"] = static_cast<double>(m.hits) / lookups;
+        x["fallback_rate"] = static_cast<double>(m.fallbacks) / lookups;
+        x["stall_ms_per_token"] = 1000 * per_token(m, m.stall_s);
+        x["bytes_read_per_token"] = bytes_tok;
+        if (bytes_tok > 0) {
+            x["disk_bound_tok_s"] = plain_bw / bytes_tok;
+        } else {
+            x["disk_bound_tok_s"] = nullptr;
+        }
+        x["kl_from_resident"] = r.kl / std::max<double>(1, static_cast<double>(r.kl_n));
+        x["tokens_identical_to_resident"] = r.identical;
+        x["lookahead_recall"] = m.lookahead_total ? static_cast<double>(m.lookahead_named) / static_cast<double>(m.lookahead_total) : 0.0;
+        x["prefill_tok_s"] = m.prefill_s > 0 ? static_cast<double>(m.prompt_tokens) / m.prefill_s : 0.0;
+        j["runs"].push_back(x);
+    }
+    // The ratios the targets are stated in.
+    for (double b : budgets) {
+        double exact = 0, lru = 0, soft = 0;
+        for (const auto& x : j["runs"]) {
+            if (x["budget_percent"].get<double>() != 100 * b) continue;
+            if (x["mode"] == "exact") exact = x["decode_tok_s"].get<double>();
+            if (x["mode"] == "lru") lru = x["decode_tok_s"].get<double>();
+            if (x["mode"] == "soft") soft = x["decode_tok_s"].get<double>();
+        }
+        nlohmann::ordered_json x;
+        x["budget_percent"] = 100 * b;
+        if (exact > 0 && lru > 0) x["exact_vs_lru"] = exact / lru;
+        if (soft > 0) x["soft_vs_resident"] = soft / resident_tok_s;
+        j["ratios"].push_back(x);
+    }
+    std::string md = fmt::format(
+        "Model `{}`, {} held-out prompts x {} tokens, {} generated tokens each (teacher-forced on the resident run), {}; {}.\n\n"
+        "| | figure |\n|---|---:|\n| resident decode (runtime) | {:.1f} tok/s |\n",
+        a.model, prompts.size(), a.prompt_tokens, a.gen_tokens, j["machine"].get<std::string>(), resident.io, resident_tok_s);
+    if (a.eager) {
+        md += fmt::format("| libtorch eager decode, same weights | {:.1f} tok/s |\n| runtime / libtorch | {:.2f}x |\n",
+                          j["libtorch_eager_decode_tok_s"].get<double>(), j["resident_vs_libtorch"].get<double>());
+    }
+    md += fmt::format("| plain sequential read of the packs (cold) | {:.0f} MB/s |\n| IO engine reading all experts | {:.0f} MB/s ({:.0f}%) |\n\n",
+                      plain_bw / 1e6, engine_bw / 1e6, 100 * engine_bw / plain_bw);
+    md += "| budget | mode | decode tok/s | hit rate | fallback rate | stall ms/tok | read KB/tok | disk bound tok/s | KL vs resident | same tokens |\n"
+          "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+    for (const auto& x : j["runs"]) {
+        md += fmt::format("| {:.0f}% | {} | {:.1f} | {:.3f} | {:.3f} | {:.2f} | {:.0f} | {} | {:.2e} | {} |\n", x["budget_percent"].get<double>(),
+                          x["mode"].get<std::string>(), x["decode_tok_s"].get<double>(), x["hit_rate"].get<double>(),
+                          x["fallback_rate"].get<double>(), x["stall_ms_per_token"].get<double>(),
+                          x["bytes_read_per_token"].get<double>() / 1e3,
+                          x["disk_bound_tok_s"].is_null() ? std::string("-") : fmt::format("{:.0f}", x["disk_bound_tok_s"].get<double>()),
+                          x["kl_from_resident"].get<double>(), x["tokens_identical_to_resident"].get<bool>() ? "yes" : "no");
+    }
+    md += "\n| budget | exact / lru | soft / resident |\n|---:|---:|---:|\n";
+    for (const auto& x : j["ratios"]) {
+        md += fmt::format("| {:.0f}% | {} | {} |\n", x["budget_percent"].get<double>(),
+                          x.contains("exact_vs_lru") ? fmt::format("{:.2f}x", x["exact_vs_lru"].get<double>()) : "-",
+                          x.contains("soft_vs_resident") ? fmt::format("{:.2f}x", x["soft_vs_resident"].get<double>()) : "-");
+    }
+    std::cout << md;
+    if (!a.json.empty()) file_write_atomic(a.json, j.dump(2) + "\n");
+    if (!a.markdown.empty()) file_write_atomic(a.markdown, md);
+}
+
+}  // namespace
+
+void cmd_bench_offload_register(CLI::App& bench) {
+    auto a = std::make_shared<OffloadArgs>();
+    CLI::App* o = bench.add_subcommand("offload", "offloaded decode: resident vs libtorch, exact/soft/lru at RAM budgets, IO bandwidth");
+    o->add_option("--model", a->model, "checkpoint directory with packed experts")->required();
+    o->add_option("--data", a->data, "held-out JSONL with \"text\" (prompts are its first tokens)")->required();
+    o->add_option("--prompts", a->prompts, "number of prompts")->capture_default_str();
+    o->add_option("--prompt-tokens", a->prompt_tokens, "tokens per prompt")->capture_default_str();
+    o->add_option("--gen-tokens", a->gen_tokens, "tokens generated per prompt")->capture_default_str();
+    o->add_option("--budgets", a->budgets, "RAM budgets in percent of expert bytes")->capture_default_str();
+    o->add_option("--modes", a->modes, "modes compared at each budget")->capture_default_str();
+    o->add_flag("--buffered", a->buffered, "buffered reads (page cache dropped before each session) instead of O_DIRECT");
+    o->add_flag("!--no-eager", a->eager, "skip the libtorch eager comparison");
+    o->add_option("--json", a->json, "write the results as JSON");
+    o->add_option("--markdown", a->markdown, "write the tables as Markdown");
+    o->callback([a]() { run_offload(*a); });
+}
+
+}  // namespace chronos
