@@ -74,5 +74,26 @@ expect_error trace-no-manifest "no cluster_manifest.json" -- "$chronos" pack --m
 printf 'not a trace' > "$work/bad.ctrc"
 expect_error bad-trace "bad magic" -- "$chronos" pack --model "$work/m" --trace "$work/bad.ctrc"
 
+# Offloaded generation.
+expect_error generate-no-packs "chronos pack" -- "$chronos" generate --model "$work/m" --prompt "hello"
+"$chronos" -q pack --model "$work/m" >/dev/null
+expect_error generate-missing-model "no such checkpoint" -- "$chronos" generate --model "$work/none" --prompt "hello"
+expect_error generate-tiny-budget "at least 2 are needed" -- "$chronos" generate --model "$work/m" --prompt "hello" --ram-budget 1K
+expect_error generate-bad-budget "not a positive number" -- "$chronos" generate --model "$work/m" --prompt "hello" --ram-budget lots
+expect_error generate-bad-mode "unknown mode" -- "$chronos" generate --model "$work/m" --prompt "hello" --mode fast
+expect_error generate-long-prompt "more than the model's context" -- "$chronos" generate --model "$work/m" --prompt "$long"
+expect_error generate-bad-temperature "temperature" -- "$chronos" generate --model "$work/m" --prompt "hello" --temperature -1
+pack=$(ls "$work"/m/packs/*/cluster-0000.ctsr)
+cp "$pack" "$work/pack.bak"
+truncate -s 5000 "$pack"
+expect_error generate-truncated-pack "truncated" -- "$chronos" generate --model "$work/m" --prompt "hello"
+cp "$work/pack.bak" "$pack"
+printf '\x55' | dd of="$pack" bs=1 seek=9000 conv=notrunc status=none
+expect_error generate-corrupt-pack "checksum mismatch" -- "$chronos" generate --model "$work/m" --prompt "hello" --mode resident
+cp "$work/pack.bak" "$pack"
+"$chronos" generate --model "$work/m" --prompt "hello" --max-tokens 4 --ram-budget 50% --metrics-json "$work/g.json" >/dev/null 2>&1 \
+  && grep -q '"decode_tok_s"' "$work/g.json" && echo "ok   generate-works" && passed=$((passed + 1)) \
+  || { echo "FAIL generate-works: generation with restored packs failed"; failures=$((failures + 1)); }
+
 echo "$passed passed, $failures failed"
 [ "$failures" -eq 0 ]

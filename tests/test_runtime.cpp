@@ -195,6 +195,24 @@ TEST(RuntimeModes, ExactGivesTheResidentTokensAtEveryBudget) {
     }
 }
 
+TEST(RuntimeModes, ExactLogitsAreBitIdenticalToResident) {
+    // Experts arrive in any order; their outputs are summed in expert order, so waiting for
+    // reads changes nothing, not even the last bit.
+    ModelConfig c = runtime_config();
+    test::TempDir tmp;
+    ChronosModel model = random_model(c, 11);
+    save_and_pack(model, tmp.path());
+    rt::Model rm(tmp.path());
+    std::vector<int32_t> ids = random_ids(40, c.vocab_size, 21);
+    rt::Session resident(rm, mode_opts(rt::MissMode::resident));
+    const std::vector<float> want = runtime_logits(resident, ids, 12, c.vocab_size);
+    for (double share : {0.5, 0.1}) {
+        rt::Session exact(rm, mode_opts(rt::MissMode::exact, budget_of(rm, share)));
+        EXPECT_EQ(runtime_logits(exact, ids, 12, c.vocab_size), want) << "budget " << share;
+        EXPECT_GT(exact.metrics().misses, 0u);
+    }
+}
+
 TEST(RuntimeModes, SoftEqualsResidentWhenAllFitAndItsFallbacksAreTheMaskedExperts) {
     ModelConfig c = runtime_config();
     test::TempDir tmp;

@@ -23,7 +23,7 @@ namespace {
 struct GenerateArgs {
     std::string model, prompt, mode = "exact", budget = "100%", metrics_json, io = "uring";
     int64_t max_tokens = 64, top_k = 0;
-    float temperature = 0.0f, top_p = 1.0f, repetition_penalty = 1.0f, prefetch_threshold = 0.3f;
+    float temperature = 0.0f, top_p = 1.0f, repetition_penalty = 1.0f, prefetch_threshold = 0.45f;
     uint64_t seed = 0;
     int threads = 0;
     bool buffered = false, preload = false, no_intent = false, no_lookahead = false, cold = false, quiet_text = false;

@@ -78,7 +78,7 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
     sized(xs_, tmax_ * H);
     sized(g_, tmax_ * F);
     sized(u_, tmax_ * F);
-    sized(y_, tmax_ * H);
+    sized(y_, tmax_ * k * H);  // one row per assignment, summed in expert order
     sized(sg_, tmax_ * Fs);
     sized(su_, tmax_ * Fs);
     if (model_.manifest.dtype != DType::F32) sized(conv_, 3 * H * F);
@@ -323,8 +323,8 @@ bool Session::acquire(int32_t pair, uint64_t assignments, Phase phase) {
     return true;
 }
 
-// rows [n] of a_ through expert `pair`, weighted by w [n], added into h_.
-void Session::expert_forward(int32_t pair, const int32_t* rows, const float* w, int64_t n) {
+// rows [n] of a_ through expert `pair` -> out [n, H] (unweighted).
+void Session::expert_forward(int32_t pair, const int32_t* rows, float* out, int64_t n) {
     const ModelConfig& c = model_.config;
     const int64_t H = c.hidden_size, F = c.moe_intermediate_size;
     const uint8_t* d = store_->data(pair);
@@ -348,12 +348,7 @@ void Session::expert_forward(int32_t pair, const int32_t* rows, const float* w, 
     matmul_wt(xs_.data(), wg, g_.data(), n, H, F);
     matmul_wt(xs_.data(), wu, u_.data(), n, H, F);
     silu_mul(g_.data(), u_.data(), n * F);
-    matmul_wt(g_.data(), wd, y_.data(), n, F, H);
-    for (int64_t i = 0; i < n; ++i) {
-        float* dst = &h_[static_cast<size_t>(rows[i] * H)];
-        const float* src = &y_[static_cast<size_t>(i * H)];
-        for (int64_t j = 0; j < H; ++j) dst[j] += w[i] * src[j];
-    }
+    matmul_wt(g_.data(), wd, out, n, F, H);
 }
 
 // a_ [T, H] (post-attention norm) -> h_ += sum_i w_i a_i E_i(a_) + shared(a_).
@@ -426,8 +421,19 @@ void Session::moe(int64_t l, int64_t T, Phase phase) {
         store_->pin(pair);
         store_->touch(pair, ++clock_);
         const int32_t s = start_[static_cast<size_t>(e)];
-        expert_forward(pair, &rows_[static_cast<size_t>(s)], &rows_w_[static_cast<size_t>(s)], n);
+        expert_forward(pair, &rows_[static_cast<size_t>(s)], &y_[static_cast<size_t>(s) * static_cast<size_t>(H)], n);
         store_->unpin(pair);
+    }
+    // Sum in expert order whatever order the experts arrived in, so `exact` is bit-identical
+    // to `resident`.
+    for (int64_t e = 0; e < E; ++e) {
+        if (avail_[static_cast<size_t>(e)] == 0.0f) continue;
+        for (int32_t i = start_[static_cast<size_t>(e)]; i < start_[static_cast<size_t>(e + 1)]; ++i) {
+            float* dst = &h_[static_cast<size_t>(rows_[static_cast<size_t>(i)] * H)];
+            const float* src = &y_[static_cast<size_t>(i) * static_cast<size_t>(H)];
+            const float wi = rows_w_[static_cast<size_t>(i)];
+            for (int64_t j = 0; j < H; ++j) dst[j] += wi * src[j];
+        }
     }
     if (w.shared_gate != nullptr) {
         const int64_t Fs = c.n_shared_experts * c.moe_intermediate_size;

@@ -92,7 +92,7 @@ private:
     void attention(int64_t l, int64_t T);  // a_ [T, H] -> att_ [T, H]
     void moe(int64_t l, int64_t T, Phase phase);  // a_ [T, H] -> adds into h_
     bool acquire(int32_t pair, uint64_t assignments, Phase phase);
-    void expert_forward(int32_t pair, const int32_t* rows, const float* w, int64_t n);
+    void expert_forward(int32_t pair, const int32_t* rows, float* out, int64_t n);
     void lookahead_prefetch(const float* h0, const float* prev_route);
     void refill_layer(int64_t l);
     int confident(int n);
