@@ -161,8 +161,9 @@ void eval_logits(const std::string& model_dir, const std::string& text, const st
 namespace chronos {
 
 EagerDecodeResult eager_decode(const std::string& model_dir, const std::vector<std::vector<int32_t>>& prompts,
-                               const std::vector<std::vector<int32_t>>& continuations) {
+                               const std::vector<std::vector<int32_t>>& continuations, int threads) {
     torch::NoGradGuard no_grad;
+    torch::set_num_threads(threads);
     ChronosModel model = model_load(model_dir);
     model->eval();
     EagerDecodeResult r;

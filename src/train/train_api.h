@@ -141,12 +141,12 @@ namespace chronos {
 
 // libtorch eager decoding, the reference the runtime's speed is compared with: for each prompt,
 // prefill then teacher-force `continuation` tokens one at a time through the KV cache. Returns
-// the decode tokens per second over all prompts (threads as set by the caller).
+// the decode time over all prompts, with libtorch's intra-op pool set to `threads`.
 struct EagerDecodeResult {
     int64_t tokens = 0;
     double seconds = 0;
 };
 EagerDecodeResult eager_decode(const std::string& model_dir, const std::vector<std::vector<int32_t>>& prompts,
-                               const std::vector<std::vector<int32_t>>& continuations);
+                               const std::vector<std::vector<int32_t>>& continuations, int threads);
 
 }  // namespace chronos
