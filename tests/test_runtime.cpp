@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <new>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -20,6 +23,17 @@
 #include "train/train_api.h"
 
 using namespace chronos;
+
+// Counts C++ heap allocations while `g_count_allocations` is set (the decode-loop test).
+static std::atomic<bool> g_count_allocations{false};
+static std::atomic<int64_t> g_allocations{0};
+void* operator new(size_t n) {
+    if (g_count_allocations.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -140,30 +154,33 @@ TEST(RuntimeParity, BaselineModelPrefillAnd32DecodeStepsMatchLibtorch) {
     check_parity(config_make_baseline(runtime_config()), "baseline");
 }
 
-TEST(RuntimeParity, Bf16PacksComputeWithTheRoundedWeights) {
-    // Stored bf16, computed in fp32: the runtime equals libtorch on the bf16-rounded experts.
+TEST(RuntimeParity, Bf16AndF16PacksComputeWithTheRoundedWeights) {
+    // Stored bf16 or f16, computed in fp32: the runtime equals libtorch on the rounded experts.
     ModelConfig c = runtime_config();
-    test::TempDir tmp;
-    ChronosModel model = random_model(c, 6);
-    save_and_pack(model, tmp.path(), DType::BF16);
-    {
-        torch::NoGradGuard ng;
-        for (auto& p : model->named_parameters()) {
-            if (p.key().find(".experts.") != std::string::npos) p.value().copy_(p.value().to(torch::kBFloat16).to(torch::kFloat32));
+    for (DType dtype : {DType::BF16, DType::F16}) {
+        test::TempDir tmp;
+        ChronosModel model = random_model(c, 6);
+        save_and_pack(model, tmp.path(), dtype);
+        const torch::ScalarType st = dtype == DType::BF16 ? torch::kBFloat16 : torch::kFloat16;
+        {
+            torch::NoGradGuard ng;
+            for (auto& p : model->named_parameters()) {
+                if (p.key().find(".experts.") != std::string::npos) p.value().copy_(p.value().to(st).to(torch::kFloat32));
+            }
         }
+        std::vector<int32_t> ids = random_ids(24, c.vocab_size, 4);
+        torch::Tensor ref;
+        {
+            torch::NoGradGuard ng;
+            std::vector<int64_t> ids64(ids.begin(), ids.end());
+            ref = model->forward(torch::tensor(ids64, torch::kInt64).view({1, -1})).logits.squeeze(0);
+        }
+        rt::Model rm(tmp.path());
+        rt::Session s(rm, {});
+        const double diff = max_abs_diff(runtime_logits(s, ids, 16, c.vocab_size), ref);
+        std::printf("[parity] %s packs: max diff %.3g\n", dtype_name(dtype), diff);
+        EXPECT_LE(diff, 1e-4) << dtype_name(dtype);
     }
-    std::vector<int32_t> ids = random_ids(24, c.vocab_size, 4);
-    torch::Tensor ref;
-    {
-        torch::NoGradGuard ng;
-        std::vector<int64_t> ids64(ids.begin(), ids.end());
-        ref = model->forward(torch::tensor(ids64, torch::kInt64).view({1, -1})).logits.squeeze(0);
-    }
-    rt::Model rm(tmp.path());
-    rt::Session s(rm, {});
-    const double diff = max_abs_diff(runtime_logits(s, ids, 16, c.vocab_size), ref);
-    std::printf("[parity] bf16 packs: max diff %.3g\n", diff);
-    EXPECT_LE(diff, 1e-4);
 }
 
 TEST(RuntimeModes, ExactGivesTheResidentTokensAtEveryBudget) {
@@ -391,6 +408,25 @@ TEST(RuntimeFaults, BadPacksReadsAndInputsGiveClearErrors) {
     }
     std::filesystem::remove(tmp.file("cluster_manifest.json"));
     expect_error_mentions([&] { rt::Model again(tmp.path()); }, "chronos pack");
+}
+
+TEST(RuntimeSession, DecodeStepsAllocateNothing) {
+    ModelConfig c = runtime_config();
+    test::TempDir tmp;
+    ChronosModel model = random_model(c, 13);
+    save_and_pack(model, tmp.path());
+    rt::Model rm(tmp.path());
+    std::vector<int32_t> ids = random_ids(30, c.vocab_size, 8);
+    for (rt::MissMode mode : {rt::MissMode::resident, rt::MissMode::exact, rt::MissMode::soft, rt::MissMode::lru}) {
+        rt::Session s(rm, mode_opts(mode, budget_of(rm, 0.25)));
+        s.prefill(ids.data(), 10);
+        s.decode(ids[10]);  // first step outside the count
+        g_allocations = 0;
+        g_count_allocations = true;
+        for (size_t t = 11; t < ids.size(); ++t) s.decode(ids[t]);
+        g_count_allocations = false;
+        EXPECT_EQ(g_allocations.load(), 0) << rt::miss_mode_name(mode) << ": heap allocations in 19 decode steps";
+    }
 }
 
 TEST(RuntimeSampler, PenaltyLowersRepeatsOfEitherSignAndSamplingIsSeeded) {

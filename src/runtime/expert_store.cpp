@@ -166,14 +166,15 @@ void ExpertStore::submit_pairs(std::vector<int32_t>& queued) {
 void ExpertStore::complete(const IoCompletion& c) {
     Op& op = ops_[static_cast<size_t>(c.tag)];
     CHRONOS_ASSERT(op.used, "completion for an idle read");
-    const std::string path = dir_ + "/" + manifest_.files[static_cast<size_t>(op.file)];
+    // The path is only spelled out for an error: the decode loop allocates nothing.
+    auto path = [&] { return dir_ + "/" + manifest_.files[static_cast<size_t>(op.file)]; };
     if (c.result < 0) {
-        fail("reading {} bytes at offset {} of {} failed: {}", op.needed, op.offset, path, std::strerror(static_cast<int>(-c.result)));
+        fail("reading {} bytes at offset {} of {} failed: {}", op.needed, op.offset, path(), std::strerror(static_cast<int>(-c.result)));
     }
     // The request is rounded up to whole slots; only the bytes of the experts must arrive (the
     // file may end before the last slot does).
     if (static_cast<uint64_t>(c.result) < op.needed) {
-        fail("short read of {}: {} of {} bytes at offset {} (pack truncated?)", path, c.result, op.needed, op.offset);
+        fail("short read of {}: {} of {} bytes at offset {} (pack truncated?)", path(), c.result, op.needed, op.offset);
     }
     counters_.reads++;
     counters_.bytes_read += static_cast<uint64_t>(c.result);
@@ -183,7 +184,7 @@ void ExpertStore::complete(const IoCompletion& c) {
         Slot& s = slots_[static_cast<size_t>(slot_of_[static_cast<size_t>(pair)])];
         if (pack_checksum(s.data, e.length) != e.checksum) {
             fail("checksum mismatch for layer {} expert {} in {} (offset {}): the pack is corrupt; rebuild it with `chronos pack`",
-                 e.layer, e.expert, path, e.offset);
+                 e.layer, e.expert, path(), e.offset);
         }
         s.state = SlotState::ready;
         counters_.experts_read++;

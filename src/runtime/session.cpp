@@ -355,7 +355,7 @@ void Session::expert_forward(int32_t pair, const int32_t* rows, float* out, int6
 void Session::moe(int64_t l, int64_t T, Phase phase) {
     const ModelConfig& c = model_.config;
     const LayerWeights& w = model_.layers[static_cast<size_t>(l)];
-    const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok, L = c.num_hidden_layers;
+    const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok;
     // Router: softmax over all experts, top-k, renormalised.
     matmul_wt(a_.data(), w.gate, probs_.data(), T, H, E);
     for (int64_t t = 0; t < T; ++t) {
@@ -444,7 +444,6 @@ void Session::moe(int64_t l, int64_t T, Phase phase) {
     }
     if (on_route) on_route(l, topi_.data(), T, avail_.data());
     if (phase == Phase::decode) refill_layer(l);
-    (void)L;
 }
 
 // After layer l computed token t, its pairs are no longer needed for t: their scores drop to
