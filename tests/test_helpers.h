@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "core/config.h"
+#include "core/error.h"
 #include "core/file_io.h"
 
 namespace chronos::test {
@@ -35,6 +37,16 @@ inline std::string test_data_dir() { return CHRONOS_TEST_DATA; }
 inline std::string prepared_dir() { return test_data_dir() + "/prepared"; }
 inline std::string test_tokenizer() { return test_data_dir() + "/tokenizer.model"; }
 inline std::string raw_data_dir() { return CHRONOS_RAW_DATA; }
+
+// Runs fn and expects a chronos::Error whose message contains needle.
+inline void expect_error_mentions(const std::function<void()>& fn, const std::string& needle) {
+    try {
+        fn();
+        ADD_FAILURE() << "no error; expected one mentioning \"" << needle << "\"";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+}
 
 // A small valid config: 2 layers (MLA, sliding window), 4 experts top-2, lookahead K=2.
 inline ModelConfig tiny_model_config() {

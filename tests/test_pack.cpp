@@ -14,6 +14,7 @@
 #include "test_helpers.h"
 
 using namespace chronos;
+using chronos::test::expect_error_mentions;
 
 namespace {
 
@@ -38,15 +39,6 @@ std::string make_checkpoint(const std::string& dir) {
     w.write(stage.file("model.safetensors"));
     stage.commit();
     return dir;
-}
-
-void expect_error_mentions(const std::function<void()>& fn, const std::string& needle) {
-    try {
-        fn();
-        ADD_FAILURE() << "no error; expected one mentioning \"" << needle << "\"";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
 }
 
 ClusterPlan shuffled_plan(int64_t layers, int64_t experts) {

@@ -23,6 +23,7 @@
 #include "train/train_api.h"
 
 using namespace chronos;
+using chronos::test::expect_error_mentions;
 
 // Counts C++ heap allocations while `g_count_allocations` is set (the decode-loop test).
 static std::atomic<bool> g_count_allocations{false};
@@ -96,15 +97,6 @@ std::vector<float> runtime_logits(rt::Session& s, const std::vector<int32_t>& id
 double max_abs_diff(const std::vector<float>& a, const torch::Tensor& b) {
     torch::Tensor ta = torch::from_blob(const_cast<float*>(a.data()), {static_cast<int64_t>(a.size())}, torch::kFloat32);
     return (ta - b.reshape({-1})).abs().max().item<double>();
-}
-
-void expect_error_mentions(const std::function<void()>& fn, const std::string& needle) {
-    try {
-        fn();
-        ADD_FAILURE() << "no error; expected one mentioning \"" << needle << "\"";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
 }
 
 rt::SessionOptions mode_opts(rt::MissMode mode, uint64_t budget = 0) {

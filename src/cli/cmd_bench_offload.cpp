@@ -43,18 +43,11 @@ struct OffloadArgs {
     bool buffered = false, eager = true;
 };
 
-void drop_cache(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    ::close(fd);
-}
-
 // Plain sequential read() of every pack file after dropping it from the page cache: bytes/s.
 double plain_read_bandwidth(const rt::Model& m) {
     std::vector<char> buf(1 << 20);
     uint64_t bytes = 0;
-    for (const std::string& f : m.manifest.files) drop_cache(m.dir + "/" + f);
+    rt::model_drop_page_cache(m);
     const auto t0 = Clock::now();
     for (const std::string& f : m.manifest.files) {
         const std::string p = m.dir + "/" + f;
@@ -158,7 +151,7 @@ void run_offload(const OffloadArgs& a) {
     rt::IoOptions io;
     io.direct = !a.buffered;
     auto fresh_session = [&](rt::MissMode mode, double budget) {
-        for (const std::string& f : model.manifest.files) drop_cache(model.dir + "/" + f);
+        rt::model_drop_page_cache(model);
         rt::SessionOptions so;
         so.mode = mode;
         so.ram_budget = static_cast<uint64_t>(std::floor(static_cast<double>(total) * budget));
@@ -170,7 +163,7 @@ void run_offload(const OffloadArgs& a) {
     const double plain_bw = plain_read_bandwidth(model);
     double engine_bw = 0;
     {
-        for (const std::string& f : model.manifest.files) drop_cache(model.dir + "/" + f);
+        rt::model_drop_page_cache(model);
         const auto t0 = Clock::now();
         rt::ExpertStore store(model.manifest, model.dir, UINT64_MAX / 2, 1, io);
         const auto t1 = Clock::now();

@@ -29,17 +29,6 @@ struct GenerateArgs {
     bool buffered = false, preload = false, no_intent = false, no_lookahead = false, cold = false, quiet_text = false;
 };
 
-// Drops the pack files' pages from the page cache (cold start for buffered reads).
-void drop_page_cache(const rt::Model& model) {
-    for (const std::string& f : model.manifest.files) {
-        const std::string p = model.dir + "/" + f;
-        int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        ::close(fd);
-    }
-}
-
 void run_generate(const GenerateArgs& a) {
     if (a.threads > 0) {
         omp_set_num_threads(a.threads);
@@ -55,7 +44,7 @@ void run_generate(const GenerateArgs& a) {
     if (static_cast<int64_t>(prompt.size()) > model.config.max_position_embeddings) {
         fail("the prompt has {} tokens, more than the model's context of {}", prompt.size(), model.config.max_position_embeddings);
     }
-    if (a.cold) drop_page_cache(model);
+    if (a.cold) rt::model_drop_page_cache(model);
 
     rt::SessionOptions so;
     so.mode = rt::miss_mode_parse(a.mode);

@@ -1,6 +1,9 @@
 // model.cpp: see model.h.
 #include "runtime/model.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -77,6 +80,16 @@ Model::Model(const std::string& dir_) : dir(dir_) {
         copy("intent.up_proj.bias", intent.up_b, intent.hidden);
         copy("intent.out_proj.weight", intent.out_w, pairs * intent.hidden);
         copy("intent.out_proj.bias", intent.out_b, pairs);
+    }
+}
+
+void model_drop_page_cache(const Model& model) {
+    for (const std::string& f : model.manifest.files) {
+        const std::string p = model.dir + "/" + f;
+        int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        ::close(fd);
     }
 }
 

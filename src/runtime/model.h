@@ -74,4 +74,8 @@ private:
     std::unique_ptr<SafetensorsFile> weights_;
 };
 
+// Drops the pack files' pages from the page cache (posix_fadvise DONTNEED): a cold start for
+// buffered reads. O_DIRECT reads bypass the cache anyway.
+void model_drop_page_cache(const Model& model);
+
 }  // namespace chronos::rt
