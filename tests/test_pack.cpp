@@ -91,7 +91,9 @@ TEST(Pack, RoundTripIsExactForEveryDtypeAndExpertsAreAligned) {
             for (const TensorInfo& t : f.tensors()) {
                 const bool pad = t.name.rfind("__pad__.", 0) == 0;
                 EXPECT_TRUE(pad || t.name.find(".mlp.experts.") != std::string::npos) << t.name;
-                if (!pad) EXPECT_EQ(t.dtype, dtype) << t.name;
+                if (!pad) {
+                    EXPECT_EQ(t.dtype, dtype) << t.name;
+                }
             }
         }
     }
@@ -206,7 +208,9 @@ TEST(Louvain, RecoversPlantedClustersFromASyntheticTrace) {
         EXPECT_LE(cl.size(), 4u);
         for (size_t i = 0; i < cl.size(); ++i) {
             seen[static_cast<size_t>(cl[i])]++;
-            if (i > 0) EXPECT_LE(cl[i - 1] / E, cl[i] / E) << "cluster not in layer order";
+            if (i > 0) {
+                EXPECT_LE(cl[i - 1] / E, cl[i] / E) << "cluster not in layer order";
+            }
         }
     }
     for (int x : seen) EXPECT_EQ(x, 1);

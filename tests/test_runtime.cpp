@@ -25,6 +25,10 @@
 using namespace chronos;
 using chronos::test::expect_error_mentions;
 
+// The replacement operators below pair new with malloc and delete with free, which is correct;
+// GCC's mismatch check cannot see that through inlining.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 // Counts C++ heap allocations while `g_count_allocations` is set (the decode-loop test).
 static std::atomic<bool> g_count_allocations{false};
 static std::atomic<int64_t> g_allocations{0};
