@@ -79,6 +79,7 @@ public:
 
     const StoreCounters& counters() const { return counters_; }
     IoEngine& io() { return *io_; }
+    const IoEngine& io() const { return *io_; }
 
 private:
     enum class SlotState : uint8_t { free, loading, ready };

@@ -66,7 +66,7 @@ nlohmann::ordered_json metrics_json(Session& session, const GenerateResult& resu
     const uint64_t lookups = m.hits + m.misses;
     nlohmann::ordered_json j;
     j["mode"] = miss_mode_name(session.options().mode);
-    j["io"] = const_cast<ExpertStore&>(st).io().describe();
+    j["io"] = st.io().describe();
     j["prompt_tokens"] = m.prompt_tokens;
     j["generated_tokens"] = result.tokens.size();
     j["decode_steps"] = m.decode_tokens;

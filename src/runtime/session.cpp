@@ -453,14 +453,10 @@ void Session::refill_layer(int64_t l) {
     if (!have_pred_ || model_.lookahead.hidden == 0 || !options_.use_lookahead) return;
     if (!(options_.mode == MissMode::exact || options_.mode == MissMode::soft)) return;
     const ModelConfig& c = model_.config;
-    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok, K = c.lookahead_steps;
-    const bool intent = model_.intent.present && options_.use_intent;
+    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
     for (int64_t e = 0; e < E; ++e) {
-        const int64_t p = l * E + e;
-        float s = intent ? 0.3f * intent_score_[static_cast<size_t>(p)] : 0.0f;
-        for (int64_t kk = 0; kk < K; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * la_out_[static_cast<size_t>(kk * L * E + p)]);
-        s = std::max(s, recency_prior(static_cast<int32_t>(p)));
-        store_->set_score(static_cast<int32_t>(p), s);
+        const int32_t p = static_cast<int32_t>(l * E + e);
+        store_->set_score(p, pair_score(p, /*current_token=*/false));
     }
     const int32_t* top = &pred_top_[static_cast<size_t>(L * k + l * k)];  // t+1's prediction for this layer
     for (int64_t j = 0; j < k; ++j) {
@@ -468,6 +464,20 @@ void Session::refill_layer(int64_t l) {
         la_scores_[static_cast<size_t>(j)] = 0.9f * la_out_[static_cast<size_t>(l * E + top[j])];
     }
     store_->prefetch(la_pairs_.data(), la_scores_.data(), confident(static_cast<int>(k)));
+}
+
+// Eviction score of a pair (docs/runtime.md): the intent prior, the reuse prior, the lookahead's
+// t+1 and t+2 probabilities, and, while the current token still needs its later layers, the
+// prediction made for it.
+float Session::pair_score(int32_t pair, bool current_token) const {
+    const ModelConfig& c = model_.config;
+    const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
+    const size_t p = static_cast<size_t>(pair);
+    float s = model_.intent.present && options_.use_intent ? 0.3f * intent_score_[p] : 0.0f;
+    if (current_token) s = std::max(s, pred_next_[p]);
+    s = std::max(s, recency_prior(pair));
+    for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * la_out_[static_cast<size_t>(kk * LE) + p]);
+    return s;
 }
 
 // A pair the previous or the current token used is likely used again (routing is sticky):
@@ -508,14 +518,7 @@ void Session::lookahead_prefetch(const float* h0, const float* prev_route) {
     if (!(options_.mode == MissMode::exact || options_.mode == MissMode::soft) || !options_.use_lookahead) return;
     // Eviction scores: what this token still needs (the previous prediction), then t+1, t+2,
     // with the intent classifier's prior underneath.
-    const bool intent = model_.intent.present && options_.use_intent;
-    for (int64_t p = 0; p < L * E; ++p) {
-        float s = intent ? 0.3f * intent_score_[static_cast<size_t>(p)] : 0.0f;
-        s = std::max(s, pred_next_[static_cast<size_t>(p)]);  // prediction for the current token
-        s = std::max(s, recency_prior(static_cast<int32_t>(p)));
-        for (int64_t kk = 0; kk < K; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * la_out_[static_cast<size_t>(kk * L * E + p)]);
-        store_->set_score(static_cast<int32_t>(p), s);
-    }
+    for (int32_t p = 0; p < static_cast<int32_t>(L * E); ++p) store_->set_score(p, pair_score(p, /*current_token=*/true));
     int n = 0;
     for (int64_t kk = 0; kk < K; ++kk) {
         for (int64_t l = 0; l < L; ++l) {

@@ -97,6 +97,7 @@ private:
     void refill_layer(int64_t l);
     int confident(int n);
     float recency_prior(int32_t pair) const;
+    float pair_score(int32_t pair, bool current_token) const;
     void intent_prefetch(const int32_t* ids, int64_t T);
 
     const Model& model_;
