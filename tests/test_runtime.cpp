@@ -68,6 +68,15 @@ void save_and_pack(ChronosModel& model, const std::string& dir, DType dtype = DT
     pack_write(ck, cluster_plan_natural(model->config.num_hidden_layers, model->config.n_routed_experts), dtype);
 }
 
+// A random model saved as a checkpoint and packed, in a temporary directory.
+struct PackedModel {
+    test::TempDir tmp;
+    ChronosModel model;
+    std::unique_ptr<rt::Model> rt_model;
+    PackedModel(const ModelConfig& c, uint64_t seed);
+    rt::Model& runtime() { return *rt_model; }
+};
+
 // Random weights with a router sharp enough that routing differs from token to token.
 ChronosModel random_model(const ModelConfig& c, uint64_t seed) {
     torch::manual_seed(seed);
@@ -78,6 +87,11 @@ ChronosModel random_model(const ModelConfig& c, uint64_t seed) {
         else if (p.value().dim() == 2) p.value().normal_(0.0, 0.15);
     }
     return m;
+}
+
+PackedModel::PackedModel(const ModelConfig& c, uint64_t seed) : model(random_model(c, seed)) {
+    save_and_pack(model, tmp.path());
+    rt_model = std::make_unique<rt::Model>(tmp.path());
 }
 
 std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
@@ -113,9 +127,8 @@ rt::SessionOptions mode_opts(rt::MissMode mode, uint64_t budget = 0) {
 uint64_t budget_of(const rt::Model& m, double share) { return static_cast<uint64_t>(static_cast<double>(m.expert_bytes_total()) * share); }
 
 void check_parity(const ModelConfig& c, const char* what) {
-    test::TempDir tmp;
-    ChronosModel model = random_model(c, 5);
-    save_and_pack(model, tmp.path());
+    PackedModel pm(c, 5);
+    ChronosModel model = pm.model;
     const int64_t prompt = 20, steps = 32, V = c.vocab_size;
     std::vector<int32_t> ids = random_ids(prompt + steps, V, 9);
     torch::Tensor ref;
@@ -125,7 +138,7 @@ void check_parity(const ModelConfig& c, const char* what) {
         std::vector<int64_t> ids64(ids.begin(), ids.end());
         ref = model->forward(torch::tensor(ids64, torch::kInt64).view({1, -1})).logits.squeeze(0);  // [T, V]
     }
-    rt::Model rm(tmp.path());
+    rt::Model& rm = pm.runtime();
     for (rt::MissMode mode : {rt::MissMode::resident, rt::MissMode::exact}) {
         rt::SessionOptions so;
         so.mode = mode;
@@ -181,10 +194,8 @@ TEST(RuntimeParity, Bf16AndF16PacksComputeWithTheRoundedWeights) {
 
 TEST(RuntimeModes, ExactGivesTheResidentTokensAtEveryBudget) {
     ModelConfig c = runtime_config();
-    test::TempDir tmp;
-    ChronosModel model = random_model(c, 7);
-    save_and_pack(model, tmp.path());
-    rt::Model rm(tmp.path());
+    PackedModel pm(c, 7);
+    rt::Model& rm = pm.runtime();
     std::vector<int32_t> prompt = random_ids(12, c.vocab_size, 3);
     auto run = [&](rt::MissMode mode, double share, uint64_t* misses) {
         rt::SessionOptions so;
@@ -212,10 +223,8 @@ TEST(RuntimeModes, ExactLogitsAreBitIdenticalToResident) {
     // Experts arrive in any order; their outputs are summed in expert order, so waiting for
     // reads changes nothing, not even the last bit.
     ModelConfig c = runtime_config();
-    test::TempDir tmp;
-    ChronosModel model = random_model(c, 11);
-    save_and_pack(model, tmp.path());
-    rt::Model rm(tmp.path());
+    PackedModel pm(c, 11);
+    rt::Model& rm = pm.runtime();
     std::vector<int32_t> ids = random_ids(40, c.vocab_size, 21);
     rt::Session resident(rm, mode_opts(rt::MissMode::resident));
     const std::vector<float> want = runtime_logits(resident, ids, 12, c.vocab_size);
@@ -228,10 +237,9 @@ TEST(RuntimeModes, ExactLogitsAreBitIdenticalToResident) {
 
 TEST(RuntimeModes, SoftEqualsResidentWhenAllFitAndItsFallbacksAreTheMaskedExperts) {
     ModelConfig c = runtime_config();
-    test::TempDir tmp;
-    ChronosModel model = random_model(c, 8);
-    save_and_pack(model, tmp.path());
-    rt::Model rm(tmp.path());
+    PackedModel pm(c, 8);
+    ChronosModel model = pm.model;
+    rt::Model& rm = pm.runtime();
     const int64_t prompt = 10, steps = 30, V = c.vocab_size, L = c.num_hidden_layers, E = c.n_routed_experts;
     std::vector<int32_t> ids = random_ids(prompt + steps, V, 12);
     rt::Session resident(rm, mode_opts(rt::MissMode::resident));
@@ -400,7 +408,7 @@ TEST(RuntimeFaults, BadPacksReadsAndInputsGiveClearErrors) {
         std::filesystem::resize_file(path, e.offset + 10);
         expect_error_mentions([&] { rt::Model again(tmp.path()); }, "truncated");
         std::filesystem::remove(path);
-        expect_error_mentions([&] { rt::Model again(tmp.path()); }, "");
+        expect_error_mentions([&] { rt::Model again(tmp.path()); }, "is missing");
     }
     std::filesystem::remove(tmp.file("cluster_manifest.json"));
     expect_error_mentions([&] { rt::Model again(tmp.path()); }, "chronos pack");
@@ -408,10 +416,8 @@ TEST(RuntimeFaults, BadPacksReadsAndInputsGiveClearErrors) {
 
 TEST(RuntimeSession, DecodeStepsAllocateNothing) {
     ModelConfig c = runtime_config();
-    test::TempDir tmp;
-    ChronosModel model = random_model(c, 13);
-    save_and_pack(model, tmp.path());
-    rt::Model rm(tmp.path());
+    PackedModel pm(c, 13);
+    rt::Model& rm = pm.runtime();
     std::vector<int32_t> ids = random_ids(30, c.vocab_size, 8);
     for (rt::MissMode mode : {rt::MissMode::resident, rt::MissMode::exact, rt::MissMode::soft, rt::MissMode::lru}) {
         rt::Session s(rm, mode_opts(mode, budget_of(rm, 0.25)));

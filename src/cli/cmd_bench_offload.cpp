@@ -110,24 +110,6 @@ struct ModeRun {
     std::string io;
 };
 
-void accumulate(rt::Metrics& a, const rt::Metrics& b) {
-    a.prompt_tokens += b.prompt_tokens;
-    a.decode_tokens += b.decode_tokens;
-    a.prefill_s += b.prefill_s;
-    a.decode_s += b.decode_s;
-    a.hits += b.hits;
-    a.misses += b.misses;
-    a.fallbacks += b.fallbacks;
-    a.stall_s += b.stall_s;
-    a.bytes_read_decode += b.bytes_read_decode;
-    a.bytes_read_prefill += b.bytes_read_prefill;
-    a.reads_decode += b.reads_decode;
-    a.lookahead_named += b.lookahead_named;
-    a.lookahead_total += b.lookahead_total;
-    a.intent_named += b.intent_named;
-    a.intent_total += b.intent_total;
-}
-
 void run_offload(const OffloadArgs& a) {
     const int threads = omp_get_max_threads();  // before libtorch touches the OpenMP set-up
     rt::Model model(a.model);
@@ -164,7 +146,7 @@ void run_offload(const OffloadArgs& a) {
     double engine_bw = 0;
     {
         rt::model_drop_page_cache(model);
-        rt::ExpertStore store(model.manifest, model.dir, UINT64_MAX / 2, 1, io);
+        rt::ExpertStore store(model.manifest, model.dir, rt::kBudgetAll, 1, io);
         const auto t1 = Clock::now();
         store.load_all();
         engine_bw = static_cast<double>(store.counters().bytes_read) / std::chrono::duration<double>(Clock::now() - t1).count();
@@ -189,7 +171,7 @@ void run_offload(const OffloadArgs& a) {
             ref_logits[i].insert(ref_logits[i].end(), s->logits(), s->logits() + V);
             tokens[i].push_back(static_cast<int32_t>(std::max_element(s->logits(), s->logits() + V) - s->logits()));
         }
-        accumulate(resident.m, s->metrics());
+        rt::metrics_add(resident.m, s->metrics());
         resident.slots = static_cast<uint64_t>(s->store().slot_count());
         resident.allocated = s->store().allocated_bytes();
         resident.io = s->store().io().describe();
@@ -211,7 +193,7 @@ void run_offload(const OffloadArgs& a) {
                     r.kl_n += 1;
                     if (std::max_element(s->logits(), s->logits() + V) - s->logits() != tokens[i][static_cast<size_t>(j)]) r.identical = false;
                 }
-                accumulate(r.m, s->metrics());
+                rt::metrics_add(r.m, s->metrics());
                 r.slots = static_cast<uint64_t>(s->store().slot_count());
                 r.allocated = s->store().allocated_bytes();
                 r.io = s->store().io().describe();

@@ -211,8 +211,7 @@ int ExpertStore::prefetch(const int32_t* pair, const float* score, int n) {
     const int m = n;
     for (int i = 0; i < m; ++i) {
         const int32_t p = pair[order[i]];
-        if (slot_of_[static_cast<size_t>(p)] >= 0) continue;
-        if (std::find(queued_.begin(), queued_.end(), p) != queued_.end()) continue;
+        if (slot_of_[static_cast<size_t>(p)] >= 0) continue;  // resident, loading, or queued just now
         score_[static_cast<size_t>(p)] = std::max(score_[static_cast<size_t>(p)], score[order[i]]);
         const int32_t s = take_slot(score_[static_cast<size_t>(p)], false);
         if (s < 0) {

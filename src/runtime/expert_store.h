@@ -26,6 +26,9 @@
 
 namespace chronos::rt {
 
+// A budget that holds every expert (the store allocates at most one slot per pair).
+constexpr uint64_t kBudgetAll = UINT64_MAX;
+
 struct StoreCounters {
     uint64_t reads = 0;        // read calls completed (one may carry several experts)
     uint64_t bytes_read = 0;   // bytes the read calls returned

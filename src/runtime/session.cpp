@@ -45,6 +45,28 @@ MissMode miss_mode_parse(const std::string& name) {
     fail("unknown mode '{}' (exact, soft, lru or resident)", name);
 }
 
+void metrics_add(Metrics& a, const Metrics& b) {
+    a.prompt_tokens += b.prompt_tokens;
+    a.decode_tokens += b.decode_tokens;
+    a.prefill_s += b.prefill_s;
+    a.decode_s += b.decode_s;
+    a.hits += b.hits;
+    a.misses += b.misses;
+    a.fallbacks += b.fallbacks;
+    a.stall_s += b.stall_s;
+    a.prefill_hits += b.prefill_hits;
+    a.prefill_misses += b.prefill_misses;
+    a.prefill_stall_s += b.prefill_stall_s;
+    a.bytes_read_load += b.bytes_read_load;
+    a.bytes_read_prefill += b.bytes_read_prefill;
+    a.bytes_read_decode += b.bytes_read_decode;
+    a.reads_decode += b.reads_decode;
+    a.lookahead_named += b.lookahead_named;
+    a.lookahead_total += b.lookahead_total;
+    a.intent_named += b.intent_named;
+    a.intent_total += b.intent_total;
+}
+
 Session::Session(const Model& model, const SessionOptions& options) : model_(model), options_(options) {
     const ModelConfig& c = model_.config;
     const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok, L = c.num_hidden_layers;
@@ -52,9 +74,8 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
     const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, hd = c.head_dim;
     const int64_t r = c.kv_lora_rank, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim;
 
-    const uint64_t all = static_cast<uint64_t>(model_.manifest.entries.size()) *
-                         ((model_.manifest.entries[0].length + kPackAlignment - 1) / kPackAlignment * kPackAlignment);
-    const uint64_t budget = (options_.mode == MissMode::resident || options_.ram_budget == 0) ? all : std::min(options_.ram_budget, all);
+    // The store cuts the budget into whole slots and never allocates more than one per pair.
+    const uint64_t budget = (options_.mode == MissMode::resident || options_.ram_budget == 0) ? kBudgetAll : options_.ram_budget;
     store_ = std::make_unique<ExpertStore>(model_.manifest, model_.dir, budget, k, options_.io);
     if (options_.mode == MissMode::resident) {
         store_->load_all();
@@ -102,7 +123,6 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
     sized(la_out_, K * L * E);
     sized(pred_next_, 2 * L * E);  // [cur | next] predicted router probabilities
     sized(intent_score_, L * E);
-    sized(score_, L * E);
     pred_top_.assign(static_cast<size_t>(2 * L * k), -1);  // [cur | next] predicted top-k per layer
     la_pairs_.assign(static_cast<size_t>(std::max<int64_t>(K, 1) * L * k), 0);
     sized(la_scores_, std::max<int64_t>(K, 1) * L * k);

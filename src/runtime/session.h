@@ -61,6 +61,8 @@ struct Metrics {
     uint64_t lookahead_named = 0, lookahead_total = 0;  // recall@top-k of the t+1 prediction
     uint64_t intent_named = 0, intent_total = 0;        // decode assignments the intent set named
 };
+// a += b, field by field (benchmarks sum the sessions of several prompts).
+void metrics_add(Metrics& a, const Metrics& b);
 
 class Session {
 public:
@@ -118,7 +120,7 @@ private:
     std::vector<int32_t> topi_, count_, start_, rows_, order_;
     std::vector<float> rows_w_, avail_, thread_scratch_;
     std::vector<float> logits_, h0_last_, route_prev_, route_cur_, route_prev2_;
-    std::vector<float> la_in_, la_hid_, la_out_, pred_next_, intent_score_, score_;
+    std::vector<float> la_in_, la_hid_, la_out_, pred_next_, intent_score_;
     std::vector<int32_t> pred_top_, la_pairs_;
     std::vector<float> la_scores_;
     std::vector<uint8_t> intent_set_;
