@@ -98,16 +98,56 @@ TEST(Losses, BalanceIsOneWhenPerfectlyUniform) {
     EXPECT_NEAR(loss_balance(p, topk, torch::ones({1, 4}, torch::kBool)).item<double>(), 1.0, 1e-12);
 }
 
-TEST(Losses, TemporalRewardsReuseNotAFlatRouter) {
-    // A flat router keeps only k/E of its mass on the previous experts; a sticky, confident one
-    // keeps almost all of it.
-    torch::Tensor flat = torch::full({1, 3, 4}, 0.25, torch::kFloat64);
-    torch::Tensor flat_topk = torch::tensor({0, 1, 2, 3, 0, 1}, torch::kInt64).view({1, 3, 2});
-    torch::Tensor sticky = torch::tensor({0.49, 0.49, 0.01, 0.01}, torch::kFloat64).repeat({1, 3, 1});
-    torch::Tensor sticky_topk = torch::tensor({0, 1, 0, 1, 0, 1}, torch::kInt64).view({1, 3, 2});
-    torch::Tensor valid = torch::ones({1, 3}, torch::kBool);
-    EXPECT_NEAR(loss_temporal(flat, flat_topk, valid).item<double>(), 0.5, 1e-12);
-    EXPECT_NEAR(loss_temporal(sticky, sticky_topk, valid).item<double>(), 0.02, 1e-12);
+TEST(Losses, TemporalRewardsReuseBeyondChanceNotACollapsedRouter) {
+    torch::Tensor valid = torch::ones({2, 3}, torch::kBool);
+    auto both = [](std::vector<double> a, std::vector<double> b) {
+        return torch::stack({torch::tensor(a, torch::kFloat64).repeat({3, 1}), torch::tensor(b, torch::kFloat64).repeat({3, 1})});
+    };
+    // A flat router reuses experts exactly by chance: 0.
+    torch::Tensor flat = torch::full({2, 3, 4}, 0.25, torch::kFloat64);
+    torch::Tensor flat_topk = torch::tensor({0, 1, 2, 3, 0, 1, 1, 2, 3, 0, 2, 3}, torch::kInt64).view({2, 3, 2});
+    EXPECT_NEAR(loss_temporal(flat, flat_topk, valid).item<double>(), 0.0, 1e-12);
+    // A collapsed router (every token of every text to experts {0, 1}) is perfectly sticky but
+    // its reuse is chance too: 0, so it cannot lower this term (the old 1 - kept gave it 0.02).
+    torch::Tensor collapsed = both({0.49, 0.49, 0.01, 0.01}, {0.49, 0.49, 0.01, 0.01});
+    torch::Tensor collapsed_topk = torch::tensor({0, 1}, torch::kInt64).repeat({2, 3, 1});
+    EXPECT_NEAR(loss_temporal(collapsed, collapsed_topk, valid).item<double>(), 0.0, 1e-12);
+    // Balanced and sticky (text 0 on {0, 1}, text 1 on {2, 3}): chance 0.5, kept 0.98.
+    torch::Tensor sticky = both({0.49, 0.49, 0.01, 0.01}, {0.01, 0.01, 0.49, 0.49});
+    torch::Tensor sticky_topk = torch::stack({torch::tensor({0, 1}, torch::kInt64).repeat({3, 1}),
+                                              torch::tensor({2, 3}, torch::kInt64).repeat({3, 1})});
+    EXPECT_NEAR(loss_temporal(sticky, sticky_topk, valid).item<double>(), 0.5 - 0.98, 1e-12);
+}
+
+TEST(Losses, SummedCountsMakeRanksEqualOneBatchInValueAndGradient) {
+    // Two "ranks" of unequal size (one has padding) sum their counts; the mean of their losses
+    // and of their gradients must equal the one big batch's, for balance and temporal alike.
+    torch::manual_seed(5);
+    torch::Tensor logits = dopts_randn({2, 6, 4});
+    torch::Tensor topk = std::get<1>(torch::softmax(logits, -1).topk(2, -1));
+    torch::Tensor valid = torch::ones({2, 6}, torch::kBool);
+    valid[1][4] = false;
+    valid[1][5] = false;
+    using Counted = std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>;
+    const Counted balance = [](const torch::Tensor& p, const torch::Tensor&, const torch::Tensor& v, const torch::Tensor& c) {
+        return loss_balance_counted(p, v, c);
+    };
+    const Counted temporal = loss_temporal_counted;
+    for (const auto& [name, loss] : std::vector<std::pair<const char*, Counted>>{{"balance", balance}, {"temporal", temporal}}) {
+        torch::Tensor whole_z = logits.clone().set_requires_grad(true);
+        torch::Tensor whole = loss(torch::softmax(whole_z, -1), topk, valid, routing_counts(topk, valid, 4));
+        whole.backward();
+        torch::Tensor counts = routing_counts(topk.narrow(0, 0, 1), valid.narrow(0, 0, 1), 4) +
+                               routing_counts(topk.narrow(0, 1, 1), valid.narrow(0, 1, 1), 4);
+        torch::Tensor z = logits.clone().set_requires_grad(true);
+        torch::Tensor p = torch::softmax(z, -1);
+        torch::Tensor mean = (loss(p.narrow(0, 0, 1), topk.narrow(0, 0, 1), valid.narrow(0, 0, 1), counts) +
+                              loss(p.narrow(0, 1, 1), topk.narrow(0, 1, 1), valid.narrow(0, 1, 1), counts)) / 2;
+        mean.backward();
+        EXPECT_NEAR(mean.item<double>(), whole.item<double>(), 1e-12) << name;
+        const double diff = (z.grad() - whole_z.grad()).abs().max().item<double>();
+        EXPECT_LT(diff, 1e-12) << name << ": gradients differ by " << diff;
+    }
 }
 
 TEST(Losses, SwitchRateCountsChangedExperts) {
@@ -126,10 +166,4 @@ TEST(Losses, BalanceIsOverTheBatchSoSequencesMayKeepToTheirOwnExperts) {
     torch::Tensor valid = torch::ones({2, 3}, torch::kBool);
     EXPECT_NEAR(loss_balance(p, topk, valid).item<double>(), 1.0, 1e-12);
     EXPECT_NEAR(loss_balance(p.narrow(0, 0, 1), topk.narrow(0, 0, 1), valid.narrow(0, 0, 1)).item<double>(), 2.0, 1e-12);
-    // Counts summed over two "ranks" give the same value as the whole batch.
-    torch::Tensor counts = balance_counts(topk.narrow(0, 0, 1), valid.narrow(0, 0, 1), 4) +
-                           balance_counts(topk.narrow(0, 1, 1), valid.narrow(0, 1, 1), 4);
-    const double half0 = loss_balance_counted(p.narrow(0, 0, 1), valid.narrow(0, 0, 1), counts).item<double>();
-    const double half1 = loss_balance_counted(p.narrow(0, 1, 1), valid.narrow(0, 1, 1), counts).item<double>();
-    EXPECT_NEAR((half0 + half1) / 2, 1.0, 1e-12);
 }

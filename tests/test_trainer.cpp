@@ -88,11 +88,12 @@ TEST(Trainer, TwoProcessDataParallelEqualsOneProcessWithTheCombinedBatch) {
     test::TempDir dir;
     ASSERT_EQ(run_chronos(pretrain_args(dir.file("one"), 4)), 0);
     ASSERT_EQ(run_chronos(pretrain_args(dir.file("two"), 4, "--nproc 2")), 0);
-    // Ranks sum their balance counts, so data parallelism is exact with every loss on. Gradient
-    // accumulation computes the balance term per micro-batch (docs/training.md), so it is
-    // compared with the balance term off.
+    // Ranks sum their routing counts, so data parallelism is exact with every loss on. Gradient
+    // accumulation computes the batch-level terms (balance, temporal) per micro-batch
+    // (docs/training.md), so it is compared with those two terms off.
     nlohmann::json cfg = nlohmann::json::parse(file_read_all(named_config_load("tiny").path));
     cfg["model"]["lambda_balance"] = 0.0;
+    cfg["model"]["lambda_temporal"] = 0.0;
     file_write_atomic(dir.file("nobalance.json"), cfg.dump());
     ASSERT_EQ(run_chronos(pretrain_args(dir.file("one-nb"), 4, "", dir.file("nobalance.json"))), 0);
     ASSERT_EQ(run_chronos(pretrain_args(dir.file("accum"), 4, "--grad-accum 2", dir.file("nobalance.json"))), 0);

@@ -4,40 +4,75 @@
 
 namespace chronos {
 
-torch::Tensor balance_counts(const torch::Tensor& topk, const torch::Tensor& valid, int64_t n_experts) {
-    const int64_t k = topk.size(-1);
+namespace {
+
+// [B, T-1] float64 mask of adjacent valid pairs (t, t+1).
+torch::Tensor adjacent_pairs(const torch::Tensor& valid, c10::ScalarType dtype) {
+    const int64_t T = valid.size(1);
+    return (valid.narrow(1, 0, T - 1) & valid.narrow(1, 1, T - 1)).to(dtype);
+}
+
+// S [E]: the router probabilities summed over the batch's valid tokens.
+torch::Tensor probs_sum(const torch::Tensor& probs, const torch::Tensor& valid) {
+    return (probs * valid.to(probs.scalar_type()).unsqueeze(2)).sum(std::vector<int64_t>{0, 1});
+}
+
+}  // namespace
+
+torch::Tensor routing_counts(const torch::Tensor& topk, const torch::Tensor& valid, int64_t n_experts) {
+    const int64_t B = topk.size(0), T = topk.size(1), k = topk.size(-1), E = n_experts;
     torch::NoGradGuard no_grad;
+    torch::Tensor counts = torch::zeros({routing_count_cols(E)}, torch::kFloat64);
     torch::Tensor v = valid.to(torch::kFloat64);
-    torch::Tensor counts = torch::zeros({n_experts + 1}, torch::kFloat64);
-    counts.narrow(0, 0, n_experts).scatter_add_(0, topk.reshape({-1}), v.unsqueeze(2).expand({-1, -1, k}).reshape({-1}));
-    counts[n_experts] = v.sum();
+    counts.narrow(0, 0, E).scatter_add_(0, topk.reshape({-1}), v.unsqueeze(2).expand({B, T, k}).reshape({-1}));
+    counts[E] = v.sum();
+    if (T >= 2) {
+        torch::Tensor pair = adjacent_pairs(valid, torch::kFloat64);                                   // [B, T-1]
+        counts.narrow(0, E + 1, E).scatter_add_(0, topk.narrow(1, 0, T - 1).reshape({-1}),
+                                                pair.unsqueeze(2).expand({B, T - 1, k}).reshape({-1}));
+        counts[2 * E + 1] = pair.sum();
+    }
+    counts[2 * E + 2] = 1.0;
     return counts;
 }
 
 torch::Tensor loss_balance_counted(const torch::Tensor& probs, const torch::Tensor& valid, const torch::Tensor& counts) {
     const int64_t E = probs.size(-1);
-    const double tokens = counts[E].item<double>();
+    const double tokens = counts[E].item<double>(), ranks = counts[2 * E + 2].item<double>();
     if (tokens == 0) return torch::zeros({}, probs.options());
-    const double k = counts.narrow(0, 0, E).sum().item<double>() / tokens;
+    torch::Tensor assigned = counts.narrow(0, 0, E);
     // f: the batch's share of top-k assignments per expert (a count: no gradient, as in Switch).
-    torch::Tensor f = (counts.narrow(0, 0, E) / (tokens * k)).to(probs.scalar_type());                  // [E]
-    torch::Tensor v = valid.to(probs.scalar_type());
-    torch::Tensor P = (probs * v.unsqueeze(2)).sum(std::vector<int64_t>{0, 1}) / v.sum().clamp_min(1);                       // [E]
+    torch::Tensor f = (assigned / assigned.sum()).to(probs.scalar_type());   // [E]
+    // P_e = S_e / tokens over the whole batch; this rank holds its own tokens' part of S, and
+    // ranks * part makes the ranks' mean the whole.
+    torch::Tensor P = probs_sum(probs, valid) * (ranks / tokens);           // [E]
     return static_cast<double>(E) * (f * P).sum();
 }
 
+torch::Tensor loss_temporal_counted(const torch::Tensor& probs, const torch::Tensor& topk, const torch::Tensor& valid,
+                                    const torch::Tensor& counts) {
+    const int64_t T = probs.size(1), E = probs.size(-1);
+    const double tokens = counts[E].item<double>(), pairs = counts[2 * E + 1].item<double>(),
+                 ranks = counts[2 * E + 2].item<double>();
+    if (pairs == 0 || tokens == 0) return torch::zeros({}, probs.options());
+    // chance: sum_pairs sum_{e in topk(t)} pbar_e = sum_e U_e * S_e / tokens (U from the counts).
+    torch::Tensor U = counts.narrow(0, E + 1, E).to(probs.scalar_type());
+    torch::Tensor chance = (U * probs_sum(probs, valid)).sum() / tokens;
+    torch::Tensor kept = torch::zeros({}, probs.options());
+    if (T >= 2) {
+        // Experts used at t (a constant selection: no gradient through the top-k choice).
+        torch::Tensor used = torch::zeros_like(probs).scatter_(2, topk, 1.0).narrow(1, 0, T - 1);   // [B, T-1, E]
+        kept = ((probs.narrow(1, 1, T - 1) * used).sum(-1) * adjacent_pairs(valid, probs.scalar_type())).sum();
+    }
+    return (chance - kept) * (ranks / pairs);
+}
+
 torch::Tensor loss_balance(const torch::Tensor& probs, const torch::Tensor& topk, const torch::Tensor& valid) {
-    return loss_balance_counted(probs, valid, balance_counts(topk, valid, probs.size(-1)));
+    return loss_balance_counted(probs, valid, routing_counts(topk, valid, probs.size(-1)));
 }
 
 torch::Tensor loss_temporal(const torch::Tensor& probs, const torch::Tensor& topk, const torch::Tensor& valid) {
-    const int64_t T = probs.size(1);
-    if (T < 2) return torch::zeros({}, probs.options());
-    // Experts used at t (a constant selection: no gradient through the top-k choice).
-    torch::Tensor used = torch::zeros_like(probs).scatter_(2, topk, 1.0).narrow(1, 0, T - 1);   // [B, T-1, E]
-    torch::Tensor kept = (probs.narrow(1, 1, T - 1) * used).sum(-1);                               // [B, T-1]
-    torch::Tensor pair = (valid.narrow(1, 0, T - 1) & valid.narrow(1, 1, T - 1)).to(probs.scalar_type());
-    return ((1.0 - kept) * pair).sum() / pair.sum().clamp_min(1);
+    return loss_temporal_counted(probs, topk, valid, routing_counts(topk, valid, probs.size(-1)));
 }
 
 torch::Tensor loss_lookahead(const torch::Tensor& logits, const torch::Tensor& target_probs, const torch::Tensor& valid, int64_t k) {

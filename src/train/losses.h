@@ -6,14 +6,22 @@
 //             batch, not per sequence: a sequence may keep to a few experts (that is what
 //             temporal locality asks for) as long as the batch as a whole spreads its load.
 //             A per-sequence form was tried first and fought the temporal term: the router
-//             collapsed onto two experts per layer for every text. f is a count, so data-
-//             parallel ranks sum their counts (balance_counts) and each uses the global f with
-//             its local P: the mean of the ranks' gradients is the one-big-batch gradient.
-//   temporal  mean over adjacent valid pairs (t, t+1) of 1 - sum_{e in topk(t)} p_t+1,e: the
-//             router's mass at t+1 outside the experts token t used. Adjacent tokens should
-//             reuse experts so they stay resident. (A squared difference of the distributions
-//             was tried first: a flat router minimises it while its top-k flips freely, so it
-//             raised the switch rate; this form rewards reuse and confidence together.)
+//             collapsed onto two experts per layer for every text.
+//   temporal  reuse beyond chance, mean over adjacent valid pairs (t, t+1) of
+//             sum_{e in topk(t)} (pbar_e - p_t+1,e), pbar the batch's mean router distribution:
+//             the mass token t+1 puts on the experts token t used, measured against what an
+//             unrelated token of the batch would put there. 0 for a router that ignores order
+//             (a collapsed router included: it sends every token to the same experts, so its
+//             reuse is exactly chance); negative when adjacent tokens share experts more than
+//             tokens at large do. Two forms were tried first and failed: the squared difference
+//             of the distributions (a flat router minimises it while its top-k flips freely) and
+//             1 - mass kept (any constant router minimises it; with the balance term it gave
+//             either collapsed layers or no locality, see docs/benchmarks.md).
+//
+// Both batch-level terms are linear in per-token sums, so data-parallel training is exact: each
+// rank sums its RoutingCounts with the others (one all-reduce for all layers) and keeps the
+// gradient of its own tokens' sums; the mean of the ranks' values and gradients is the value and
+// gradient of the one big batch.
 //   lookahead mean over valid t with t+k valid of CE(stopgrad(p_{t+k}), softmax(z_{t,k})).
 #pragma once
 
@@ -21,13 +29,23 @@
 
 namespace chronos {
 
-// Assignment counts of one layer's batch: [E + 1] float64, per expert then the valid tokens.
-torch::Tensor balance_counts(const torch::Tensor& topk, const torch::Tensor& valid, int64_t n_experts);
-// probs [B, T, E], valid [B, T] bool, counts [E + 1] from balance_counts (possibly summed over ranks).
+// Counts of one layer's batch that the batch-level terms need, as one float64 row [kCountCols(E)]
+// so that ranks can sum every layer with one collective:
+//   [0, E)        top-k assignments per expert
+//   E             valid tokens
+//   [E+1, 2E+1)   adjacent valid pairs (t, t+1) whose token t used expert e
+//   2E+1          adjacent valid pairs
+//   2E+2          1 (summed over ranks: the world size)
+inline int64_t routing_count_cols(int64_t n_experts) { return 2 * n_experts + 3; }
+// topk [B, T, k] int64, valid [B, T] bool.
+torch::Tensor routing_counts(const torch::Tensor& topk, const torch::Tensor& valid, int64_t n_experts);
+// probs [B, T, E], valid [B, T] bool, counts from routing_counts (possibly summed over ranks).
 torch::Tensor loss_balance_counted(const torch::Tensor& probs, const torch::Tensor& valid, const torch::Tensor& counts);
-// probs [B, T, E], topk [B, T, k] int64, valid [B, T] bool: counts from this batch alone.
+// probs [B, T, E], topk [B, T, k] int64 (the experts used), valid [B, T] bool, counts as above.
+torch::Tensor loss_temporal_counted(const torch::Tensor& probs, const torch::Tensor& topk, const torch::Tensor& valid,
+                                    const torch::Tensor& counts);
+// The same two terms with counts from this batch alone.
 torch::Tensor loss_balance(const torch::Tensor& probs, const torch::Tensor& topk, const torch::Tensor& valid);
-// probs [B, T, E], topk [B, T, k] int64 (the experts used), valid [B, T] bool.
 torch::Tensor loss_temporal(const torch::Tensor& probs, const torch::Tensor& topk, const torch::Tensor& valid);
 // logits [B, T, E] predicted at t for t+k; target_probs [B, T, E] (the real router, detached
 // inside); valid [B, T]; k >= 1.

@@ -20,13 +20,13 @@ ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids,
     torch::Tensor total = r.ce;
     std::vector<torch::Tensor> counts;
     for (int64_t l = 0; l < c.num_hidden_layers; ++l)
-        counts.push_back(balance_counts(r.out.router_topk[static_cast<size_t>(l)], valid, c.n_routed_experts));
-    torch::Tensor all_counts = torch::stack(counts);  // [L, E + 1]: one collective for all layers
+        counts.push_back(routing_counts(r.out.router_topk[static_cast<size_t>(l)], valid, c.n_routed_experts));
+    torch::Tensor all_counts = torch::stack(counts);  // [L, 2E + 3]: one collective for all layers
     if (sum_counts) sum_counts(all_counts);
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
         const auto& probs = r.out.router_probs[static_cast<size_t>(l)];
         r.balance.push_back(loss_balance_counted(probs, valid, all_counts[l]));
-        r.temporal.push_back(loss_temporal(probs, r.out.router_topk[static_cast<size_t>(l)], valid));
+        r.temporal.push_back(loss_temporal_counted(probs, r.out.router_topk[static_cast<size_t>(l)], valid, all_counts[l]));
     }
     const double L = static_cast<double>(c.num_hidden_layers);
     if (c.lambda_balance > 0) total = total + c.lambda_balance * torch::stack(r.balance).sum() / L;

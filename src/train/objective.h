@@ -24,8 +24,8 @@ struct ObjectiveTerms {
 };
 
 // ids [B, T + 1]: inputs are ids[:, :T], targets ids[:, 1:]. keep: see ForwardOptions::keep.
-// sum_counts, when given, sums the balance term's assignment counts [L, E + 1] over data-
-// parallel ranks in place, so the balance term sees the global batch (losses.h).
+// sum_counts, when given, sums the routing counts [L, 2E + 3] of the balance and temporal terms
+// over data-parallel ranks in place, so both see the global batch (losses.h).
 ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids, const torch::Tensor& keep = {},
                                   const std::function<void(torch::Tensor&)>& sum_counts = {});
 
