@@ -74,7 +74,16 @@ double model_flops_per_token(const ModelConfig& c, int64_t seq_len) {
         weights += 3 * H * F * static_cast<double>(c.num_experts_per_tok + c.n_shared_experts);
     }
     weights += H * static_cast<double>(c.vocab_size);  // lm_head (tied or not)
-    return 3.0 * 2.0 * (weights + attn);
+    double head = 0;
+    if (c.lookahead_steps > 0 && c.lookahead_hidden_size > 0) {
+        // The lookahead head reads detached inputs: forward and weight gradients for both of its
+        // matrices, an input gradient for the second only.
+        const double D = static_cast<double>(c.lookahead_hidden_size);
+        const double LE = static_cast<double>(c.num_hidden_layers * c.n_routed_experts);
+        const double up = (H + LE) * D, out = D * static_cast<double>(c.lookahead_steps) * LE;
+        head = 2.0 * (2.0 * up + 3.0 * out);
+    }
+    return 3.0 * 2.0 * (weights + attn) + head;
 }
 
 }  // namespace chronos

@@ -34,7 +34,8 @@ double terms_mean(const std::vector<torch::Tensor>& terms);
 
 // Model FLOPs per trained token (forward + backward = 3x forward): 2 x active matmul weights
 // (attention projections, router, k routed + shared experts, lm_head) plus attention scores
-// and values over an average causal context of seq_len / 2 (or the window).
+// and values over an average causal context of seq_len / 2 (or the window), plus the lookahead
+// head (whose inputs are detached, so it has no input gradient into the model).
 double model_flops_per_token(const ModelConfig& c, int64_t seq_len);
 
 }  // namespace chronos
