@@ -1,6 +1,5 @@
-// cmd_bench.cpp: `chronos bench sgemm` (the machine's measured BLAS peak), `chronos bench gemv`
-// (the runtime's decode product against OpenBLAS's, side by side) and `chronos bench
-// pretrain-report` (Chronos vs baseline after pretraining, side by side).
+// cmd_bench.cpp: `chronos bench sgemm` (the machine's measured BLAS peak) and
+// `chronos bench pretrain-report` (Chronos vs baseline after pretraining, side by side).
 #include <cblas.h>
 #include <fmt/format.h>
 
@@ -16,7 +15,6 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/file_io.h"
-#include "runtime/kernels.h"
 #include "train/train_api.h"
 
 namespace chronos {
@@ -34,39 +32,6 @@ double sgemm_peak_gflops(int n, int reps) {
         if (r > 0) best = std::max(best, 2.0 * n * n * static_cast<double>(n) / s / 1e9);  // first run warms up
     }
     return best;
-}
-
-// Matrix-vector products as decode runs them: each call on a different matrix of a pool larger
-// than the caches, so weights stream from memory. Prints GB/s of weights for OpenBLAS's sgemv
-// and the runtime's gemv, alternating rounds so both see the same machine state.
-void gemv_compare(int64_t pool_mb, int rounds) {
-    const std::vector<std::pair<int64_t, int64_t>> shapes = {{768, 512}, {512, 768}, {1664, 512}, {512, 1664}, {8000, 512}, {256, 256}};
-    std::cout << "| out x in | OpenBLAS sgemv GB/s | runtime gemv GB/s | ratio |\n|---|---:|---:|---:|\n";
-    for (const auto& [out, in] : shapes) {
-        const int64_t per = out * in;
-        const int64_t count = std::max<int64_t>(2, pool_mb * (1 << 20) / (per * 4));
-        std::vector<float> W(static_cast<size_t>(per * count)), x(static_cast<size_t>(in), 0.5f), y(static_cast<size_t>(out));
-        for (size_t i = 0; i < W.size(); ++i) W[i] = static_cast<float>(i % 7) * 0.01f;
-        double best_blas = 0, best_rt = 0;
-        for (int r = 0; r < rounds + 1; ++r) {
-            for (int which = 0; which < 2; ++which) {
-                const auto t0 = std::chrono::steady_clock::now();
-                for (int64_t m = 0; m < count; ++m) {
-                    const float* w = W.data() + m * per;
-                    if (which == 0) {
-                        cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(out), static_cast<blasint>(in), 1.0f, w,
-                                    static_cast<blasint>(in), x.data(), 1, 0.0f, y.data(), 1);
-                    } else {
-                        rt::gemv(w, x.data(), y.data(), in, out);
-                    }
-                }
-                const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                const double gbs = static_cast<double>(per * count * 4) / s / 1e9;
-                if (r > 0) (which == 0 ? best_blas : best_rt) = std::max(which == 0 ? best_blas : best_rt, gbs);  // round 0 warms up
-            }
-        }
-        std::cout << fmt::format("| {} x {} | {:.1f} | {:.1f} | {:.2f}x |\n", out, in, best_blas, best_rt, best_rt / best_blas);
-    }
 }
 
 // Median of a log field over steps after the first `skip` (warm-up and first evaluations).
@@ -102,13 +67,6 @@ void cmd_bench_register(CLI::App& app) {
     CLI::App* sg = bench->add_subcommand("sgemm", "measured single-precision GEMM peak of this machine");
     sg->add_option("--size", *n, "matrix size")->capture_default_str()->check(CLI::Range(64, 8192));
     sg->callback([n]() { std::cout << fmt::format("sgemm {}^3: {:.1f} GFLOP/s\n", *n, sgemm_peak_gflops(*n, 5)); });
-
-    auto pool = std::make_shared<int64_t>(256);
-    CLI::App* gv = bench->add_subcommand("gemv", "decode's matrix-vector product: the runtime's kernel vs OpenBLAS sgemv");
-    gv->add_option("--pool-mb", *pool, "MB of distinct matrices cycled through (larger than the caches)")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 16384));
-    gv->callback([pool]() { gemv_compare(*pool, 5); });
 
     auto a = std::make_shared<ReportArgs>();
     CLI::App* rep = bench->add_subcommand("pretrain-report", "Chronos vs baseline: perplexity, switch rate, recall, speed");

@@ -9,47 +9,11 @@
 
 namespace chronos::rt {
 
-// Decode's matrix-vector product. Decode streams every weight once per token, so this is
-// memory-bound: four rows share each load of x, and the rows are cut into one contiguous block
-// per thread (one fork per call; OpenBLAS's sgemv measured slower at these sizes, see
-// docs/benchmarks.md). Each row's dot product is computed by one thread in a fixed order, so the
-// result does not depend on the thread count.
-void gemv(const float* W, const float* x, float* y, int64_t in, int64_t out, bool accumulate) {
-    const int64_t blocks = (out + 3) / 4;
-#pragma omp parallel for schedule(static) if (out * in >= 16384)
-    for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t r = b * 4;
-        if (r + 4 <= out) {
-            const float *w0 = W + r * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
-            float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-            for (int64_t i = 0; i < in; ++i) {
-                const float xi = x[i];
-                a0 += w0[i] * xi;
-                a1 += w1[i] * xi;
-                a2 += w2[i] * xi;
-                a3 += w3[i] * xi;
-            }
-            y[r] = accumulate ? y[r] + a0 : a0;
-            y[r + 1] = accumulate ? y[r + 1] + a1 : a1;
-            y[r + 2] = accumulate ? y[r + 2] + a2 : a2;
-            y[r + 3] = accumulate ? y[r + 3] + a3 : a3;
-        } else {
-            for (int64_t q = r; q < out; ++q) {
-                const float* w = W + q * in;
-                float a = 0;
-#pragma omp simd reduction(+ : a)
-                for (int64_t i = 0; i < in; ++i) a += w[i] * x[i];
-                y[q] = accumulate ? y[q] + a : a;
-            }
-        }
-    }
-}
-
 void matmul_wt(const float* x, const float* W, float* y, int64_t T, int64_t in, int64_t out, bool accumulate) {
     const float beta = accumulate ? 1.0f : 0.0f;
     if (T == 1) {
-        gemv(W, x, y, in, out, accumulate);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(out), static_cast<blasint>(in), 1.0f, W,
+                    static_cast<blasint>(in), x, 1, beta, y, 1);
     } else {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(T), static_cast<blasint>(out),
                     static_cast<blasint>(in), 1.0f, x, static_cast<blasint>(in), W, static_cast<blasint>(in), beta, y,

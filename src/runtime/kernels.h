@@ -10,12 +10,8 @@
 
 namespace chronos::rt {
 
-// y[T, out] = x[T, in] · W[out, in]^T (+ y if accumulate). gemv below for T == 1, BLAS GEMM
-// otherwise.
+// y[T, out] = x[T, in] · W[out, in]^T (+ y if accumulate). GEMV for T == 1, GEMM otherwise.
 void matmul_wt(const float* x, const float* W, float* y, int64_t T, int64_t in, int64_t out, bool accumulate = false);
-
-// y[out] = W[out, in] x[in] (+ y if accumulate): decode's product, OpenMP over row blocks.
-void gemv(const float* W, const float* x, float* y, int64_t in, int64_t out, bool accumulate = false);
 
 // y[T, n] = x / sqrt(mean(x^2) + eps) * w, row by row (sums in double). y may alias x.
 void rmsnorm(const float* x, const float* w, float* y, int64_t T, int64_t n, double eps);
