@@ -6,7 +6,7 @@ namespace chronos {
 
 namespace {
 
-// [B, T-1] float64 mask of adjacent valid pairs (t, t+1).
+// [B, T-1] mask (as dtype) of adjacent valid pairs (t, t+1).
 torch::Tensor adjacent_pairs(const torch::Tensor& valid, c10::ScalarType dtype) {
     const int64_t T = valid.size(1);
     return (valid.narrow(1, 0, T - 1) & valid.narrow(1, 1, T - 1)).to(dtype);

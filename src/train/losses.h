@@ -17,19 +17,19 @@
 //             of the distributions (a flat router minimises it while its top-k flips freely) and
 //             1 - mass kept (any constant router minimises it; with the balance term it gave
 //             either collapsed layers or no locality, see docs/benchmarks.md).
+//   lookahead mean over valid t with t+k valid of CE(stopgrad(p_{t+k}), softmax(z_{t,k})).
 //
 // Both batch-level terms are linear in per-token sums, so data-parallel training is exact: each
-// rank sums its RoutingCounts with the others (one all-reduce for all layers) and keeps the
+// rank sums its routing_counts with the others (one all-reduce for all layers) and keeps the
 // gradient of its own tokens' sums; the mean of the ranks' values and gradients is the value and
 // gradient of the one big batch.
-//   lookahead mean over valid t with t+k valid of CE(stopgrad(p_{t+k}), softmax(z_{t,k})).
 #pragma once
 
 #include <torch/torch.h>
 
 namespace chronos {
 
-// Counts of one layer's batch that the batch-level terms need, as one float64 row [kCountCols(E)]
+// Counts of one layer's batch that the batch-level terms need, as one float64 row [routing_count_cols(E)]
 // so that ranks can sum every layer with one collective:
 //   [0, E)        top-k assignments per expert
 //   E             valid tokens
