@@ -81,6 +81,8 @@ expect_error generate-missing-model "no such checkpoint" -- "$chronos" generate 
 expect_error generate-tiny-budget "at least 2 are needed" -- "$chronos" generate --model "$work/m" --prompt "hello" --ram-budget 1K
 expect_error generate-bad-budget "not a positive number" -- "$chronos" generate --model "$work/m" --prompt "hello" --ram-budget lots
 expect_error generate-bad-mode "unknown mode" -- "$chronos" generate --model "$work/m" --prompt "hello" --mode fast
+expect_error bench-offload-bad-budget "not a percentage" -- "$chronos" bench offload --model "$work/m" --data "$work/none.jsonl" --budgets 25,lots
+expect_error bench-offload-empty-mode "empty item" -- "$chronos" bench offload --model "$work/m" --data "$work/none.jsonl" --modes exact,,lru
 expect_error generate-long-prompt "more than the model's context" -- "$chronos" generate --model "$work/m" --prompt "$long"
 expect_error generate-bad-temperature "temperature" -- "$chronos" generate --model "$work/m" --prompt "hello" --temperature -1
 pack=$(ls "$work"/m/packs/*/cluster-0000.ctsr)

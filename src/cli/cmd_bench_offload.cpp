@@ -79,6 +79,26 @@ std::vector<std::vector<int32_t>> load_prompts(const OffloadArgs& a, const Token
     return out;
 }
 
+// "a,b,c" -> {"a", "b", "c"}; an empty list or item is an error naming the option.
+std::vector<std::string> split_commas(const std::string& list, const char* option) {
+    std::vector<std::string> out;
+    std::stringstream ss(list);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (item.empty()) fail("{}: empty item in '{}'", option, list);
+        out.push_back(item);
+    }
+    if (out.empty()) fail("{}: empty list", option);
+    return out;
+}
+
+// Rates of a mode's summed metrics, as the table states them.
+double decode_tok_s(const rt::Metrics& m) { return m.decode_s > 0 ? static_cast<double>(m.decode_tokens) / m.decode_s : 0.0; }
+double per_lookup(const rt::Metrics& m, uint64_t x) {
+    return static_cast<double>(x) / static_cast<double>(std::max<uint64_t>(1, m.hits + m.misses));
+}
+double per_token(const rt::Metrics& m, double x) { return x / std::max<double>(1, static_cast<double>(m.decode_tokens)); }
+
 // KL(p || q) of the softmaxes of two logit rows, in nats.
 double kl_logits(const float* p_logits, const float* q_logits, int64_t V) {
     double mp = p_logits[0], mq = q_logits[0];
@@ -112,24 +132,24 @@ struct ModeRun {
 
 void run_offload(const OffloadArgs& a) {
     const int threads = omp_get_max_threads();  // before libtorch touches the OpenMP set-up
+    // The lists first: a typo fails before any file is read.
+    std::vector<double> budgets;
+    for (const std::string& item : split_commas(a.budgets, "--budgets")) {
+        char* end = nullptr;
+        const double percent = std::strtod(item.c_str(), &end);
+        if (end == item.c_str() || *end != '\0' || !(percent > 0 && percent <= 100)) {
+            fail("--budgets: '{}' is not a percentage in (0, 100]", item);
+        }
+        budgets.push_back(percent / 100.0);
+    }
+    std::vector<rt::MissMode> modes;
+    for (const std::string& item : split_commas(a.modes, "--modes")) modes.push_back(rt::miss_mode_parse(item));
     rt::Model model(a.model);
     if (model.tokenizer_path.empty()) fail("{} has no tokenizer.model", a.model);
     Tokenizer tok(model.tokenizer_path);
     const int64_t V = model.config.vocab_size;
     const std::vector<std::vector<int32_t>> prompts = load_prompts(a, tok);
     const uint64_t total = model.expert_bytes_total();
-    std::vector<double> budgets;
-    {
-        std::stringstream ss(a.budgets);
-        std::string item;
-        while (std::getline(ss, item, ',')) budgets.push_back(std::stod(item) / 100.0);
-    }
-    std::vector<rt::MissMode> modes;
-    {
-        std::stringstream ss(a.modes);
-        std::string item;
-        while (std::getline(ss, item, ',')) modes.push_back(rt::miss_mode_parse(item));
-    }
     rt::IoOptions io;
     io.direct = !a.buffered;
     auto fresh_session = [&](rt::MissMode mode, double budget) {
@@ -199,10 +219,8 @@ void run_offload(const OffloadArgs& a) {
                 r.io = s->store().io().describe();
             }
             std::cerr << fmt::format("  {:>3.0f}% {:<6} {:7.1f} tok/s  hit {:.3f}  fallback {:.3f}  stall {:.2f} ms/tok\n", 100 * b, r.mode,
-                                     r.m.decode_tokens / std::max(r.m.decode_s, 1e-9),
-                                     static_cast<double>(r.m.hits) / std::max<double>(1, static_cast<double>(r.m.hits + r.m.misses)),
-                                     static_cast<double>(r.m.fallbacks) / std::max<double>(1, static_cast<double>(r.m.hits + r.m.misses)),
-                                     1000 * r.m.stall_s / std::max<double>(1, static_cast<double>(r.m.decode_tokens)));
+                                     decode_tok_s(r.m), per_lookup(r.m, r.m.hits), per_lookup(r.m, r.m.fallbacks),
+                                     1000 * per_token(r.m, r.m.stall_s));
             runs.push_back(r);
         }
     }
@@ -214,9 +232,7 @@ void run_offload(const OffloadArgs& a) {
         eager = eager_decode(a.model, prompts, cont, threads);
     }
 
-    auto tok_s = [](const rt::Metrics& m) { return m.decode_s > 0 ? static_cast<double>(m.decode_tokens) / m.decode_s : 0.0; };
-    auto per_token = [](const rt::Metrics& m, double x) { return x / std::max<double>(1, static_cast<double>(m.decode_tokens)); };
-    const double resident_tok_s = tok_s(resident.m);
+    const double resident_tok_s = decode_tok_s(resident.m);
     nlohmann::ordered_json j;
     j["model"] = a.model;
     j["machine"] = fmt::format("{} threads", threads);
@@ -237,16 +253,15 @@ void run_offload(const OffloadArgs& a) {
     j["resident_peak_rss_bytes"] = rt::peak_rss_bytes();
     for (const ModeRun& r : runs) {
         const rt::Metrics& m = r.m;
-        const double lookups = static_cast<double>(std::max<uint64_t>(1, m.hits + m.misses));
         const double bytes_tok = per_token(m, static_cast<double>(m.bytes_read_decode));
         nlohmann::ordered_json x;
         x["mode"] = r.mode;
         x["budget_percent"] = 100 * r.budget;
         x["expert_slots"] = r.slots;
         x["resident_expert_bytes_allocated"] = r.allocated;
-        x["decode_tok_s"] = tok_s(m);
-        x["hit_rate"] = static_cast<double>(m.hits) / lookups;
-        x["fallback_rate"] = static_cast<double>(m.fallbacks) / lookups;
+        x["decode_tok_s"] = decode_tok_s(m);
+        x["hit_rate"] = per_lookup(m, m.hits);
+        x["fallback_rate"] = per_lookup(m, m.fallbacks);
         x["stall_ms_per_token"] = 1000 * per_token(m, m.stall_s);
         x["bytes_read_per_token"] = bytes_tok;
         if (bytes_tok > 0) {
@@ -263,11 +278,11 @@ void run_offload(const OffloadArgs& a) {
     // The ratios the targets are stated in.
     for (double b : budgets) {
         double exact = 0, lru = 0, soft = 0;
-        for (const auto& x : j["runs"]) {
-            if (x["budget_percent"].get<double>() != 100 * b) continue;
-            if (x["mode"] == "exact") exact = x["decode_tok_s"].get<double>();
-            if (x["mode"] == "lru") lru = x["decode_tok_s"].get<double>();
-            if (x["mode"] == "soft") soft = x["decode_tok_s"].get<double>();
+        for (const ModeRun& r : runs) {
+            if (r.budget != b) continue;
+            if (r.mode == "exact") exact = decode_tok_s(r.m);
+            if (r.mode == "lru") lru = decode_tok_s(r.m);
+            if (r.mode == "soft") soft = decode_tok_s(r.m);
         }
         nlohmann::ordered_json x;
         x["budget_percent"] = 100 * b;

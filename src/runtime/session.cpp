@@ -333,7 +333,7 @@ bool Session::acquire(int32_t pair, uint64_t assignments, Phase phase) {
         metrics_.fallbacks += assignments;
         if (!store_->loading(pair)) {
             // Routing is sticky: the pair is likely needed again soon.
-            const float score = std::max(0.5f, have_pred_ ? 0.9f * pred_next_[static_cast<size_t>(model_.config.num_hidden_layers * model_.config.n_routed_experts + pair)] : 0.0f);
+            const float score = std::max(recency_prior(pair), have_pred_ ? 0.9f * pred_next_[static_cast<size_t>(model_.config.num_hidden_layers * model_.config.n_routed_experts + pair)] : 0.0f);
             store_->prefetch(&pair, &score, 1);
         }
         return false;

@@ -156,9 +156,6 @@ void eval_logits(const std::string& model_dir, const std::string& text, const st
     file_write_atomic(out_path, j.dump() + "\n");
 }
 
-}  // namespace chronos
-
-namespace chronos {
 
 EagerDecodeResult eager_decode(const std::string& model_dir, const std::vector<std::vector<int32_t>>& prompts,
                                const std::vector<std::vector<int32_t>>& continuations, int threads) {

@@ -93,9 +93,6 @@ EvalRoutingResult eval_routing(const std::string& model_dir, const std::string& 
 // Writes {"ids": [...], "logits": [[...], ...]} for every position of `text`.
 void eval_logits(const std::string& model_dir, const std::string& text, const std::string& out_path);
 
-}  // namespace chronos
-
-namespace chronos {
 
 struct TraceOptions {
     std::string model;           // checkpoint directory
@@ -135,9 +132,6 @@ IntentMetrics intent_train(const IntentOptions& options);
 // Held-out metrics of a saved classifier on a trace (the same deterministic hold-out split).
 IntentMetrics intent_eval(const std::string& model_dir, const std::string& trace, double budget_fraction, double holdout);
 
-}  // namespace chronos
-
-namespace chronos {
 
 // libtorch eager decoding, the reference the runtime's speed is compared with: for each prompt,
 // prefill then teacher-force `continuation` tokens one at a time through the KV cache. Returns
