@@ -66,6 +66,8 @@ expect_error seq-too-long "exceeds max_position_embeddings" -- "$chronos" train 
 printf '{"model": {"hidden_size": 8}}\n' > "$work/bad-config.json"
 expect_error incomplete-config "missing field" -- "$chronos" train pretrain --config "$work/bad-config.json" --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/x"
 expect_error resume-nothing "does not exist" -- "$chronos" train pretrain --config tiny --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/none" --resume
+expect_error lookahead-not-a-checkpoint "no config.json" -- "$chronos" train lookahead --model "$work/notckpt" --data "$small"
+expect_error lookahead-zero-steps "steps" -- "$chronos" train lookahead --model "$work/notckpt" --data "$small" --steps 0
 expect_error eval-missing-model "does not exist" -- "$chronos" eval ppl --model "$work/none" --data "$small"
 "$chronos" -q init --config tiny --tokenizer "$data/tokenizer.model" --out "$work/m"
 long=$(printf 'word %.0s' $(seq 1 700))

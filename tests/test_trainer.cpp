@@ -136,3 +136,60 @@ TEST(Trainer, TinyPretrainingBeatsTheUnigramEntropy) {
     std::printf("unigram cross-entropy %.3f nats, tiny model held-out loss %.3f nats (ppl %.1f)\n", unigram, r.loss, r.ppl);
     EXPECT_LT(r.loss, unigram - 0.5) << "held-out loss " << r.loss << " vs unigram " << unigram;
 }
+
+// `chronos train lookahead` trains the head and nothing else: every other tensor stays bit for
+// bit, the held-out lookahead loss falls, the rest of the directory survives, and a new width
+// replaces the head (config included) while the model still loads.
+TEST(Trainer, LookaheadRefitChangesOnlyTheHead) {
+    test::TempDir dir;
+    ASSERT_EQ(run_chronos(pretrain_args(dir.file("m"), 150)), 0);  // routing peaked enough to predict
+    file_write_atomic(dir.file("m/intent.json"), "{\"kept\": true}\n");  // stands for the later stages' files
+    dir_create(dir.file("m/packs"));
+    file_write_atomic(dir.file("m/packs/cluster-000.ctsr"), "pack bytes");
+    const std::string before = file_read_all(dir.file("m/model.safetensors"));
+    file_write_atomic(dir.file("before.safetensors"), before);
+    const std::string fit = fmt::format("train lookahead --model {} --data {} --validation {} --steps 40 --batch-size 8 --seq-len 32 "
+                                        "--warmup-steps 4 --eval-batches 4",
+                                        dir.file("m"), data_train(), test::prepared_dir() + "/pretrain.validation.jsonl");
+    ASSERT_EQ(run_chronos(fit), 0);
+
+    SafetensorsFile a(dir.file("before.safetensors")), b(dir.file("m/model.safetensors"));
+    int changed_head = 0;
+    for (const TensorInfo& t : a.tensors()) {
+        TensorView va = a.tensor(t.name), vb = b.tensor(t.name);
+        ASSERT_EQ(va.info->shape, vb.info->shape) << t.name;
+        const bool same = std::memcmp(va.data, vb.data, va.info->nbytes()) == 0;
+        if (t.name.rfind("lookahead.", 0) == 0) changed_head += same ? 0 : 1;
+        else EXPECT_TRUE(same) << t.name << " changed; only lookahead.* may";
+    }
+    EXPECT_GT(changed_head, 0) << "the head did not move";
+    nlohmann::json state = nlohmann::json::parse(file_read_all(dir.file("m/trainer_state.json")));
+    ASSERT_TRUE(state.contains("lookahead_fit"));
+    EXPECT_EQ(state.at("step").get<int64_t>(), 150) << "the pretraining state must survive";
+    const double l0 = state["lookahead_fit"]["val_lookahead_before"].get<double>();
+    const double l1 = state["lookahead_fit"]["val_lookahead_after"].get<double>();
+    std::printf("held-out lookahead loss %.4f -> %.4f after 40 head-only steps\n", l0, l1);
+    EXPECT_LT(l1, l0);
+    EXPECT_EQ(file_read_all(dir.file("m/intent.json")), "{\"kept\": true}\n");
+    EXPECT_EQ(file_read_all(dir.file("m/packs/cluster-000.ctsr")), "pack bytes");
+
+    // A new width, written to another directory: the source stays as it was.
+    const std::string refit = file_read_all(dir.file("m/model.safetensors"));
+    ASSERT_EQ(run_chronos(fit + " --hidden 48 --out " + dir.file("wide")), 0);
+    EXPECT_EQ(file_read_all(dir.file("m/model.safetensors")), refit);
+    ChronosModel wide = model_load(dir.file("wide"));
+    EXPECT_EQ(wide->config.lookahead_hidden_size, 48);
+    EXPECT_EQ(wide->lookahead->up_proj->weight.size(0), 48);
+    EXPECT_EQ(file_read_all(dir.file("wide/packs/cluster-000.ctsr")), "pack bytes");
+    SafetensorsFile c(dir.file("wide/model.safetensors"));
+    for (const TensorInfo& t : a.tensors()) {
+        if (t.name.rfind("lookahead.", 0) == 0) continue;
+        EXPECT_EQ(std::memcmp(a.tensor(t.name).data, c.tensor(t.name).data, t.nbytes()), 0) << t.name;
+    }
+
+    // A model without a head is refused, and left alone.
+    ASSERT_EQ(run_chronos(pretrain_args(dir.file("base"), 2, "--baseline")), 0);
+    const std::string base = file_read_all(dir.file("base/model.safetensors"));
+    EXPECT_NE(run_chronos(fmt::format("train lookahead --model {} --data {} --steps 2", dir.file("base"), data_train())), 0);
+    EXPECT_EQ(file_read_all(dir.file("base/model.safetensors")), base);
+}

@@ -1,6 +1,8 @@
-// cmd_bench.cpp: `chronos bench sgemm` (the machine's measured BLAS peak) and
+// cmd_bench.cpp: `chronos bench sgemm` (the machine's measured BLAS peak), `chronos bench
+// membw` (how fast this machine streams weights from RAM: the bound of decode) and
 // `chronos bench pretrain-report` (Chronos vs baseline after pretraining, side by side).
 #include <cblas.h>
+#include <omp.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -30,6 +32,56 @@ double sgemm_peak_gflops(int n, int reps) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
         double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (r > 0) best = std::max(best, 2.0 * n * n * static_cast<double>(n) / s / 1e9);  // first run warms up
+    }
+    return best;
+}
+
+// Best GB/s of `reps` passes summing `bytes` of floats with `threads` threads: the rate at
+// which this machine streams data from RAM, which bounds a decode step that reads every active
+// weight once. The buffer should be far larger than the last-level cache.
+double read_bandwidth_gbs(size_t bytes, int reps, int threads) {
+    const int64_t n = static_cast<int64_t>(bytes / sizeof(float));
+    std::vector<float> buf(static_cast<size_t>(n));
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; ++i) buf[static_cast<size_t>(i)] = 1.0f;  // first touch by the reading threads
+    double best = 0, sink = 0;
+    for (int r = 0; r < reps + 1; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        // 16 running sums per thread, so that the adds pipeline: one running sum is bound by the
+        // add latency (about 4 GB/s per core here), not by memory.
+        float total = 0;
+        const int64_t blocks = n / 16;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+        {
+            float acc[16] = {};
+#pragma omp for schedule(static)
+            for (int64_t b = 0; b < blocks; ++b) {
+                const float* p = buf.data() + b * 16;
+                for (int j = 0; j < 16; ++j) acc[j] += p[j];
+            }
+            for (int j = 0; j < 16; ++j) total += acc[j];
+        }
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        sink += total;
+        if (r > 0) best = std::max(best, static_cast<double>(n) * sizeof(float) / s / 1e9);
+    }
+    if (sink < 0) std::cout << "";  // keeps the sums observable
+    return best;
+}
+
+// Best GB/s of matrix bytes streamed by OpenBLAS sgemv (y = W x), cycling over enough distinct
+// [rows, cols] matrices to fill `bytes`, as decode does over its layers.
+double sgemv_bandwidth_gbs(size_t bytes, int rows, int cols, int reps) {
+    const size_t per = static_cast<size_t>(rows) * static_cast<size_t>(cols);
+    const size_t count = std::max<size_t>(1, bytes / (per * sizeof(float)));
+    std::vector<std::vector<float>> w(count, std::vector<float>(per, 0.01f));
+    std::vector<float> x(static_cast<size_t>(cols), 1.0f), y(static_cast<size_t>(rows));
+    double best = 0;
+    for (int r = 0; r < reps + 1; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        for (const auto& m : w) cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, m.data(), cols, x.data(), 1, 0.0f, y.data(), 1);
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (r > 0) best = std::max(best, static_cast<double>(count * per * sizeof(float)) / s / 1e9);
     }
     return best;
 }
@@ -69,6 +121,19 @@ void cmd_bench_register(CLI::App& app) {
     sg->callback([n]() { std::cout << fmt::format("sgemm {}^3: {:.1f} GFLOP/s\n", *n, sgemm_peak_gflops(*n, 5)); });
 
     auto a = std::make_shared<ReportArgs>();
+    auto mb = std::make_shared<int>(1024);
+    CLI::App* bw = bench->add_subcommand("membw", "RAM read bandwidth of this machine, plain and through OpenBLAS sgemv");
+    bw->add_option("--mib", *mb, "buffer size in MiB (far above the cache)")->capture_default_str()->check(CLI::Range(64, 65536));
+    bw->callback([mb]() {
+        const int threads = omp_get_max_threads();  // --threads sets OpenMP and BLAS alike
+        const size_t bytes = static_cast<size_t>(*mb) << 20;
+        std::cout << fmt::format("read, {} MiB, {} thread(s): {:.1f} GB/s\n", *mb, threads, read_bandwidth_gbs(bytes, 5, threads));
+        for (auto [r, c] : {std::pair{1536, 512}, std::pair{512, 1536}, std::pair{6400, 512}}) {
+            std::cout << fmt::format("sgemv {}x{} over {} MiB, {} thread(s): {:.1f} GB/s\n", r, c, *mb, threads,
+                                     sgemv_bandwidth_gbs(bytes, r, c, 5));
+        }
+    });
+
     CLI::App* rep = bench->add_subcommand("pretrain-report", "Chronos vs baseline: perplexity, switch rate, recall, speed");
     rep->add_option("--chronos", a->chronos_dir, "Chronos checkpoint (its log is DIR.log.jsonl)")->required();
     rep->add_option("--baseline", a->baseline_dir, "baseline checkpoint")->required();
@@ -91,7 +156,7 @@ void cmd_bench_register(CLI::App& app) {
             const std::string log = speed_log.empty() ? dir + ".log.jsonl" : speed_log;
             const double tok_s = log_median(log, "tok_s", 5), flop_s = log_median(log, "flop_s", 5);
             j[name] = {{"dir", dir}, {"ppl", p.ppl}, {"loss", p.loss}, {"tokens", p.tokens}, {"switch_rate", r.switch_rate_mean},
-                       {"lookahead_recall", r.lookahead_recall}, {"train_tok_s", tok_s}, {"train_gflop_s", flop_s / 1e9},
+                       {"lookahead_recall", r.lookahead_recall}, {"copy_recall", r.copy_recall}, {"train_tok_s", tok_s}, {"train_gflop_s", flop_s / 1e9},
                        {"fraction_of_sgemm_peak", flop_s / 1e9 / peak}};
         }
         // Copies: adding "targets" below may reallocate the ordered map.
@@ -109,6 +174,11 @@ void cmd_bench_register(CLI::App& app) {
         md += fmt::format("| switch rate | {:.4f} | {:.4f} | {:.3f} | at most 0.60 |\n", c["switch_rate"].get<double>(), b["switch_rate"].get<double>(), switch_ratio);
         md += fmt::format("| lookahead recall@top-k, t+1 | {:.4f} | — | | at least 0.85 |\n", recall1);
         if (c["lookahead_recall"].size() > 1) md += fmt::format("| lookahead recall@top-k, t+2 | {:.4f} | — | | |\n", c["lookahead_recall"][1].get<double>());
+        // What copying the routing the head can see (token t-1's, all layers) would score at t+1.
+        if (c["copy_recall"].size() > 1 && b["copy_recall"].size() > 1) {
+            md += fmt::format("| reference: t-1's experts as the t+1 prediction | {:.4f} | {:.4f} | | |\n", c["copy_recall"][1].get<double>(),
+                              b["copy_recall"][1].get<double>());
+        }
         md += fmt::format("| training tokens/s | {:.0f} | {:.0f} | {:.3f} | |\n", c["train_tok_s"].get<double>(), b["train_tok_s"].get<double>(),
                           c["train_tok_s"].get<double>() / b["train_tok_s"].get<double>());
         md += fmt::format("| model GFLOP/s (share of sgemm peak {:.1f}) | {:.1f} ({:.0f}%) | {:.1f} ({:.0f}%) | | at least 40% |\n", peak,

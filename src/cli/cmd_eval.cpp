@@ -59,7 +59,7 @@ void cmd_eval_register(CLI::App& app) {
         if (rt->json) {
             nlohmann::json j{{"tokens", res.tokens}, {"switch_rate", res.switch_rate}, {"switch_rate_mean", res.switch_rate_mean},
                              {"lookahead_recall", res.lookahead_recall}, {"lookahead_recall_layer", res.lookahead_recall_layer},
-                             {"load", res.load}};
+                             {"copy_recall", res.copy_recall}, {"load", res.load}};
             if (!trace->empty()) {
                 j["intent"] = {{"budget", im.budget}, {"recall", im.recall}, {"precision", im.precision}, {"frequency_recall", im.freq_recall},
                                {"frequency_precision", im.freq_precision}, {"eval_prompts", im.eval_prompts},
@@ -75,6 +75,10 @@ void cmd_eval_register(CLI::App& app) {
             std::cout << fmt::format("lookahead recall@top-k at t+{}: {:.4f}  per layer", k + 1, res.lookahead_recall[k]);
             for (double v : res.lookahead_recall_layer[k]) std::cout << fmt::format(" {:.4f}", v);
             std::cout << "\n";
+        }
+        for (size_t j = 0; j < res.copy_recall.size(); ++j) {
+            std::cout << fmt::format("copy recall (t's experts at t+{}): {:.4f}{}\n", j + 1, res.copy_recall[j],
+                                     j > 0 && j <= res.lookahead_recall.size() ? fmt::format("  (the head's reference at t+{})", j) : "");
         }
         std::cout << "expert load (share of assignments):\n";
         for (size_t l = 0; l < res.load.size(); ++l) {

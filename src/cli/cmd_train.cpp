@@ -1,4 +1,4 @@
-// cmd_train.cpp: `chronos train pretrain` and `chronos init`.
+// cmd_train.cpp: `chronos train pretrain`, `chronos train lookahead` and `chronos init`.
 #include <memory>
 
 #include "cli/commands.h"
@@ -44,6 +44,26 @@ void cmd_train_register(CLI::App& app) {
         }
         int status = train_pretrain(*o, cli_command_line().argc, cli_command_line().argv);
         if (status != 0) throw CLI::RuntimeError(status);
+    });
+
+    auto la = std::make_shared<LookaheadFitOptions>();
+    CLI::App* fit = train->add_subcommand("lookahead", "refit the lookahead head alone on a pretrained model (nothing else changes)");
+    fit->add_option("--model", la->model, "pretrained checkpoint directory")->required();
+    fit->add_option("--data", la->data, "pretraining JSONL (e.g. data/prepared/pretrain.train.jsonl)")->required();
+    fit->add_option("--validation", la->validation, "held-out JSONL (default: the .validation. file beside --data)");
+    fit->add_option("--out", la->out, "write here instead of updating --model in place");
+    fit->add_option("--log", la->log, "JSONL log (default: OUT.lookahead.log.jsonl)");
+    fit->add_option("--hidden", la->hidden, "start a new head of this width (default: refit the existing one)")->check(CLI::NonNegativeNumber);
+    fit->add_option("--steps", la->steps, "optimizer steps")->capture_default_str()->check(CLI::PositiveNumber);
+    fit->add_option("--batch-size", la->batch_size, "sequences per step")->capture_default_str()->check(CLI::PositiveNumber);
+    fit->add_option("--seq-len", la->seq_len, "tokens per sequence")->capture_default_str()->check(CLI::Range(2, 1 << 20));
+    fit->add_option("--lr", la->lr, "peak learning rate (warmup, then cosine to 10%)")->capture_default_str()->check(CLI::PositiveNumber);
+    fit->add_option("--warmup-steps", la->warmup_steps, "linear warmup steps")->capture_default_str()->check(CLI::NonNegativeNumber);
+    fit->add_option("--eval-batches", la->eval_batches, "held-out batches for the before/after loss")->capture_default_str()->check(CLI::NonNegativeNumber);
+    fit->add_option("--seed", la->seed, "sample order")->capture_default_str();
+    fit->callback([la]() {
+        la->threads = cli_globals().threads;
+        lookahead_fit(*la);
     });
 
     cmd_intent_register(*train);

@@ -133,9 +133,9 @@ std::string CheckpointStaging::file(const std::string& name) const { return stag
 void CheckpointStaging::keep_from(const std::string& existing_dir, const std::vector<std::string>& names) {
     for (const std::string& name : names) {
         std::string src = existing_dir + "/" + name;
-        if (!file_exists(src) || file_exists(file(name))) continue;
+        if (!fs::exists(src) || fs::exists(file(name))) continue;
         std::error_code ec;
-        fs::copy_file(src, file(name), ec);
+        fs::copy(src, file(name), fs::copy_options::recursive, ec);  // files and directories (packs/)
         if (ec) fail("cannot copy {} into the new checkpoint: {}", src, ec.message());
     }
 }

@@ -57,7 +57,8 @@ public:
 
     // Path of `name` inside the staging directory.
     std::string file(const std::string& name) const;
-    // Copies the files of an existing checkpoint that this save does not rewrite.
+    // Copies the files (and directories) of an existing checkpoint that this save does not
+    // rewrite; names absent there are skipped.
     void keep_from(const std::string& existing_dir, const std::vector<std::string>& names);
     void commit();
 

@@ -95,4 +95,12 @@ void SequenceSampler::fill(int64_t sample, int32_t* out) {
     std::copy(src, src + seq_len_ + 1, out);
 }
 
+std::string validation_path_beside(const std::string& train_path) {
+    std::string v = train_path;
+    size_t p = v.rfind(".train.");
+    if (p == std::string::npos) return "";
+    v.replace(p, 7, ".validation.");
+    return file_exists(v) ? v : "";
+}
+
 }  // namespace chronos

@@ -22,6 +22,9 @@ std::vector<int32_t> tokens_load_pretrain(const std::string& path, const Tokeniz
 // `first`, into out (rows x (seq_len + 1)). Evaluation reads held-out data this way, in order.
 void windows_copy(const std::vector<int32_t>& tokens, int64_t first, int64_t rows, int64_t seq_len, int32_t* out);
 
+// The held-out file beside a training file (".train." -> ".validation."), or "" if none exists.
+std::string validation_path_beside(const std::string& train_path);
+
 class SequenceSampler {
 public:
     SequenceSampler(const std::vector<int32_t>& tokens, int64_t seq_len, uint64_t seed);

@@ -83,6 +83,11 @@ EvalRoutingResult eval_routing(const std::string& model_dir, const std::string& 
     std::vector<double> changed(static_cast<size_t>(L), 0), pairs(static_cast<size_t>(L), 0);
     std::vector<std::vector<double>> hit(static_cast<size_t>(K), std::vector<double>(static_cast<size_t>(L), 0));
     std::vector<double> la_pairs(static_cast<size_t>(K), 0);
+    // Copying: t's set as the prediction of t+j's, for j = 1..K+1. At token t the head knows
+    // the full routing of t-1 only, so copy at j+1 is the predictor it has to beat at t+j.
+    // (K + 1 distances, at least 2, so that a model without a head still reports the t-1 -> t+1 copy.)
+    const int64_t C = std::max<int64_t>(K, 1) + 1;
+    std::vector<double> copy_hit(static_cast<size_t>(C), 0), copy_pairs(static_cast<size_t>(C), 0);
     torch::Tensor load = torch::zeros({L, E}, torch::kFloat64);
     int64_t tokens = 0;
     for_windows(s.tokens, seq_len, 8, [&](const torch::Tensor& ids) {
@@ -97,6 +102,10 @@ EvalRoutingResult eval_routing(const std::string& model_dir, const std::string& 
             changed[static_cast<size_t>(l)] += (static_cast<double>(k) * static_cast<double>(B * (T - 1))) - same.sum().item<double>();
             pairs[static_cast<size_t>(l)] += static_cast<double>(B * (T - 1) * k);
             load[l] += sets.sum(std::vector<int64_t>{0, 1}).to(torch::kFloat64);
+            for (int64_t j = 1; j <= C && j < T; ++j) {
+                copy_hit[static_cast<size_t>(j - 1)] += (sets.narrow(1, 0, T - j) * sets.narrow(1, j, T - j)).sum().item<double>();
+                copy_pairs[static_cast<size_t>(j - 1)] += static_cast<double>(B * (T - j) * k);
+            }
             // Lookahead recall@k: of the experts used at t+j, the share the head's top-k named at t.
             for (int64_t j = 1; j <= K && j < T; ++j) {
                 torch::Tensor z = out.lookahead_logits.select(2, j - 1).select(2, l).narrow(1, 0, T - j);  // [B, T-j, E]
@@ -118,6 +127,7 @@ EvalRoutingResult eval_routing(const std::string& model_dir, const std::string& 
         r.load.emplace_back(row.data_ptr<double>(), row.data_ptr<double>() + E);
     }
     r.switch_rate_mean = total_changed / total_pairs;
+    for (int64_t j = 0; j < C; ++j) r.copy_recall.push_back(copy_pairs[static_cast<size_t>(j)] > 0 ? copy_hit[static_cast<size_t>(j)] / copy_pairs[static_cast<size_t>(j)] : 0.0);
     for (int64_t j = 0; j < K; ++j) {
         std::vector<double> per_layer;
         double sum = 0;

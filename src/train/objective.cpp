@@ -5,6 +5,25 @@
 
 namespace chronos {
 
+std::vector<std::vector<torch::Tensor>> lookahead_terms(const ForwardOutput& out, const torch::Tensor& valid, const ModelConfig& c) {
+    std::vector<std::vector<torch::Tensor>> terms;
+    if (!out.lookahead_logits.defined()) return terms;
+    for (int64_t k = 1; k <= c.lookahead_steps; ++k) {
+        terms.emplace_back();
+        for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+            torch::Tensor z = out.lookahead_logits.select(2, k - 1).select(2, l);  // [B, T, E]
+            terms.back().push_back(loss_lookahead(z, out.router_probs[static_cast<size_t>(l)], valid, k));
+        }
+    }
+    return terms;
+}
+
+torch::Tensor lookahead_total(const std::vector<std::vector<torch::Tensor>>& terms) {
+    std::vector<torch::Tensor> all;
+    for (const auto& row : terms) all.insert(all.end(), row.begin(), row.end());
+    return torch::stack(all).mean();
+}
+
 ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids, const torch::Tensor& keep,
                                   const std::function<void(torch::Tensor&)>& sum_counts) {
     const ModelConfig& c = model->config;
@@ -31,20 +50,22 @@ ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids,
     const double L = static_cast<double>(c.num_hidden_layers);
     if (c.lambda_balance > 0) total = total + c.lambda_balance * torch::stack(r.balance).sum() / L;
     if (c.lambda_temporal > 0) total = total + c.lambda_temporal * torch::stack(r.temporal).sum() / L;
-    if (r.out.lookahead_logits.defined()) {
-        std::vector<torch::Tensor> all;
-        for (int64_t k = 1; k <= c.lookahead_steps; ++k) {
-            r.lookahead.emplace_back();
-            for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-                torch::Tensor z = r.out.lookahead_logits.select(2, k - 1).select(2, l);  // [B, T, E]
-                r.lookahead.back().push_back(loss_lookahead(z, r.out.router_probs[static_cast<size_t>(l)], valid, k));
-                all.push_back(r.lookahead.back().back());
-            }
-        }
-        if (c.lambda_lookahead > 0) total = total + c.lambda_lookahead * torch::stack(all).mean();
-    }
+    r.lookahead = lookahead_terms(r.out, valid, c);
+    if (!r.lookahead.empty() && c.lambda_lookahead > 0) total = total + c.lambda_lookahead * lookahead_total(r.lookahead);
     r.total = total;
     return r;
+}
+
+torch::Tensor sampler_batch(SequenceSampler& sampler, int64_t first, int64_t rows, int64_t seq_len) {
+    std::vector<int32_t> buf(static_cast<size_t>(rows * (seq_len + 1)));
+    for (int64_t r = 0; r < rows; ++r) sampler.fill(first + r, buf.data() + r * (seq_len + 1));
+    return torch::from_blob(buf.data(), {rows, seq_len + 1}, torch::kInt32).to(torch::kInt64);
+}
+
+double lookahead_mean(const ObjectiveTerms& terms) {
+    double la = 0;
+    for (const auto& row : terms.lookahead) la += terms_mean(row) / static_cast<double>(terms.lookahead.size());
+    return la;
 }
 
 double terms_mean(const std::vector<torch::Tensor>& terms) {

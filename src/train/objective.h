@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "train/batches.h"
 #include "tokenizer/tokenizer.h"
 
 namespace chronos {
@@ -28,6 +29,18 @@ struct ObjectiveTerms {
 // over data-parallel ranks in place, so both see the global batch (losses.h).
 ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids, const torch::Tensor& keep = {},
                                   const std::function<void(torch::Tensor&)>& sum_counts = {});
+
+// The lookahead terms [k-1][layer] of a forward pass (empty if the model has no head): CE of
+// the head's prediction at t against the stop-gradient router distribution at t+k.
+std::vector<std::vector<torch::Tensor>> lookahead_terms(const ForwardOutput& out, const torch::Tensor& valid, const ModelConfig& c);
+// Their mean over k and layers, as a differentiable scalar.
+torch::Tensor lookahead_total(const std::vector<std::vector<torch::Tensor>>& terms);
+
+// [rows, T + 1] int64 ids of the sampler's global samples first .. first + rows - 1.
+torch::Tensor sampler_batch(SequenceSampler& sampler, int64_t first, int64_t rows, int64_t seq_len);
+
+// Mean over k and layers of the lookahead terms.
+double lookahead_mean(const ObjectiveTerms& terms);
 
 // Mean of a vector of scalars as a double (0 for an empty vector).
 double terms_mean(const std::vector<torch::Tensor>& terms);

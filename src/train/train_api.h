@@ -64,6 +64,32 @@ struct PretrainOptions {
 // Runs (or, with dist.nproc > 1, launches) pretraining. Returns the process exit status.
 int train_pretrain(const PretrainOptions& options, int argc, char** argv);
 
+// `chronos train lookahead`: refits the lookahead head alone on a pretrained checkpoint. The
+// head's inputs are detached during pretraining, so training it on the frozen model changes no
+// router decision, no logit and no other weight; it only buys the head more steps at about a
+// third of a pretraining step's cost (forward only, no backward through the model).
+struct LookaheadFitOptions {
+    std::string model;            // pretrained checkpoint directory
+    std::string data;             // pretrain.train.jsonl
+    std::string validation;       // default: the .validation. file beside data
+    std::string out;              // default: model (updated in place, file by file, atomically)
+    std::string log;              // JSONL log; default OUT.lookahead.log.jsonl
+    int64_t hidden = 0;           // >0 and different from the config: a new head of this width
+    int64_t steps = 600;
+    int64_t batch_size = 16;
+    int64_t seq_len = 256;
+    double lr = 3e-3;
+    int64_t warmup_steps = 20;
+    int64_t eval_batches = 8;
+    uint64_t seed = 7;            // sample order (and a new head's initialisation)
+    int threads = 0;
+};
+struct LookaheadFitResult {
+    double val_loss_before = 0, val_loss_after = 0;  // held-out lookahead CE (mean over k, layers)
+    int64_t steps = 0;
+};
+LookaheadFitResult lookahead_fit(const LookaheadFitOptions& options);
+
 struct InitOptions {
     std::string config;
     std::string out;
@@ -85,6 +111,10 @@ struct EvalRoutingResult {
     double switch_rate_mean = 0;
     std::vector<double> lookahead_recall;            // per k = 1..K (mean over layers)
     std::vector<std::vector<double>> lookahead_recall_layer;  // [k][layer]
+    // Recall of t+j's experts by t's (j = 1..max(K, 1)+1, mean over layers): the copy-the-last-routing
+    // predictor. copy_recall[0] = 1 - switch rate; the head at t knows t-1's routing, so its
+    // recall at t+j compares with copy_recall[j].
+    std::vector<double> copy_recall;
     std::vector<std::vector<double>> load;           // [layer][expert] share of assignments
     int64_t tokens = 0;
 };

@@ -54,13 +54,6 @@ json hyper_json(const TrainHyper& t) {
                 {"grad_clip", t.grad_clip}, {"seed", t.seed}};
 }
 
-// Builds [rows, T + 1] int64 ids for global samples first .. first + rows - 1.
-torch::Tensor batch_ids(SequenceSampler& sampler, int64_t first, int64_t rows, int64_t seq_len) {
-    std::vector<int32_t> buf(static_cast<size_t>(rows * (seq_len + 1)));
-    for (int64_t r = 0; r < rows; ++r) sampler.fill(first + r, buf.data() + r * (seq_len + 1));
-    return torch::from_blob(buf.data(), {rows, seq_len + 1}, torch::kInt32).to(torch::kInt64);
-}
-
 // Mean cross-entropy on the first `batches` x `rows` validation windows (in order).
 double validation_loss(ChronosModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches) {
     torch::NoGradGuard no_grad;
@@ -94,14 +87,6 @@ void save_checkpoint(const std::string& dir, ChronosModel& model, const AdamW& o
     json state{{"step", step}, {"tokens_seen", tokens_seen}, {"baseline", baseline}, {"hyper", hyper_json(hyper)}};
     file_write_atomic(stage.file("trainer_state.json"), state.dump(2) + "\n");
     stage.commit();
-}
-
-std::string default_validation(const std::string& data) {
-    std::string v = data;
-    size_t p = v.rfind(".train.");
-    if (p == std::string::npos) return "";
-    v.replace(p, 7, ".validation.");
-    return file_exists(v) ? v : "";
 }
 
 }  // namespace
@@ -161,7 +146,7 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
 
     spdlog::info("tokenizing {}", o.data);
     std::vector<int32_t> train_tokens = tokens_load_pretrain(o.data, tok);
-    const std::string val_path = o.validation.empty() ? default_validation(o.data) : o.validation;
+    const std::string val_path = o.validation.empty() ? validation_path_beside(o.data) : o.validation;
     std::vector<int32_t> val_tokens;
     if (!val_path.empty()) val_tokens = tokens_load_pretrain(val_path, tok);
     SequenceSampler sampler(train_tokens, hyper.seq_len, hyper.seed);
@@ -201,7 +186,7 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
         torch::Tensor metrics = torch::zeros({5}, torch::kFloat64);
         for (int64_t a = 0; a < hyper.grad_accum; ++a) {
             const int64_t row0 = rank * rows_per_rank + a * micro;
-            torch::Tensor ids = batch_ids(sampler, step * hyper.batch_size + row0, micro, T);
+            torch::Tensor ids = sampler_batch(sampler, step * hyper.batch_size + row0, micro, T);
             torch::Tensor kp = keep.defined() ? keep.narrow(1, row0, micro) : torch::Tensor();
             ObjectiveTerms terms = objective_pretrain(model, ids, kp, [&](torch::Tensor& counts) {
                 if (world == 1) return;
@@ -209,8 +194,7 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
                 counts.mul_(static_cast<double>(world));
             });
             (terms.total / static_cast<double>(hyper.grad_accum)).backward();
-            double la = 0;
-            for (const auto& row : terms.lookahead) la += terms_mean(row) / static_cast<double>(terms.lookahead.size());
+            const double la = lookahead_mean(terms);
             metrics += torch::tensor({terms.ce.item<double>(), terms.total.item<double>(), terms_mean(terms.balance),
                                       terms_mean(terms.temporal), la}, torch::kFloat64) /
                        static_cast<double>(hyper.grad_accum);
