@@ -128,7 +128,10 @@ void cmd_bench_register(CLI::App& app) {
         const int threads = omp_get_max_threads();  // --threads sets OpenMP and BLAS alike
         const size_t bytes = static_cast<size_t>(*mb) << 20;
         std::cout << fmt::format("read, {} MiB, {} thread(s): {:.1f} GB/s\n", *mb, threads, read_bandwidth_gbs(bytes, 5, threads));
-        for (auto [r, c] : {std::pair{1536, 512}, std::pair{512, 1536}, std::pair{6400, 512}}) {
+        // The decode shapes of `base` (experts 768 x 512 and 512 x 768, lm_head 8000 x 512) and of
+        // the anchor (experts 1664 x 512 and 512 x 1664, lm_head 6400 x 512), [out, in].
+        for (auto [r, c] : {std::pair{768, 512}, std::pair{512, 768}, std::pair{1664, 512}, std::pair{512, 1664},
+                            std::pair{8000, 512}, std::pair{6400, 512}}) {
             std::cout << fmt::format("sgemv {}x{} over {} MiB, {} thread(s): {:.1f} GB/s\n", r, c, *mb, threads,
                                      sgemv_bandwidth_gbs(bytes, r, c, 5));
         }
