@@ -68,9 +68,13 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
     }
     if (o.seq_len > c.max_position_embeddings) fail("--seq-len {} exceeds max_position_embeddings {}", o.seq_len, c.max_position_embeddings);
     if (ck.tokenizer_path.empty()) fail("{} has no tokenizer.model", o.model);
-    const std::string out_dir = o.out.empty() ? o.model : o.out;
+    std::string out_dir = o.out.empty() ? o.model : o.out;
+    while (out_dir.size() > 1 && out_dir.back() == '/') out_dir.pop_back();  // the default log goes beside it, not inside
     json state = json::object();
-    if (file_exists(o.model + "/trainer_state.json")) state = json::parse(file_read_all(o.model + "/trainer_state.json"));
+    if (file_exists(o.model + "/trainer_state.json")) {
+        state = json::parse(file_read_all(o.model + "/trainer_state.json"), nullptr, /*allow_exceptions=*/false);
+        if (!state.is_object()) fail("{}/trainer_state.json is not a JSON object", o.model);
+    }
 
     // A new width means a new head: everything else is copied, the head starts from the
     // model's usual initialisation (seeded), and config.json records the width.
