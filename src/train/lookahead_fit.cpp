@@ -35,21 +35,11 @@ bool is_head_parameter(const std::string& name) { return name.rfind("lookahead."
 
 // Mean held-out lookahead loss over the first `batches` x `rows` windows, in order.
 double validation_lookahead(ChronosModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches) {
-    torch::NoGradGuard no_grad;
-    const int64_t windows = static_cast<int64_t>(tokens.size() - 1) / seq_len;
-    double sum = 0;
-    int64_t n = 0;
-    for (int64_t b = 0; b < batches && b * rows < windows; ++b) {
-        const int64_t r = std::min(rows, windows - b * rows);
-        std::vector<int32_t> buf(static_cast<size_t>(r * (seq_len + 1)));
-        windows_copy(tokens, b * rows, r, seq_len, buf.data());
-        torch::Tensor ids = torch::from_blob(buf.data(), {r, seq_len + 1}, torch::kInt32).to(torch::kInt64);
-        torch::Tensor inputs = ids.narrow(1, 0, seq_len), valid = ids.narrow(1, 1, seq_len) != kTokenPad;
-        ForwardOutput out = model->forward(inputs);
-        sum += lookahead_total(lookahead_terms(out, valid, model->config)).item<double>() * static_cast<double>(r);
-        n += r;
-    }
-    return n > 0 ? sum / static_cast<double>(n) : std::nan("");
+    return held_out_mean(tokens, seq_len, rows, batches, [&](const torch::Tensor& ids) {
+        torch::Tensor valid = ids.narrow(1, 1, seq_len) != kTokenPad;
+        ForwardOutput out = model->forward(ids.narrow(1, 0, seq_len));
+        return lookahead_total(lookahead_terms(out, valid, model->config)).item<double>();
+    });
 }
 
 }  // namespace

@@ -62,6 +62,22 @@ torch::Tensor sampler_batch(SequenceSampler& sampler, int64_t first, int64_t row
     return torch::from_blob(buf.data(), {rows, seq_len + 1}, torch::kInt32).to(torch::kInt64);
 }
 
+double held_out_mean(const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches,
+                     const std::function<double(const torch::Tensor& ids)>& loss) {
+    torch::NoGradGuard no_grad;
+    const int64_t windows = static_cast<int64_t>(tokens.size() - 1) / seq_len;
+    double sum = 0;
+    int64_t n = 0;
+    for (int64_t b = 0; b < batches && b * rows < windows; ++b) {
+        const int64_t r = std::min(rows, windows - b * rows);
+        std::vector<int32_t> buf(static_cast<size_t>(r * (seq_len + 1)));
+        windows_copy(tokens, b * rows, r, seq_len, buf.data());
+        sum += loss(torch::from_blob(buf.data(), {r, seq_len + 1}, torch::kInt32).to(torch::kInt64)) * static_cast<double>(r);
+        n += r;
+    }
+    return n > 0 ? sum / static_cast<double>(n) : std::nan("");
+}
+
 double lookahead_mean(const ObjectiveTerms& terms) {
     double la = 0;
     for (const auto& row : terms.lookahead) la += terms_mean(row) / static_cast<double>(terms.lookahead.size());

@@ -39,6 +39,11 @@ torch::Tensor lookahead_total(const std::vector<std::vector<torch::Tensor>>& ter
 // [rows, T + 1] int64 ids of the sampler's global samples first .. first + rows - 1.
 torch::Tensor sampler_batch(SequenceSampler& sampler, int64_t first, int64_t rows, int64_t seq_len);
 
+// Row-weighted mean of loss(ids [r, T + 1]) over the first `batches` x `rows` held-out windows of
+// `tokens`, in order, without gradients (NaN if there is no window).
+double held_out_mean(const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches,
+                     const std::function<double(const torch::Tensor& ids)>& loss);
+
 // Mean over k and layers of the lookahead terms.
 double lookahead_mean(const ObjectiveTerms& terms);
 

@@ -56,22 +56,11 @@ json hyper_json(const TrainHyper& t) {
 
 // Mean cross-entropy on the first `batches` x `rows` validation windows (in order).
 double validation_loss(ChronosModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches) {
-    torch::NoGradGuard no_grad;
     model->eval();
-    const int64_t windows = static_cast<int64_t>(tokens.size() - 1) / seq_len;
-    double sum = 0;
-    int64_t n = 0;
-    for (int64_t b = 0; b < batches && b * rows < windows; ++b) {
-        const int64_t r = std::min(rows, windows - b * rows);
-        std::vector<int32_t> buf(static_cast<size_t>(r * (seq_len + 1)));
-        windows_copy(tokens, b * rows, r, seq_len, buf.data());
-        torch::Tensor ids = torch::from_blob(buf.data(), {r, seq_len + 1}, torch::kInt32).to(torch::kInt64);
-        ObjectiveTerms t = objective_pretrain(model, ids);
-        sum += t.ce.item<double>() * static_cast<double>(r);
-        n += r;
-    }
+    const double loss = held_out_mean(tokens, seq_len, rows, batches,
+                                      [&](const torch::Tensor& ids) { return objective_pretrain(model, ids).ce.item<double>(); });
     model->train();
-    return n > 0 ? sum / static_cast<double>(n) : std::nan("");
+    return loss;
 }
 
 void save_checkpoint(const std::string& dir, ChronosModel& model, const AdamW& opt, const std::string& tokenizer_path,
