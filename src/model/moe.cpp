@@ -15,7 +15,10 @@ ExpertImpl::ExpertImpl(int64_t hidden, int64_t inner) {
 }
 
 torch::Tensor ExpertImpl::forward(const torch::Tensor& x) {
-    return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+    // gate and up as one [2F, H] product: one larger GEMM (and one in backward) instead of two.
+    const int64_t F = gate_proj->weight.size(0);
+    torch::Tensor gu = torch::nn::functional::linear(x, torch::cat({gate_proj->weight, up_proj->weight}, 0));  // [N, 2F]
+    return down_proj(torch::silu(gu.narrow(-1, 0, F)) * gu.narrow(-1, F, F));
 }
 
 MoeLayerImpl::MoeLayerImpl(const ModelConfig& c)
