@@ -44,7 +44,8 @@ double read_bandwidth_gbs(size_t bytes, int reps, int threads) {
     std::vector<float> buf(static_cast<size_t>(n));
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n; ++i) buf[static_cast<size_t>(i)] = 1.0f;  // first touch by the reading threads
-    double best = 0, sink = 0;
+    double best = 0;
+    volatile double sink = 0;  // keeps the sums observable
     for (int r = 0; r < reps + 1; ++r) {
         auto t0 = std::chrono::steady_clock::now();
         // 16 running sums per thread, so that the adds pipeline: one running sum is bound by the
@@ -62,10 +63,9 @@ double read_bandwidth_gbs(size_t bytes, int reps, int threads) {
             for (int j = 0; j < 16; ++j) total += acc[j];
         }
         double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        sink += total;
+        sink = sink + total;
         if (r > 0) best = std::max(best, static_cast<double>(n) * sizeof(float) / s / 1e9);
     }
-    if (sink < 0) std::cout << "";  // keeps the sums observable
     return best;
 }
 

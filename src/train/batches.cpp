@@ -1,6 +1,7 @@
 // batches.cpp: tokenization of the stream and the epoch permutation.
 #include "train/batches.h"
 
+#include <spdlog/spdlog.h>
 #include <xxhash.h>
 
 #include <cstring>
@@ -95,12 +96,18 @@ void SequenceSampler::fill(int64_t sample, int32_t* out) {
     std::copy(src, src + seq_len_ + 1, out);
 }
 
-std::string validation_path_beside(const std::string& train_path) {
-    std::string v = train_path;
-    size_t p = v.rfind(".train.");
-    if (p == std::string::npos) return "";
-    v.replace(p, 7, ".validation.");
-    return file_exists(v) ? v : "";
+TokenSplits token_splits_load(const std::string& data, const std::string& validation, const Tokenizer& tok) {
+    TokenSplits s;
+    s.validation_path = validation;
+    if (s.validation_path.empty()) {
+        std::string beside = data;
+        const size_t p = beside.rfind(".train.");
+        if (p != std::string::npos && file_exists(beside.replace(p, 7, ".validation."))) s.validation_path = beside;
+    }
+    spdlog::info("tokenizing {}", data);
+    s.train = tokens_load_pretrain(data, tok);
+    if (!s.validation_path.empty()) s.validation = tokens_load_pretrain(s.validation_path, tok);
+    return s;
 }
 
 }  // namespace chronos

@@ -22,8 +22,13 @@ std::vector<int32_t> tokens_load_pretrain(const std::string& path, const Tokeniz
 // `first`, into out (rows x (seq_len + 1)). Evaluation reads held-out data this way, in order.
 void windows_copy(const std::vector<int32_t>& tokens, int64_t first, int64_t rows, int64_t seq_len, int32_t* out);
 
-// The held-out file beside a training file (".train." -> ".validation."), or "" if none exists.
-std::string validation_path_beside(const std::string& train_path);
+// The training stream and its held-out stream: `validation`, or else the file beside `data`
+// (".train." -> ".validation.") if it exists; validation_path is "" when there is none.
+struct TokenSplits {
+    std::vector<int32_t> train, validation;
+    std::string validation_path;
+};
+TokenSplits token_splits_load(const std::string& data, const std::string& validation, const Tokenizer& tok);
 
 class SequenceSampler {
 public:

@@ -20,9 +20,10 @@ void model_add_tensors(ChronosModel& model, SafetensorsWriter& writer, std::vect
     }
 }
 
-void model_copy_weights(ChronosModel& model, const Checkpoint& ck) {
+void model_copy_weights(ChronosModel& model, const Checkpoint& ck, const std::function<bool(const std::string&)>& skip) {
     torch::NoGradGuard no_grad;
     for (auto& p : model->named_parameters()) {
+        if (skip && skip(p.key())) continue;
         TensorView view = ck.weights->tensor(p.key());
         CHRONOS_ASSERT(view.info->numel() == p.value().numel(), "validated shapes differ");
         std::memcpy(p.value().data_ptr<float>(), view.data, view.info->nbytes());

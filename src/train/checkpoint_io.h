@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 
 #include "format/checkpoint.h"
@@ -15,7 +16,8 @@ namespace chronos {
 void model_add_tensors(ChronosModel& model, SafetensorsWriter& writer, std::vector<torch::Tensor>& keep);
 // Loads a checkpoint directory into a new model (fp32 master weights, bit-exact).
 ChronosModel model_load(const std::string& dir);
-// Copies weights from an open checkpoint into `model` (names and shapes already validated).
-void model_copy_weights(ChronosModel& model, const Checkpoint& ck);
+// Copies weights from an open checkpoint into `model` (names and shapes already validated),
+// leaving the parameters whose name `skip` accepts as they are.
+void model_copy_weights(ChronosModel& model, const Checkpoint& ck, const std::function<bool(const std::string&)>& skip = {});
 
 }  // namespace chronos

@@ -102,7 +102,7 @@ EvalRoutingResult eval_routing(const std::string& model_dir, const std::string& 
             changed[static_cast<size_t>(l)] += (static_cast<double>(k) * static_cast<double>(B * (T - 1))) - same.sum().item<double>();
             pairs[static_cast<size_t>(l)] += static_cast<double>(B * (T - 1) * k);
             load[l] += sets.sum(std::vector<int64_t>{0, 1}).to(torch::kFloat64);
-            for (int64_t j = 1; j <= C && j < T; ++j) {
+            for (int64_t j = 2; j <= C && j < T; ++j) {  // j = 1 is the switch rate's `same`
                 copy_hit[static_cast<size_t>(j - 1)] += (sets.narrow(1, 0, T - j) * sets.narrow(1, j, T - j)).sum().item<double>();
                 copy_pairs[static_cast<size_t>(j - 1)] += static_cast<double>(B * (T - j) * k);
             }
@@ -127,7 +127,8 @@ EvalRoutingResult eval_routing(const std::string& model_dir, const std::string& 
         r.load.emplace_back(row.data_ptr<double>(), row.data_ptr<double>() + E);
     }
     r.switch_rate_mean = total_changed / total_pairs;
-    for (int64_t j = 0; j < C; ++j) r.copy_recall.push_back(copy_pairs[static_cast<size_t>(j)] > 0 ? copy_hit[static_cast<size_t>(j)] / copy_pairs[static_cast<size_t>(j)] : 0.0);
+    r.copy_recall.push_back(1.0 - r.switch_rate_mean);
+    for (int64_t j = 1; j < C; ++j) r.copy_recall.push_back(copy_pairs[static_cast<size_t>(j)] > 0 ? copy_hit[static_cast<size_t>(j)] / copy_pairs[static_cast<size_t>(j)] : 0.0);
     for (int64_t j = 0; j < K; ++j) {
         std::vector<double> per_layer;
         double sum = 0;

@@ -9,7 +9,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <cmath>
 #include <fstream>
@@ -72,17 +71,9 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
     if (o.hidden > 0) config.lookahead_hidden_size = o.hidden;
     torch::manual_seed(o.seed);
     ChronosModel model(config);
-    {
-        torch::NoGradGuard no_grad;
-        const bool new_head = config.lookahead_hidden_size != c.lookahead_hidden_size;
-        for (auto& p : model->named_parameters()) {
-            if (new_head && is_head_parameter(p.key())) continue;
-            TensorView view = ck.weights->tensor(p.key());
-            CHRONOS_ASSERT(view.info->numel() == p.value().numel(), "validated shapes differ");
-            std::memcpy(p.value().data_ptr<float>(), view.data, view.info->nbytes());
-        }
-        if (new_head) spdlog::info("new lookahead head: hidden {} (was {})", config.lookahead_hidden_size, c.lookahead_hidden_size);
-    }
+    const bool new_head = config.lookahead_hidden_size != c.lookahead_hidden_size;
+    model_copy_weights(model, ck, [&](const std::string& name) { return new_head && is_head_parameter(name); });
+    if (new_head) spdlog::info("new lookahead head: hidden {} (was {})", config.lookahead_hidden_size, c.lookahead_hidden_size);
     model->eval();
     std::vector<std::pair<std::string, torch::Tensor>> head;
     for (auto& p : model->named_parameters()) {
@@ -92,11 +83,10 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
     AdamW opt(head, AdamWOptions{o.lr, 0.1, o.warmup_steps, o.steps, 0.9, 0.95, 1e-8, 0.1});
 
     Tokenizer tok(ck.tokenizer_path);
-    spdlog::info("tokenizing {}", o.data);
-    std::vector<int32_t> train_tokens = tokens_load_pretrain(o.data, tok);
-    const std::string val_path = o.validation.empty() ? validation_path_beside(o.data) : o.validation;
-    std::vector<int32_t> val_tokens;
-    if (!val_path.empty()) val_tokens = tokens_load_pretrain(val_path, tok);
+    const TokenSplits splits = token_splits_load(o.data, o.validation, tok);
+    const std::vector<int32_t>& train_tokens = splits.train;
+    const std::vector<int32_t>& val_tokens = splits.validation;
+    const std::string& val_path = splits.validation_path;
     SequenceSampler sampler(train_tokens, o.seq_len, o.seed);
     if (sampler.windows() == 0) fail("{} holds fewer than {} tokens", o.data, o.seq_len + 1);
 

@@ -79,9 +79,7 @@ double held_out_mean(const std::vector<int32_t>& tokens, int64_t seq_len, int64_
 }
 
 double lookahead_mean(const ObjectiveTerms& terms) {
-    double la = 0;
-    for (const auto& row : terms.lookahead) la += terms_mean(row) / static_cast<double>(terms.lookahead.size());
-    return la;
+    return terms.lookahead.empty() ? 0.0 : lookahead_total(terms.lookahead).item<double>();
 }
 
 double terms_mean(const std::vector<torch::Tensor>& terms) {

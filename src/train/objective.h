@@ -44,7 +44,7 @@ torch::Tensor sampler_batch(SequenceSampler& sampler, int64_t first, int64_t row
 double held_out_mean(const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches,
                      const std::function<double(const torch::Tensor& ids)>& loss);
 
-// Mean over k and layers of the lookahead terms.
+// lookahead_total of the terms as a double (0 for a model without a head), for logging.
 double lookahead_mean(const ObjectiveTerms& terms);
 
 // Mean of a vector of scalars as a double (0 for an empty vector).

@@ -133,11 +133,9 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
         spdlog::warn("{} holds a checkpoint; it is replaced when this run saves (use --resume to continue it)", o.out);
     }
 
-    spdlog::info("tokenizing {}", o.data);
-    std::vector<int32_t> train_tokens = tokens_load_pretrain(o.data, tok);
-    const std::string val_path = o.validation.empty() ? validation_path_beside(o.data) : o.validation;
-    std::vector<int32_t> val_tokens;
-    if (!val_path.empty()) val_tokens = tokens_load_pretrain(val_path, tok);
+    const TokenSplits splits = token_splits_load(o.data, o.validation, tok);
+    const std::vector<int32_t>& train_tokens = splits.train;
+    const std::vector<int32_t>& val_tokens = splits.validation;
     SequenceSampler sampler(train_tokens, hyper.seq_len, hyper.seed);
     DistributedGroup group(rank, world, o.dist.rendezvous);
 
