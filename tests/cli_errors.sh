@@ -68,6 +68,7 @@ expect_error incomplete-config "missing field" -- "$chronos" train pretrain --co
 expect_error resume-nothing "does not exist" -- "$chronos" train pretrain --config tiny --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/none" --resume
 expect_error lookahead-not-a-checkpoint "no config.json" -- "$chronos" train lookahead --model "$work/notckpt" --data "$small"
 expect_error lookahead-zero-steps "steps" -- "$chronos" train lookahead --model "$work/notckpt" --data "$small" --steps 0
+expect_error lookahead-bad-target "router_topk" -- "$chronos" train lookahead --model "$work/notckpt" --data "$small" --target softmax
 expect_error eval-missing-model "does not exist" -- "$chronos" eval ppl --model "$work/none" --data "$small"
 "$chronos" -q init --config tiny --tokenizer "$data/tokenizer.model" --out "$work/m"
 long=$(printf 'word %.0s' $(seq 1 700))

@@ -25,6 +25,7 @@ TEST(Config, SaveLoadRoundTrip) {
     ModelConfig c = test::tiny_model_config();
     c.expert_dtype = DType::BF16;
     c.lambda_balance = 0.01;
+    c.lookahead_target = LookaheadTarget::router_probs;
     config_save(c, dir.file("config.json"));
     ModelConfig r = config_load(dir.file("config.json"));
     EXPECT_EQ(config_to_json(r).dump(), config_to_json(c).dump());
@@ -36,7 +37,7 @@ TEST(Config, EveryFieldIsWrittenExplicitly) {
                             "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "n_routed_experts",
                             "num_experts_per_tok", "n_shared_experts", "moe_intermediate_size", "norm_topk_prob",
                             "rms_norm_eps", "rope_theta", "max_position_embeddings", "sliding_window",
-                            "tie_word_embeddings", "attention_pattern", "model_type", "expert_dtype"}) {
+                            "tie_word_embeddings", "attention_pattern", "model_type", "expert_dtype", "lookahead_target"}) {
         EXPECT_TRUE(j.contains(key)) << key;
     }
 }
@@ -57,9 +58,18 @@ TEST(Config, WrongConfigsGetClearErrors) {
     expect_config_error(with("attention_pattern", {"mla", "rnn"}), "is not \"mla\", \"swa\" or \"gqa\"");
     expect_config_error(with("num_key_value_heads", 3), "not a multiple");
     expect_config_error(with("expert_dtype", "int4"), "expert_dtype");
+    expect_config_error(with("lookahead_target", "router_logits"), "is not router_probs or router_topk");
+    expect_config_error(with("lookahead_target", 3), "must be a string");
     expect_config_error(with("model_type", "llama"), "expected \"chronos\"");
     expect_config_error(with("qk_rope_head_dim", 5), "must be even");
     expect_config_error(nlohmann::json::array(), "not a JSON object");
+}
+
+TEST(Config, CheckpointsFromBeforeTheLookaheadTargetReadAsTheSoftmaxTarget) {
+    nlohmann::json j = nlohmann::json::parse(config_to_json(test::tiny_model_config()).dump());
+    EXPECT_EQ(config_from_json(j, "new").lookahead_target, LookaheadTarget::router_topk);
+    j.erase("lookahead_target");
+    EXPECT_EQ(config_from_json(j, "old").lookahead_target, LookaheadTarget::router_probs);
 }
 
 TEST(Config, MalformedFileIsAnError) {

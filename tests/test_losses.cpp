@@ -75,6 +75,41 @@ TEST(Losses, LookaheadGradientMatchesFiniteDifferencesAndIgnoresTheTarget) {
     }
 }
 
+TEST(Losses, TopkTargetIsTheRoutersChoiceAsADistribution) {
+    torch::Tensor topk = torch::tensor({2, 0, 1, 3}, torch::kInt64).view({1, 2, 2});
+    torch::Tensor y = lookahead_target_topk(topk, 4, torch::kFloat64);  // [1, 2, 4]
+    torch::Tensor want = torch::tensor({0.5, 0.0, 0.5, 0.0, 0.0, 0.5, 0.0, 0.5}, torch::kFloat64).view({1, 2, 4});
+    EXPECT_TRUE(torch::equal(y, want)) << y;
+}
+
+// Where the two targets disagree: one context (a single shared prediction z) followed 60% of
+// the time by a flat router that picks expert 0 and 40% of the time by a peaked one that
+// picks expert 1 (k = 1). The mean softmax favours expert 1, the choice is expert 0 more often:
+// fitted to the top-k target the head names expert 0 (recall 0.6), fitted to the softmax it
+// names expert 1 (recall 0.4).
+TEST(Losses, TopkTargetFitsTheMostOftenChosenExpert) {
+    const int64_t rows = 10;
+    torch::Tensor probs = torch::empty({rows, 2, 3}, torch::kFloat64);
+    for (int64_t r = 0; r < rows; ++r) {
+        probs[r][1] = r < 6 ? torch::tensor({0.40, 0.35, 0.25}, torch::kFloat64) : torch::tensor({0.05, 0.90, 0.05}, torch::kFloat64);
+        probs[r][0] = torch::full({3}, 1.0 / 3, torch::kFloat64);
+    }
+    torch::Tensor topk = std::get<1>(probs.topk(1, -1));  // [rows, 2, 1]
+    torch::Tensor valid = torch::ones({rows, 2}, torch::kBool);
+    auto fitted_choice = [&](const torch::Tensor& target) {
+        torch::Tensor z = torch::zeros({3}, torch::kFloat64).set_requires_grad(true);
+        for (int step = 0; step < 400; ++step) {
+            torch::Tensor loss = loss_lookahead(z.view({1, 1, 3}).expand({rows, 2, 3}), target, valid, 1);
+            torch::Tensor g = torch::autograd::grad({loss}, {z})[0];
+            torch::NoGradGuard no_grad;
+            z -= 2.0 * g;
+        }
+        return z.argmax().item<int64_t>();
+    };
+    EXPECT_EQ(fitted_choice(lookahead_target_topk(topk, 3, torch::kFloat64)), 0) << "top-k target";
+    EXPECT_EQ(fitted_choice(probs), 1) << "softmax target";
+}
+
 TEST(Losses, PaddingIsExcluded) {
     torch::manual_seed(4);
     torch::Tensor p = torch::softmax(dopts_randn({1, 8, 4}), -1);

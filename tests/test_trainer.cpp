@@ -175,10 +175,12 @@ TEST(Trainer, LookaheadRefitChangesOnlyTheHead) {
 
     // A new width, written to another directory: the source stays as it was.
     const std::string refit = file_read_all(dir.file("m/model.safetensors"));
-    ASSERT_EQ(run_chronos(fit + " --hidden 48 --out " + dir.file("wide")), 0);
+    ASSERT_EQ(run_chronos(fit + " --hidden 48 --target router_probs --out " + dir.file("wide")), 0);
     EXPECT_EQ(file_read_all(dir.file("m/model.safetensors")), refit);
     ChronosModel wide = model_load(dir.file("wide"));
     EXPECT_EQ(wide->config.lookahead_hidden_size, 48);
+    EXPECT_EQ(wide->config.lookahead_target, LookaheadTarget::router_probs) << "--target must reach config.json";
+    EXPECT_EQ(model_load(dir.file("m"))->config.lookahead_target, LookaheadTarget::router_topk);
     EXPECT_EQ(wide->lookahead->up_proj->weight.size(0), 48);
     EXPECT_EQ(file_read_all(dir.file("wide/packs/cluster-000.ctsr")), "pack bytes");
     SafetensorsFile c(dir.file("wide/model.safetensors"));

@@ -54,6 +54,8 @@ void cmd_train_register(CLI::App& app) {
     fit->add_option("--out", la->out, "write here instead of updating --model in place");
     fit->add_option("--log", la->log, "JSONL log (default: OUT.lookahead.log.jsonl)");
     fit->add_option("--hidden", la->hidden, "start a new head of this width (default: refit the existing one)")->check(CLI::NonNegativeNumber);
+    fit->add_option("--target", la->target, "what the head learns: router_topk (the router's choice) or router_probs (its softmax); default: the checkpoint's")
+        ->check(CLI::IsMember({"router_topk", "router_probs"}));
     fit->add_option("--steps", la->steps, "optimizer steps")->capture_default_str()->check(CLI::PositiveNumber);
     fit->add_option("--batch-size", la->batch_size, "sequences per step")->capture_default_str()->check(CLI::PositiveNumber);
     fit->add_option("--seq-len", la->seq_len, "tokens per sequence")->capture_default_str()->check(CLI::Range(2, 1 << 20));

@@ -17,6 +17,20 @@ const char* attention_kind_name(AttentionKind kind) {
     return "?";
 }
 
+const char* lookahead_target_name(LookaheadTarget target) {
+    switch (target) {
+        case LookaheadTarget::router_probs: return "router_probs";
+        case LookaheadTarget::router_topk: return "router_topk";
+    }
+    return "?";
+}
+
+LookaheadTarget lookahead_target_from_name(const std::string& name, const std::string& what) {
+    if (name == "router_probs") return LookaheadTarget::router_probs;
+    if (name == "router_topk") return LookaheadTarget::router_topk;
+    fail("{}: lookahead_target \"{}\" is not router_probs or router_topk", what, name);
+}
+
 namespace {
 
 const json& require(const json& j, const char* key, const std::string& what) {
@@ -95,6 +109,11 @@ ModelConfig config_from_json(const json& j, const std::string& what) {
     }
     c.lookahead_steps = get_int(j, "lookahead_steps", what);
     c.lookahead_hidden_size = get_int(j, "lookahead_hidden_size", what);
+    // The one field that may be absent: checkpoints written before it existed were all trained
+    // against the softmax, so reading them as router_probs states a fact, not a default.
+    c.lookahead_target = j.contains("lookahead_target")
+                             ? lookahead_target_from_name(get_string(j, "lookahead_target", what), what)
+                             : LookaheadTarget::router_probs;
     c.lambda_balance = get_double(j, "lambda_balance", what);
     c.lambda_temporal = get_double(j, "lambda_temporal", what);
     c.lambda_lookahead = get_double(j, "lambda_lookahead", what);
@@ -201,6 +220,7 @@ nlohmann::ordered_json config_to_json(const ModelConfig& c) {
     j["attention_pattern"] = pattern;
     j["lookahead_steps"] = c.lookahead_steps;
     j["lookahead_hidden_size"] = c.lookahead_hidden_size;
+    j["lookahead_target"] = lookahead_target_name(c.lookahead_target);
     j["lambda_balance"] = c.lambda_balance;
     j["lambda_temporal"] = c.lambda_temporal;
     j["lambda_lookahead"] = c.lambda_lookahead;

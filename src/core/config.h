@@ -2,7 +2,9 @@
 //
 // Field names follow Hugging Face / DeepSeek-V2 where one exists; Chronos-only fields sit
 // beside them. Every field is written explicitly and every field is required on read, so a
-// checkpoint never depends on a default that might change. docs/format.md lists them.
+// checkpoint never depends on a default that might change; the one exception is
+// lookahead_target, absent from checkpoints written before it existed, which were all trained
+// against the softmax (read as router_probs). docs/format.md lists them.
 //
 //     chronos::ModelConfig c = chronos::config_load("ckpt/config.json");
 //     std::string text = chronos::config_to_json(c).dump(2);
@@ -20,6 +22,15 @@ namespace chronos {
 
 enum class AttentionKind : uint8_t { mla, swa, gqa };
 const char* attention_kind_name(AttentionKind kind);
+
+// What the lookahead head is trained to predict at t+k: the router's softmax distribution, or
+// its top-k choice (1/k on each chosen expert). The second is what prefetching needs: the
+// cross-entropy optimum is then each expert's chance of being chosen, whose top-k maximises
+// the expected recall@top-k (docs/training.md).
+enum class LookaheadTarget : uint8_t { router_probs, router_topk };
+const char* lookahead_target_name(LookaheadTarget target);
+// "router_probs" or "router_topk"; anything else fails with a message naming `what`.
+LookaheadTarget lookahead_target_from_name(const std::string& name, const std::string& what);
 
 struct ModelConfig {
     std::string model_type = "chronos";
@@ -47,6 +58,7 @@ struct ModelConfig {
     // Chronos fields.
     int64_t lookahead_steps = 0;        // K: the lookahead head predicts t+1..t+K
     int64_t lookahead_hidden_size = 0;  // width of the lookahead head's hidden layer
+    LookaheadTarget lookahead_target = LookaheadTarget::router_topk;
     double lambda_balance = 0.0;
     double lambda_temporal = 0.0;
     double lambda_lookahead = 0.0;

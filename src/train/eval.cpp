@@ -47,9 +47,7 @@ void for_windows(const std::vector<int32_t>& tokens, int64_t seq_len, int64_t ro
     ProgressBar bar("eval", static_cast<uint64_t>(windows), "windows");
     for (int64_t w = 0; w < windows; w += rows) {
         const int64_t r = std::min(rows, windows - w);
-        std::vector<int32_t> buf(static_cast<size_t>(r * (seq_len + 1)));
-        windows_copy(tokens, w, r, seq_len, buf.data());
-        fn(torch::from_blob(buf.data(), {r, seq_len + 1}, torch::kInt32).to(torch::kInt64));
+        fn(window_ids(tokens, w, r, seq_len));
         bar.advance(static_cast<uint64_t>(r));
     }
     bar.finish();

@@ -85,6 +85,14 @@ torch::Tensor loss_lookahead(const torch::Tensor& logits, const torch::Tensor& t
     return (ce * pair).sum() / pair.sum().clamp_min(1);
 }
 
+torch::Tensor lookahead_target_topk(const torch::Tensor& topk, int64_t n_experts, c10::ScalarType dtype) {
+    const int64_t k = topk.size(-1);
+    std::vector<int64_t> shape = topk.sizes().vec();
+    shape.back() = n_experts;
+    torch::NoGradGuard no_grad;
+    return torch::zeros(shape, torch::TensorOptions().dtype(dtype)).scatter_(-1, topk, 1.0 / static_cast<double>(k));
+}
+
 double switch_rate(const torch::Tensor& topk, const torch::Tensor& valid, int64_t n_experts) {
     const int64_t T = topk.size(1), k = topk.size(-1);
     if (T < 2) return 0.0;

@@ -17,7 +17,13 @@
 //             of the distributions (a flat router minimises it while its top-k flips freely) and
 //             1 - mass kept (any constant router minimises it; with the balance term it gave
 //             either collapsed layers or no locality, see docs/benchmarks.md).
-//   lookahead mean over valid t with t+k valid of CE(stopgrad(p_{t+k}), softmax(z_{t,k})).
+//   lookahead mean over valid t with t+k valid of CE(stopgrad(y_{t+k}), softmax(z_{t,k})), the
+//             target y the router's top-k choice at t+k as a distribution (1/k on each chosen
+//             expert, `lookahead_target_topk`) or, with lookahead_target router_probs, its
+//             softmax. With the top-k target the optimum is each expert's chance of being
+//             chosen, whose top-k is the set with the highest expected recall@top-k; the
+//             softmax target's optimum is the expected router probability, whose top-k can
+//             differ (on `small` the softmax-trained head scored below copying t-1's experts).
 //
 // Both batch-level terms are linear in per-token sums, so data-parallel training is exact: each
 // rank sums its routing_counts with the others (one all-reduce for all layers) and keeps the
@@ -50,6 +56,8 @@ torch::Tensor loss_temporal(const torch::Tensor& probs, const torch::Tensor& top
 // logits [B, T, E] predicted at t for t+k; target_probs [B, T, E] (the real router, detached
 // inside); valid [B, T]; k >= 1.
 torch::Tensor loss_lookahead(const torch::Tensor& logits, const torch::Tensor& target_probs, const torch::Tensor& valid, int64_t k);
+// topk [B, T, k] int64 -> [B, T, E] of `dtype`: 1/k on each chosen expert, 0 elsewhere.
+torch::Tensor lookahead_target_topk(const torch::Tensor& topk, int64_t n_experts, c10::ScalarType dtype);
 // Switch rate of one layer: fraction of the top-k set that changes between adjacent valid tokens.
 double switch_rate(const torch::Tensor& topk, const torch::Tensor& valid, int64_t n_experts);
 

@@ -12,7 +12,11 @@ std::vector<std::vector<torch::Tensor>> lookahead_terms(const ForwardOutput& out
         terms.emplace_back();
         for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
             torch::Tensor z = out.lookahead_logits.select(2, k - 1).select(2, l);  // [B, T, E]
-            terms.back().push_back(loss_lookahead(z, out.router_probs[static_cast<size_t>(l)], valid, k));
+            const torch::Tensor& probs = out.router_probs[static_cast<size_t>(l)];
+            torch::Tensor target = c.lookahead_target == LookaheadTarget::router_topk
+                                       ? lookahead_target_topk(out.router_topk[static_cast<size_t>(l)], c.n_routed_experts, probs.scalar_type())
+                                       : probs;
+            terms.back().push_back(loss_lookahead(z, target, valid, k));
         }
     }
     return terms;
@@ -56,10 +60,21 @@ ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids,
     return r;
 }
 
+// Widens a [rows, T + 1] int32 buffer into the int64 ids the embedding takes.
+static torch::Tensor ids_from_buffer(const std::vector<int32_t>& buf, int64_t rows, int64_t seq_len) {
+    return torch::from_blob(const_cast<int32_t*>(buf.data()), {rows, seq_len + 1}, torch::kInt32).to(torch::kInt64);
+}
+
 torch::Tensor sampler_batch(SequenceSampler& sampler, int64_t first, int64_t rows, int64_t seq_len) {
     std::vector<int32_t> buf(static_cast<size_t>(rows * (seq_len + 1)));
     for (int64_t r = 0; r < rows; ++r) sampler.fill(first + r, buf.data() + r * (seq_len + 1));
-    return torch::from_blob(buf.data(), {rows, seq_len + 1}, torch::kInt32).to(torch::kInt64);
+    return ids_from_buffer(buf, rows, seq_len);
+}
+
+torch::Tensor window_ids(const std::vector<int32_t>& tokens, int64_t first, int64_t rows, int64_t seq_len) {
+    std::vector<int32_t> buf(static_cast<size_t>(rows * (seq_len + 1)));
+    windows_copy(tokens, first, rows, seq_len, buf.data());
+    return ids_from_buffer(buf, rows, seq_len);
 }
 
 double held_out_mean(const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches,
@@ -70,9 +85,7 @@ double held_out_mean(const std::vector<int32_t>& tokens, int64_t seq_len, int64_
     int64_t n = 0;
     for (int64_t b = 0; b < batches && b * rows < windows; ++b) {
         const int64_t r = std::min(rows, windows - b * rows);
-        std::vector<int32_t> buf(static_cast<size_t>(r * (seq_len + 1)));
-        windows_copy(tokens, b * rows, r, seq_len, buf.data());
-        sum += loss(torch::from_blob(buf.data(), {r, seq_len + 1}, torch::kInt32).to(torch::kInt64)) * static_cast<double>(r);
+        sum += loss(window_ids(tokens, b * rows, r, seq_len)) * static_cast<double>(r);
         n += r;
     }
     return n > 0 ? sum / static_cast<double>(n) : std::nan("");

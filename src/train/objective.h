@@ -39,6 +39,10 @@ torch::Tensor lookahead_total(const std::vector<std::vector<torch::Tensor>>& ter
 // [rows, T + 1] int64 ids of the sampler's global samples first .. first + rows - 1.
 torch::Tensor sampler_batch(SequenceSampler& sampler, int64_t first, int64_t rows, int64_t seq_len);
 
+// [rows, T + 1] int64 ids of the consecutive windows first .. first + rows - 1 of `tokens`
+// (windows_copy's layout), the one place a held-out int32 stream becomes model input.
+torch::Tensor window_ids(const std::vector<int32_t>& tokens, int64_t first, int64_t rows, int64_t seq_len);
+
 // Row-weighted mean of loss(ids [r, T + 1]) over the first `batches` x `rows` held-out windows of
 // `tokens`, in order, without gradients (NaN if there is no window).
 double held_out_mean(const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches,
