@@ -26,7 +26,7 @@ CommandLine& cli_command_line() {
 // glibc hands blocks above 128 KB-32 MB (its sliding mmap threshold) back to the kernel on
 // free, so every training step re-faults and re-zeroes the same activation buffers: page faults
 // and page clearing were ~6% of a `small` pretraining profile. Keeping freed blocks up to the
-// largest threshold glibc allows (32 MB) in the heap, untrimmed, made steps 6-18% faster in
+// largest threshold glibc allows (32 MB) in the heap, untrimmed, made steps 3-11% faster in
 // interleaved runs (docs/benchmarks.md). Blocks above 32 MB (the logits) are still mapped.
 static void malloc_keep_freed_blocks() {
     mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);

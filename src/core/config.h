@@ -58,7 +58,7 @@ struct ModelConfig {
     // Chronos fields.
     int64_t lookahead_steps = 0;        // K: the lookahead head predicts t+1..t+K
     int64_t lookahead_hidden_size = 0;  // width of the lookahead head's hidden layer
-    LookaheadTarget lookahead_target = LookaheadTarget::router_topk;
+    LookaheadTarget lookahead_target = LookaheadTarget::router_topk;  // configs built in code; a file without the field reads router_probs
     double lambda_balance = 0.0;
     double lambda_temporal = 0.0;
     double lambda_lookahead = 0.0;

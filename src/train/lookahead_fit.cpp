@@ -4,8 +4,9 @@
 // routing) and learns the router's decision at t+k (or its softmax, per lookahead_target).
 // Nothing in the model depends on it, so with every other parameter frozen a step costs one
 // forward pass plus the head's own backward, and the router decisions, logits and every other
-// weight stay bit for bit what pretraining left. At the end of Stage 1 the head is still far from converged (its loss falls steeply to
-// the last step, docs/benchmarks.md), which is what this buys back cheaply.
+// weight stay bit for bit what pretraining left. At the end of Stage 1 the head is still far
+// from converged (its loss falls steeply to the last step, docs/benchmarks.md), which is what
+// this buys back cheaply.
 #include <spdlog/spdlog.h>
 
 #include <chrono>

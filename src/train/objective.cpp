@@ -8,15 +8,19 @@ namespace chronos {
 std::vector<std::vector<torch::Tensor>> lookahead_terms(const ForwardOutput& out, const torch::Tensor& valid, const ModelConfig& c) {
     std::vector<std::vector<torch::Tensor>> terms;
     if (!out.lookahead_logits.defined()) return terms;
+    // One target per layer, shared by every k (loss_lookahead shifts it by k).
+    std::vector<torch::Tensor> targets;
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        const torch::Tensor& probs = out.router_probs[static_cast<size_t>(l)];
+        targets.push_back(c.lookahead_target == LookaheadTarget::router_topk
+                              ? lookahead_target_topk(out.router_topk[static_cast<size_t>(l)], c.n_routed_experts, probs.scalar_type())
+                              : probs);
+    }
     for (int64_t k = 1; k <= c.lookahead_steps; ++k) {
         terms.emplace_back();
         for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
             torch::Tensor z = out.lookahead_logits.select(2, k - 1).select(2, l);  // [B, T, E]
-            const torch::Tensor& probs = out.router_probs[static_cast<size_t>(l)];
-            torch::Tensor target = c.lookahead_target == LookaheadTarget::router_topk
-                                       ? lookahead_target_topk(out.router_topk[static_cast<size_t>(l)], c.n_routed_experts, probs.scalar_type())
-                                       : probs;
-            terms.back().push_back(loss_lookahead(z, target, valid, k));
+            terms.back().push_back(loss_lookahead(z, targets[static_cast<size_t>(l)], valid, k));
         }
     }
     return terms;
