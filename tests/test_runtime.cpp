@@ -2,6 +2,7 @@
 // policies against each other, metrics against a known trace, and the fault-injection cases.
 // Each parity test prints the largest difference it saw.
 #include <gtest/gtest.h>
+#include <omp.h>
 #include <torch/torch.h>
 
 #include <atomic>
@@ -17,6 +18,7 @@
 #include "core/error.h"
 #include "format/pack.h"
 #include "model/model.h"
+#include "runtime/kernels.h"
 #include "runtime/runtime.h"
 #include "test_helpers.h"
 #include "train/checkpoint_io.h"
@@ -429,6 +431,60 @@ TEST(RuntimeSession, DecodeStepsAllocateNothing) {
         g_count_allocations = false;
         EXPECT_EQ(g_allocations.load(), 0) << rt::miss_mode_name(mode) << ": heap allocations in 19 decode steps";
     }
+}
+
+// Decode's matrix-vector product against a double-precision reference, on shapes that cover the
+// four-row blocks, the eight-wide column blocks and their tails, below and above the size where
+// the rows are split across threads; and the split must not change a bit (exact mode's identity
+// to resident rests on every product being deterministic).
+TEST(RuntimeKernels, GemvMatchesADoubleReferenceOnAnyThreadCount) {
+    std::mt19937 gen(5);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    const int threads_before = omp_get_max_threads();
+    for (auto [out, in] : {std::pair<int64_t, int64_t>{1, 1}, {3, 7}, {5, 9}, {33, 17}, {768, 512}, {513, 771}, {1030, 260}}) {
+        std::vector<float> W(static_cast<size_t>(out * in)), W2(W.size()), x(static_cast<size_t>(in)), y0(static_cast<size_t>(out));
+        for (float& v : W) v = u(gen);
+        for (float& v : W2) v = u(gen);
+        for (float& v : x) v = u(gen);
+        for (float& v : y0) v = u(gen);
+        std::vector<float> ref(static_cast<size_t>(out)), ref2(ref.size());
+        const double tol = 1e-5 * std::sqrt(static_cast<double>(in));  // float rounding of `in` terms of size <= 1
+        for (int64_t r = 0; r < out; ++r) {
+            double s = 0, s2 = 0;
+            for (int64_t j = 0; j < in; ++j) {
+                s += static_cast<double>(W[static_cast<size_t>(r * in + j)]) * x[static_cast<size_t>(j)];
+                s2 += static_cast<double>(W2[static_cast<size_t>(r * in + j)]) * x[static_cast<size_t>(j)];
+            }
+            ref[static_cast<size_t>(r)] = static_cast<float>(s);
+            ref2[static_cast<size_t>(r)] = static_cast<float>(s2);
+        }
+        std::vector<float> first, first_acc;
+        for (int t : {1, 2, 3}) {
+            omp_set_num_threads(t);
+            std::vector<float> y(static_cast<size_t>(out)), ya = y0, g(y.size()), up(y.size());
+            rt::gemv(W.data(), x.data(), y.data(), out, in);
+            rt::gemv(W.data(), x.data(), ya.data(), out, in, /*accumulate=*/true);
+            rt::gemv2(W.data(), g.data(), W2.data(), up.data(), x.data(), out, in);
+            double worst = 0, worst_acc = 0;
+            for (int64_t r = 0; r < out; ++r) {
+                const size_t i = static_cast<size_t>(r);
+                worst = std::max(worst, std::abs(static_cast<double>(y[i]) - ref[i]));
+                worst_acc = std::max(worst_acc, std::abs(static_cast<double>(ya[i]) - (static_cast<double>(y0[i]) + ref[i])));
+                EXPECT_EQ(g[i], y[i]) << "gemv2's first product differs from gemv, row " << r;
+                EXPECT_LE(std::abs(static_cast<double>(up[i]) - ref2[i]), tol) << "gemv2's second product, row " << r;
+            }
+            EXPECT_LE(worst, tol) << out << "x" << in << ", " << t << " thread(s): largest difference " << worst;
+            EXPECT_LE(worst_acc, tol) << out << "x" << in << " accumulate, " << t << " thread(s): " << worst_acc;
+            if (t == 1) {
+                first = y;
+                first_acc = ya;
+            } else {
+                EXPECT_EQ(y, first) << out << "x" << in << ": " << t << " threads changed the bits of the product";
+                EXPECT_EQ(ya, first_acc) << out << "x" << in << ": " << t << " threads changed the bits (accumulate)";
+            }
+        }
+    }
+    omp_set_num_threads(threads_before);
 }
 
 TEST(RuntimeSampler, PenaltyLowersRepeatsOfEitherSignAndSamplingIsSeeded) {

@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "runtime/kernels.h"
 #include "train/train_api.h"
 
 namespace chronos {
@@ -86,6 +87,22 @@ double sgemv_bandwidth_gbs(size_t bytes, int rows, int cols, int reps) {
     return best;
 }
 
+// The same through the runtime's own matrix-vector product (chronos::rt::gemv), for comparison.
+double gemv_bandwidth_gbs(size_t bytes, int rows, int cols, int reps) {
+    const size_t per = static_cast<size_t>(rows) * static_cast<size_t>(cols);
+    const size_t count = std::max<size_t>(1, bytes / (per * sizeof(float)));
+    std::vector<std::vector<float>> w(count, std::vector<float>(per, 0.01f));
+    std::vector<float> x(static_cast<size_t>(cols), 1.0f), y(static_cast<size_t>(rows));
+    double best = 0;
+    for (int r = 0; r < reps + 1; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        for (const auto& m : w) rt::gemv(m.data(), x.data(), y.data(), rows, cols);
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (r > 0) best = std::max(best, static_cast<double>(count * per * sizeof(float)) / s / 1e9);
+    }
+    return best;
+}
+
 // Median of a log field over steps after the first `skip` (warm-up and first evaluations).
 double log_median(const std::string& path, const char* field, int64_t skip) {
     std::ifstream in(path);
@@ -122,7 +139,7 @@ void cmd_bench_register(CLI::App& app) {
 
     auto a = std::make_shared<ReportArgs>();
     auto mb = std::make_shared<int>(1024);
-    CLI::App* bw = bench->add_subcommand("membw", "RAM read bandwidth of this machine, plain and through OpenBLAS sgemv");
+    CLI::App* bw = bench->add_subcommand("membw", "RAM read bandwidth of this machine, plain, through OpenBLAS sgemv and through the runtime's gemv");
     bw->add_option("--mib", *mb, "buffer size in MiB (far above the cache)")->capture_default_str()->check(CLI::Range(64, 65536));
     bw->callback([mb]() {
         const int threads = omp_get_max_threads();  // --threads sets OpenMP and BLAS alike
@@ -132,8 +149,8 @@ void cmd_bench_register(CLI::App& app) {
         // the anchor (experts 1664 x 512 and 512 x 1664, lm_head 6400 x 512), [out, in].
         for (auto [r, c] : {std::pair{768, 512}, std::pair{512, 768}, std::pair{1664, 512}, std::pair{512, 1664},
                             std::pair{8000, 512}, std::pair{6400, 512}}) {
-            std::cout << fmt::format("sgemv {}x{} over {} MiB, {} thread(s): {:.1f} GB/s\n", r, c, *mb, threads,
-                                     sgemv_bandwidth_gbs(bytes, r, c, 5));
+            std::cout << fmt::format("{}x{} over {} MiB, {} thread(s): OpenBLAS sgemv {:.1f} GB/s, runtime gemv {:.1f} GB/s\n",
+                                     r, c, *mb, threads, sgemv_bandwidth_gbs(bytes, r, c, 5), gemv_bandwidth_gbs(bytes, r, c, 5));
         }
     });
 

@@ -1,6 +1,7 @@
-// kernels.h: the runtime's compute kernels — plain loops with OpenMP and BLAS (OpenBLAS, OpenMP
-// build). All tensors are fp32, row-major, in checkpoint layout: a weight W of shape [out, in]
-// maps x [in] to W x [out]. Nothing here allocates.
+// kernels.h: the runtime's compute kernels — plain loops with OpenMP, BLAS GEMM (OpenBLAS, OpenMP
+// build) for prefill and our own matrix-vector product for decode (see gemv). All tensors are
+// fp32, row-major, in checkpoint layout: a weight W of shape [out, in] maps x [in] to W x [out].
+// Nothing here allocates.
 //
 //     chronos::rt::matmul_wt(x, W, y, T, in, out);     // y[T, out] = x[T, in] W^T
 //     chronos::rt::rmsnorm(x, w, y, T, H, 1e-6);
@@ -10,7 +11,15 @@
 
 namespace chronos::rt {
 
-// y[T, out] = x[T, in] · W[out, in]^T (+ y if accumulate). GEMV for T == 1, GEMM otherwise.
+// y[out] = W[out, in] · x[in] (+ y if accumulate): the decode product. Rows are split across the
+// OpenMP team (one block per thread); small products and calls from inside a parallel region
+// run on the calling thread. Deterministic: the same inputs give the same bits.
+void gemv(const float* W, const float* x, float* y, int64_t out, int64_t in, bool accumulate = false);
+
+// y1[out] = W1 · x and y2[out] = W2 · x in one parallel region (SwiGLU's gate and up).
+void gemv2(const float* W1, float* y1, const float* W2, float* y2, const float* x, int64_t out, int64_t in);
+
+// y[T, out] = x[T, in] · W[out, in]^T (+ y if accumulate). gemv for T == 1, BLAS GEMM otherwise.
 void matmul_wt(const float* x, const float* W, float* y, int64_t T, int64_t in, int64_t out, bool accumulate = false);
 
 // y[T, n] = x / sqrt(mean(x^2) + eps) * w, row by row (sums in double). y may alias x.
