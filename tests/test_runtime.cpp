@@ -437,7 +437,7 @@ TEST(RuntimeSession, DecodeStepsAllocateNothing) {
 // four-row blocks, the eight-wide column blocks and their tails, below and above the size where
 // the rows are split across threads; and the split must not change a bit (exact mode's identity
 // to resident rests on every product being deterministic).
-TEST(RuntimeKernels, GemvMatchesADoubleReferenceOnAnyThreadCount) {
+TEST(RuntimeKernels, GemvAndDotMatchADoubleReferenceOnAnyThreadCount) {
     std::mt19937 gen(5);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     const int threads_before = omp_get_max_threads();
@@ -485,6 +485,14 @@ TEST(RuntimeKernels, GemvMatchesADoubleReferenceOnAnyThreadCount) {
         }
     }
     omp_set_num_threads(threads_before);
+    for (int64_t n : {1, 7, 8, 9, 33, 512}) {
+        std::vector<float> a(static_cast<size_t>(n)), b(a.size());
+        for (float& v : a) v = u(gen);
+        for (float& v : b) v = u(gen);
+        double ref = 0;
+        for (size_t i = 0; i < a.size(); ++i) ref += static_cast<double>(a[i]) * b[i];
+        EXPECT_NEAR(rt::dot(a.data(), b.data(), n), ref, 1e-5 * std::sqrt(static_cast<double>(n))) << "dot, n = " << n;
+    }
 }
 
 TEST(RuntimeSampler, PenaltyLowersRepeatsOfEitherSignAndSamplingIsSeeded) {

@@ -62,6 +62,17 @@ void gemv_rows(const float* W, const float* x, float* y, int64_t r0, int64_t r1,
     }
 }
 
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+float dot_impl(const float* a, const float* b, int64_t n) {
+    const int64_t n8 = n & ~int64_t{7};
+    v8f acc = {};
+    int64_t i = 0;
+    for (; i < n8; i += 8) acc += load8(a + i) * load8(b + i);
+    float s = sum8(acc);
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
 // Rows [0, out) split into one contiguous block per thread (in multiples of 4 rows, so blocks
 // start on cache-line-friendly boundaries for the usual widths).
 void gemv_block(int64_t out, int64_t part, int64_t parts, int64_t* r0, int64_t* r1) {
@@ -71,6 +82,8 @@ void gemv_block(int64_t out, int64_t part, int64_t parts, int64_t* r0, int64_t* 
 }
 
 }  // namespace
+
+float dot(const float* a, const float* b, int64_t n) { return dot_impl(a, b, n); }
 
 void gemv(const float* W, const float* x, float* y, int64_t out, int64_t in, bool accumulate) {
     if (out * in < kGemvParallelMin || omp_get_max_threads() == 1 || omp_in_parallel()) {

@@ -16,6 +16,9 @@ namespace chronos::rt {
 // run on the calling thread. Deterministic: the same inputs give the same bits.
 void gemv(const float* W, const float* x, float* y, int64_t out, int64_t in, bool accumulate = false);
 
+// a[n] · b[n], eight running sums in a fixed order (attention's scores against a strided cache).
+float dot(const float* a, const float* b, int64_t n);
+
 // y1[out] = W1 · x and y2[out] = W2 · x in one parallel region (SwiGLU's gate and up).
 void gemv2(const float* W1, float* y1, const float* W2, float* y2, const float* x, int64_t out, int64_t in);
 

@@ -20,12 +20,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-float dot(const float* a, const float* b, int64_t n) {
-    float s = 0;
-    for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
-
 }  // namespace
 
 const char* miss_mode_name(MissMode m) {
@@ -268,7 +262,9 @@ void Session::attention(int64_t l, int64_t T) {
                 const float* row = w_uk + i * r;
                 for (int64_t j = 0; j < r; ++j) qlat[j] += qi * row[j];
             }
-            for (int64_t s = 0; s < S; ++s) sc[s] = (dot(qlat, ckv + s * r, r) + dot(qr, krope + s * dr, dr)) * scale;
+            gemv(ckv, qlat, sc, S, r);                           // latent part of the scores
+            gemv(krope, qr, sc, S, dr, /*accumulate=*/true);     // + rope part
+            for (int64_t s = 0; s < S; ++s) sc[s] *= scale;
             softmax(sc, S);
             std::fill(olat, olat + r, 0.0f);
             for (int64_t s = 0; s < S; ++s) {
@@ -277,7 +273,7 @@ void Session::attention(int64_t l, int64_t T) {
                 for (int64_t j = 0; j < r; ++j) olat[j] += ps * cs[j];
             }
             float* out = &heads_[static_cast<size_t>(t * nh * dv + h * dv)];
-            for (int64_t j = 0; j < dv; ++j) out[j] = dot(w_uv + j * r, olat, r);
+            gemv(w_uv, olat, out, dv, r);
         }
         matmul_wt(heads_.data(), w.o_proj, att_.data(), T, nh * dv, H);
         return;
