@@ -70,25 +70,12 @@ double read_bandwidth_gbs(size_t bytes, int reps, int threads) {
     return best;
 }
 
-// Best GB/s of matrix bytes streamed by OpenBLAS sgemv (y = W x), cycling over enough distinct
-// [rows, cols] matrices to fill `bytes`, as decode does over its layers.
-double sgemv_bandwidth_gbs(size_t bytes, int rows, int cols, int reps) {
-    const size_t per = static_cast<size_t>(rows) * static_cast<size_t>(cols);
-    const size_t count = std::max<size_t>(1, bytes / (per * sizeof(float)));
-    std::vector<std::vector<float>> w(count, std::vector<float>(per, 0.01f));
-    std::vector<float> x(static_cast<size_t>(cols), 1.0f), y(static_cast<size_t>(rows));
-    double best = 0;
-    for (int r = 0; r < reps + 1; ++r) {
-        auto t0 = std::chrono::steady_clock::now();
-        for (const auto& m : w) cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, m.data(), cols, x.data(), 1, 0.0f, y.data(), 1);
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (r > 0) best = std::max(best, static_cast<double>(count * per * sizeof(float)) / s / 1e9);
-    }
-    return best;
-}
+enum class Gemv { openblas, runtime };
 
-// The same through the runtime's own matrix-vector product (chronos::rt::gemv), for comparison.
-double gemv_bandwidth_gbs(size_t bytes, int rows, int cols, int reps) {
+// Best GB/s of matrix bytes streamed by a matrix-vector product (y = W x), OpenBLAS's sgemv or
+// the runtime's own rt::gemv, cycling over enough distinct [rows, cols] matrices to fill
+// `bytes`, as decode does over its layers.
+double gemv_bandwidth_gbs(Gemv which, size_t bytes, int rows, int cols, int reps) {
     const size_t per = static_cast<size_t>(rows) * static_cast<size_t>(cols);
     const size_t count = std::max<size_t>(1, bytes / (per * sizeof(float)));
     std::vector<std::vector<float>> w(count, std::vector<float>(per, 0.01f));
@@ -96,7 +83,13 @@ double gemv_bandwidth_gbs(size_t bytes, int rows, int cols, int reps) {
     double best = 0;
     for (int r = 0; r < reps + 1; ++r) {
         auto t0 = std::chrono::steady_clock::now();
-        for (const auto& m : w) rt::gemv(m.data(), x.data(), y.data(), rows, cols);
+        for (const auto& m : w) {
+            if (which == Gemv::openblas) {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, m.data(), cols, x.data(), 1, 0.0f, y.data(), 1);
+            } else {
+                rt::gemv(m.data(), x.data(), y.data(), rows, cols);
+            }
+        }
         double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (r > 0) best = std::max(best, static_cast<double>(count * per * sizeof(float)) / s / 1e9);
     }
@@ -150,7 +143,8 @@ void cmd_bench_register(CLI::App& app) {
         for (auto [r, c] : {std::pair{768, 512}, std::pair{512, 768}, std::pair{1664, 512}, std::pair{512, 1664},
                             std::pair{8000, 512}, std::pair{6400, 512}}) {
             std::cout << fmt::format("{}x{} over {} MiB, {} thread(s): OpenBLAS sgemv {:.1f} GB/s, runtime gemv {:.1f} GB/s\n",
-                                     r, c, *mb, threads, sgemv_bandwidth_gbs(bytes, r, c, 5), gemv_bandwidth_gbs(bytes, r, c, 5));
+                                     r, c, *mb, threads, gemv_bandwidth_gbs(Gemv::openblas, bytes, r, c, 5),
+                                     gemv_bandwidth_gbs(Gemv::runtime, bytes, r, c, 5));
         }
     });
 

@@ -125,6 +125,15 @@ void matmul_wt(const float* x, const float* W, float* y, int64_t T, int64_t in, 
     }
 }
 
+void matmul2_wt(const float* x, const float* W1, float* y1, const float* W2, float* y2, int64_t T, int64_t in, int64_t out) {
+    if (T == 1) {
+        gemv2(W1, y1, W2, y2, x, out, in);
+    } else {
+        matmul_wt(x, W1, y1, T, in, out);
+        matmul_wt(x, W2, y2, T, in, out);
+    }
+}
+
 void rmsnorm(const float* x, const float* w, float* y, int64_t T, int64_t n, double eps) {
     for (int64_t t = 0; t < T; ++t) {
         const float* xr = x + t * n;

@@ -4,6 +4,7 @@
 // Nothing here allocates.
 //
 //     chronos::rt::matmul_wt(x, W, y, T, in, out);     // y[T, out] = x[T, in] W^T
+//     chronos::rt::gemv(W, x, y, out, in);             // y[out] = W[out, in] x[in] (decode)
 //     chronos::rt::rmsnorm(x, w, y, T, H, 1e-6);
 #pragma once
 
@@ -24,6 +25,9 @@ void gemv2(const float* W1, float* y1, const float* W2, float* y2, const float* 
 
 // y[T, out] = x[T, in] · W[out, in]^T (+ y if accumulate). gemv for T == 1, BLAS GEMM otherwise.
 void matmul_wt(const float* x, const float* W, float* y, int64_t T, int64_t in, int64_t out, bool accumulate = false);
+
+// y1 = x · W1^T and y2 = x · W2^T, both [T, out] (SwiGLU's gate and up): gemv2 for T == 1.
+void matmul2_wt(const float* x, const float* W1, float* y1, const float* W2, float* y2, int64_t T, int64_t in, int64_t out);
 
 // y[T, n] = x / sqrt(mean(x^2) + eps) * w, row by row (sums in double). y may alias x.
 void rmsnorm(const float* x, const float* w, float* y, int64_t T, int64_t n, double eps);

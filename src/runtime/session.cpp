@@ -361,12 +361,7 @@ void Session::expert_forward(int32_t pair, const int32_t* rows, float* out, int6
     for (int64_t i = 0; i < n; ++i) {
         std::memcpy(&xs_[static_cast<size_t>(i * H)], &a_[static_cast<size_t>(rows[i] * H)], static_cast<size_t>(H) * sizeof(float));
     }
-    if (n == 1) {
-        gemv2(wg, g_.data(), wu, u_.data(), xs_.data(), F, H);
-    } else {
-        matmul_wt(xs_.data(), wg, g_.data(), n, H, F);
-        matmul_wt(xs_.data(), wu, u_.data(), n, H, F);
-    }
+    matmul2_wt(xs_.data(), wg, g_.data(), wu, u_.data(), n, H, F);
     silu_mul(g_.data(), u_.data(), n * F);
     matmul_wt(g_.data(), wd, out, n, F, H);
 }
@@ -457,12 +452,7 @@ void Session::moe(int64_t l, int64_t T, Phase phase) {
     }
     if (w.shared_gate != nullptr) {
         const int64_t Fs = c.n_shared_experts * c.moe_intermediate_size;
-        if (T == 1) {
-            gemv2(w.shared_gate, sg_.data(), w.shared_up, su_.data(), a_.data(), Fs, H);
-        } else {
-            matmul_wt(a_.data(), w.shared_gate, sg_.data(), T, H, Fs);
-            matmul_wt(a_.data(), w.shared_up, su_.data(), T, H, Fs);
-        }
+        matmul2_wt(a_.data(), w.shared_gate, sg_.data(), w.shared_up, su_.data(), T, H, Fs);
         silu_mul(sg_.data(), su_.data(), T * Fs);
         matmul_wt(sg_.data(), w.shared_down, h_.data(), T, Fs, H, /*accumulate=*/true);
     }
