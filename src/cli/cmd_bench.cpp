@@ -159,9 +159,12 @@ void cmd_bench_register(CLI::App& app) {
     rep->add_option("--json", a->out_json, "write the figures as JSON");
     rep->add_option("--markdown", a->out_md, "write the table as Markdown");
     rep->callback([a]() {
-        const double peak = sgemm_peak_gflops(a->sgemm_n, 10);  // best of 10: a shared host only ever lowers it
+        // The peak is the best of three bursts of 10 products spread over the report's run (before,
+        // between and after the evaluations): a shared host only ever lowers it, and a single
+        // burst once came out 30% under the usual figure.
+        double peak = sgemm_peak_gflops(a->sgemm_n, 10);
         nlohmann::ordered_json j;
-        j["sgemm_peak_gflops"] = peak;
+        j["sgemm_peak_gflops"] = 0.0;  // filled in below, keeping the key first
         j["data"] = a->data;
         for (const auto& [name, dir, speed_log] : {std::tuple{"chronos", a->chronos_dir, a->chronos_log},
                                                   std::tuple{"baseline", a->baseline_dir, a->baseline_log}}) {
@@ -171,7 +174,12 @@ void cmd_bench_register(CLI::App& app) {
             const double tok_s = log_median(log, "tok_s", 5), flop_s = log_median(log, "flop_s", 5);
             j[name] = {{"dir", dir}, {"ppl", p.ppl}, {"loss", p.loss}, {"tokens", p.tokens}, {"switch_rate", r.switch_rate_mean},
                        {"lookahead_recall", r.lookahead_recall}, {"copy_recall", r.copy_recall}, {"train_tok_s", tok_s}, {"train_gflop_s", flop_s / 1e9},
-                       {"fraction_of_sgemm_peak", flop_s / 1e9 / peak}};
+                       {"fraction_of_sgemm_peak", 0.0}};
+            peak = std::max(peak, sgemm_peak_gflops(a->sgemm_n, 10));
+        }
+        j["sgemm_peak_gflops"] = peak;
+        for (const char* name : {"chronos", "baseline"}) {
+            j[name]["fraction_of_sgemm_peak"] = j[name]["train_gflop_s"].get<double>() / peak;
         }
         // Copies: adding "targets" below may reallocate the ordered map.
         const nlohmann::ordered_json c = j["chronos"];
