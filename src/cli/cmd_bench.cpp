@@ -163,23 +163,23 @@ void cmd_bench_register(CLI::App& app) {
         // between and after the evaluations): a shared host only ever lowers it, and a single
         // burst once came out 30% under the usual figure.
         double peak = sgemm_peak_gflops(a->sgemm_n, 10);
-        nlohmann::ordered_json j;
-        j["sgemm_peak_gflops"] = 0.0;  // filled in below, keeping the key first
-        j["data"] = a->data;
+        nlohmann::ordered_json rows;  // per variant, before the peak is final
         for (const auto& [name, dir, speed_log] : {std::tuple{"chronos", a->chronos_dir, a->chronos_log},
                                                   std::tuple{"baseline", a->baseline_dir, a->baseline_log}}) {
             EvalPplResult p = eval_ppl(dir, a->data, a->seq_len, a->max_tokens);
             EvalRoutingResult r = eval_routing(dir, a->data, a->seq_len, a->max_tokens);
             const std::string log = speed_log.empty() ? dir + ".log.jsonl" : speed_log;
             const double tok_s = log_median(log, "tok_s", 5), flop_s = log_median(log, "flop_s", 5);
-            j[name] = {{"dir", dir}, {"ppl", p.ppl}, {"loss", p.loss}, {"tokens", p.tokens}, {"switch_rate", r.switch_rate_mean},
-                       {"lookahead_recall", r.lookahead_recall}, {"copy_recall", r.copy_recall}, {"train_tok_s", tok_s}, {"train_gflop_s", flop_s / 1e9},
-                       {"fraction_of_sgemm_peak", 0.0}};
+            rows[name] = {{"dir", dir}, {"ppl", p.ppl}, {"loss", p.loss}, {"tokens", p.tokens}, {"switch_rate", r.switch_rate_mean},
+                          {"lookahead_recall", r.lookahead_recall}, {"copy_recall", r.copy_recall}, {"train_tok_s", tok_s}, {"train_gflop_s", flop_s / 1e9}};
             peak = std::max(peak, sgemm_peak_gflops(a->sgemm_n, 10));
         }
+        nlohmann::ordered_json j;
         j["sgemm_peak_gflops"] = peak;
+        j["data"] = a->data;
         for (const char* name : {"chronos", "baseline"}) {
-            j[name]["fraction_of_sgemm_peak"] = j[name]["train_gflop_s"].get<double>() / peak;
+            j[name] = rows[name];
+            j[name]["fraction_of_sgemm_peak"] = rows[name]["train_gflop_s"].get<double>() / peak;
         }
         // Copies: adding "targets" below may reallocate the ordered map.
         const nlohmann::ordered_json c = j["chronos"];

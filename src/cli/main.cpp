@@ -23,15 +23,13 @@ CommandLine& cli_command_line() {
 }
 }  // namespace chronos
 
-// glibc hands blocks above 128 KB-32 MB (its sliding mmap threshold) back to the kernel on
-// free, so every training step re-faults and re-zeroes the same activation buffers: page faults
-// and page clearing were ~6% of a `small` pretraining profile. Keeping freed blocks up to the
-// largest threshold glibc allows (32 MB) in the heap, untrimmed, made steps 3-11% faster in
-// interleaved runs; the blocks above it (the [tokens, vocab] logits and their gradients, 131 MB
-// each for `small`) were still mapped and unmapped every step, and serving every block from
-// the heap (no mmap at all) gave another 7-14% (docs/benchmarks.md).
+// glibc maps blocks above its mmap threshold (128 KB-32 MB) and unmaps them on free, so every
+// training step re-faulted and re-zeroed the same activation buffers (page faults and page
+// clearing were ~6% of a `small` pretraining profile). Serving every block from the heap (no
+// mmap) and never trimming it keeps them: +3-11% from blocks up to 32 MB, another +7-14% from
+// the larger ones (the [tokens, vocab] logits and their gradients) in interleaved runs
+// (docs/benchmarks.md).
 static void malloc_keep_freed_blocks() {
-    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }

@@ -62,8 +62,21 @@ void gemv_rows(const float* W, const float* x, float* y, int64_t r0, int64_t r1,
     }
 }
 
+// Rows [0, out) split into one contiguous block per thread (in multiples of 4 rows, so blocks
+// start on cache-line-friendly boundaries for the usual widths).
+void gemv_block(int64_t out, int64_t part, int64_t parts, int64_t* r0, int64_t* r1) {
+    const int64_t quads = (out + 3) / 4;
+    *r0 = std::min(out, quads * part / parts * 4);
+    *r1 = std::min(out, quads * (part + 1) / parts * 4);
+}
+
+// Small products, a team of one, and calls from inside a parallel region run on the caller.
+bool gemv_on_caller(int64_t weights) { return weights < kGemvParallelMin || omp_get_max_threads() == 1 || omp_in_parallel(); }
+
+}  // namespace
+
 __attribute__((target_clones("arch=x86-64-v3", "default")))
-float dot_impl(const float* a, const float* b, int64_t n) {
+float dot(const float* a, const float* b, int64_t n) {
     const int64_t n8 = n & ~int64_t{7};
     v8f acc = {};
     int64_t i = 0;
@@ -73,20 +86,8 @@ float dot_impl(const float* a, const float* b, int64_t n) {
     return s;
 }
 
-// Rows [0, out) split into one contiguous block per thread (in multiples of 4 rows, so blocks
-// start on cache-line-friendly boundaries for the usual widths).
-void gemv_block(int64_t out, int64_t part, int64_t parts, int64_t* r0, int64_t* r1) {
-    const int64_t quads = (out + 3) / 4;
-    *r0 = std::min(out, quads * part / parts * 4);
-    *r1 = std::min(out, quads * (part + 1) / parts * 4);
-}
-
-}  // namespace
-
-float dot(const float* a, const float* b, int64_t n) { return dot_impl(a, b, n); }
-
 void gemv(const float* W, const float* x, float* y, int64_t out, int64_t in, bool accumulate) {
-    if (out * in < kGemvParallelMin || omp_get_max_threads() == 1 || omp_in_parallel()) {
+    if (gemv_on_caller(out * in)) {
         gemv_rows(W, x, y, 0, out, in, accumulate);
         return;
     }
@@ -99,7 +100,7 @@ void gemv(const float* W, const float* x, float* y, int64_t out, int64_t in, boo
 }
 
 void gemv2(const float* W1, float* y1, const float* W2, float* y2, const float* x, int64_t out, int64_t in) {
-    if (out * in < kGemvParallelMin || omp_get_max_threads() == 1 || omp_in_parallel()) {
+    if (gemv_on_caller(out * in)) {  // per product, as before both were one call
         gemv_rows(W1, x, y1, 0, out, in, false);
         gemv_rows(W2, x, y2, 0, out, in, false);
         return;

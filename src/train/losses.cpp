@@ -90,7 +90,7 @@ torch::Tensor lookahead_target_topk(const torch::Tensor& topk, int64_t n_experts
     std::vector<int64_t> shape = topk.sizes().vec();
     shape.back() = n_experts;
     torch::NoGradGuard no_grad;
-    return torch::zeros(shape, torch::TensorOptions().dtype(dtype)).scatter_(-1, topk, 1.0 / static_cast<double>(k));
+    return torch::zeros(shape, topk.options().dtype(dtype)).scatter_(-1, topk, 1.0 / static_cast<double>(k));  // on topk's device
 }
 
 double switch_rate(const torch::Tensor& topk, const torch::Tensor& valid, int64_t n_experts) {
