@@ -3,7 +3,8 @@
 # lookahead head) with random weights on the native runtime — resident vs libtorch eager, and
 # exact / soft / lru at 100/50/25% of the experts in RAM. Nobody trains `base` here, so its
 # lookahead head is untrained and it has no intent classifier: this measures the engine, not the
-# predictors. Results: bench/results/offload_base.{json,md}.
+# predictors; the --oracle rows show what the engine does with perfect predictions.
+# Results: bench/results/offload_base.{json,md}.
 # Usage: bash bench/offload_base.sh   (after scripts/main.sh has prepared data and built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,5 +16,5 @@ if [ ! -s "$dir/cluster_manifest.json" ]; then
 fi
 mkdir -p bench/results
 "$chronos" --threads 2 bench offload --model "$dir" --data data/prepared/pretrain.test.jsonl \
-  --prompts 4 --prompt-tokens 32 --gen-tokens 24 --budgets 100,50,25 --modes exact,soft,lru \
+  --prompts 4 --prompt-tokens 32 --gen-tokens 24 --budgets 100,50,25 --modes exact,soft,lru --oracle \
   --json bench/results/offload_base.json --markdown bench/results/offload_base.md

@@ -67,6 +67,6 @@ echo "== offloaded generation: 25% of the experts in RAM, exact mode =="
   --mode exact --ram-budget 25% --max-tokens 48 --metrics-json bench/results/generate_small.json
 
 echo
-echo "== offload benchmark (held-out prompts; resident vs libtorch, exact/soft/lru at 100/50/25/10%) =="
-"$chronos" bench offload --model runs/small --data data/prepared/pretrain.test.jsonl \
+echo "== offload benchmark (held-out prompts; resident vs libtorch, exact/soft/lru at 100/50/25/10%, and exact/soft with a perfect predictor) =="
+"$chronos" bench offload --model runs/small --data data/prepared/pretrain.test.jsonl --oracle \
   --json bench/results/offload_small.json --markdown bench/results/offload_small.md

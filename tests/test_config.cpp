@@ -37,7 +37,8 @@ TEST(Config, EveryFieldIsWrittenExplicitly) {
                             "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "n_routed_experts",
                             "num_experts_per_tok", "n_shared_experts", "moe_intermediate_size", "norm_topk_prob",
                             "rms_norm_eps", "rope_theta", "max_position_embeddings", "sliding_window",
-                            "tie_word_embeddings", "attention_pattern", "model_type", "expert_dtype", "lookahead_target"}) {
+                            "tie_word_embeddings", "attention_pattern", "model_type", "expert_dtype", "lookahead_target",
+                            "lookahead_input_layer"}) {
         EXPECT_TRUE(j.contains(key)) << key;
     }
 }
@@ -60,6 +61,8 @@ TEST(Config, WrongConfigsGetClearErrors) {
     expect_config_error(with("expert_dtype", "int4"), "expert_dtype");
     expect_config_error(with("lookahead_target", "router_logits"), "is not router_probs or router_topk");
     expect_config_error(with("lookahead_target", 3), "must be a string");
+    expect_config_error(with("lookahead_input_layer", 2), "lookahead_input_layer 2 is not a layer (0 .. 1)");
+    expect_config_error(with("lookahead_input_layer", -1), "is not a layer");
     expect_config_error(with("model_type", "llama"), "expected \"chronos\"");
     expect_config_error(with("qk_rope_head_dim", 5), "must be even");
     expect_config_error(nlohmann::json::array(), "not a JSON object");
@@ -70,6 +73,15 @@ TEST(Config, CheckpointsFromBeforeTheLookaheadTargetReadAsTheSoftmaxTarget) {
     EXPECT_EQ(config_from_json(j, "new").lookahead_target, LookaheadTarget::router_topk);
     j.erase("lookahead_target");
     EXPECT_EQ(config_from_json(j, "old").lookahead_target, LookaheadTarget::router_probs);
+}
+
+TEST(Config, CheckpointsFromBeforeTheHeadsInputLayerReadBlockZero) {
+    ModelConfig c = test::tiny_model_config();
+    c.lookahead_input_layer = 1;
+    nlohmann::json j = nlohmann::json::parse(config_to_json(c).dump());
+    EXPECT_EQ(config_from_json(j, "new").lookahead_input_layer, 1);
+    j.erase("lookahead_input_layer");
+    EXPECT_EQ(config_from_json(j, "old").lookahead_input_layer, 0);
 }
 
 TEST(Config, MalformedFileIsAnError) {

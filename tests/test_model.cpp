@@ -188,6 +188,41 @@ TEST(Moe, RouterWeightsAreRenormalisedTopK) {
     EXPECT_LT(max_diff(chosen, best), 1e-7);
 }
 
+// Whichever block the head reads, its prediction at t depends on tokens <= t only, and
+// step-by-step decoding (carrying the previous routing) gives the full pass's predictions.
+TEST(Lookahead, HeadOnEitherBlockIsCausalAndDecodesStepByStep) {
+    for (int64_t input : {int64_t{0}, int64_t{2}}) {
+        SCOPED_TRACE(input);
+        ModelConfig c = config_with({AttentionKind::mla, AttentionKind::swa, AttentionKind::mla});
+        c.lookahead_input_layer = input;
+        torch::manual_seed(3);
+        ChronosModel model(c);
+        model->eval();
+        torch::NoGradGuard ng;
+        const int64_t T = 16, j = 9, prefill = 4;
+        torch::Tensor ids = random_ids(2, T, 300, 4);
+        torch::Tensor changed = ids.clone();
+        changed.index_put_({torch::indexing::Slice(), j}, (ids.index({torch::indexing::Slice(), j}) + 7) % 300);
+        torch::Tensor a = model->forward(ids).lookahead_logits, b = model->forward(changed).lookahead_logits;  // [B, T, K, L, E]
+        EXPECT_LT(max_diff(a.narrow(1, 0, j), b.narrow(1, 0, j)), 1e-5) << "a prediction before the changed token moved";
+        EXPECT_GT(max_diff(a.narrow(1, j, T - j), b.narrow(1, j, T - j)), 1e-4) << "the changed token had no effect";
+
+        std::vector<LayerCache> cache;
+        ForwardOptions o;
+        o.cache = &cache;
+        ForwardOutput first = model->forward(ids.narrow(1, 0, prefill), o);
+        std::vector<torch::Tensor> looks = {first.lookahead_logits};
+        torch::Tensor prev = torch::cat(first.router_probs, -1).select(1, -1);
+        for (int64_t t = prefill; t < T; ++t) {
+            o.prev_route = prev;
+            ForwardOutput step = model->forward(ids.narrow(1, t, 1), o);
+            looks.push_back(step.lookahead_logits);
+            prev = torch::cat(step.router_probs, -1).select(1, -1);
+        }
+        EXPECT_LT(max_diff(a, torch::cat(looks, 1)), 1e-4);
+    }
+}
+
 TEST(Lookahead, LossSendsNoGradientIntoTheRouters) {
     for (LookaheadTarget target : {LookaheadTarget::router_topk, LookaheadTarget::router_probs}) {
         SCOPED_TRACE(lookahead_target_name(target));

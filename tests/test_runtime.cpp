@@ -194,6 +194,35 @@ TEST(RuntimeParity, Bf16AndF16PacksComputeWithTheRoundedWeights) {
     }
 }
 
+// The head's distributions, caught through on_predict, against libtorch's lookahead at the same
+// positions (the prompt's last row, then every decode step), for a head reading block 0 (with
+// t-1's routing) and one reading the last block (with t's own).
+TEST(RuntimeParity, LookaheadHeadMatchesLibtorchWhicheverBlockItReads) {
+    for (int64_t input : {int64_t{0}, int64_t{3}}) {
+        ModelConfig c = runtime_config();
+        c.lookahead_input_layer = input;
+        PackedModel pm(c, 13);
+        const int64_t prompt = 12, steps = 10, V = c.vocab_size;
+        const int64_t n = c.lookahead_steps * c.num_hidden_layers * c.n_routed_experts;
+        std::vector<int32_t> ids = random_ids(prompt + steps, V, 17);
+        torch::Tensor ref;
+        {
+            torch::NoGradGuard ng;
+            pm.model->eval();
+            std::vector<int64_t> ids64(ids.begin(), ids.end());
+            ref = torch::softmax(pm.model->forward(torch::tensor(ids64, torch::kInt64).view({1, -1})).lookahead_logits.squeeze(0), -1);
+        }
+        rt::Session s(pm.runtime(), mode_opts(rt::MissMode::resident));
+        std::vector<float> got;
+        s.on_predict = [&](int64_t, float* pred) { got.insert(got.end(), pred, pred + n); };
+        runtime_logits(s, ids, prompt, V);
+        ASSERT_EQ(static_cast<int64_t>(got.size()), (steps + 1) * n) << "one prediction after the prompt and one per decode step";
+        const double diff = max_abs_diff(got, ref.narrow(0, prompt - 1, steps + 1));
+        std::printf("[parity] lookahead head reading block %lld: max diff %.3g\n", static_cast<long long>(input), diff);
+        EXPECT_LE(diff, 1e-4) << "head reading block " << input;
+    }
+}
+
 TEST(RuntimeModes, ExactGivesTheResidentTokensAtEveryBudget) {
     ModelConfig c = runtime_config();
     PackedModel pm(c, 7);
@@ -235,6 +264,39 @@ TEST(RuntimeModes, ExactLogitsAreBitIdenticalToResident) {
         EXPECT_EQ(runtime_logits(exact, ids, 12, c.vocab_size), want) << "budget " << share;
         EXPECT_GT(exact.metrics().misses, 0u);
     }
+}
+
+// The oracle of `chronos bench offload --oracle`: the routing a resident session chose, written
+// over the head's predictions, is named in full (recall 1) and changes no output.
+TEST(RuntimeModes, RecordedRoutingAsThePredictionIsNamedInFull) {
+    ModelConfig c = runtime_config();
+    PackedModel pm(c, 7);
+    rt::Model& rm = pm.runtime();
+    const int64_t prompt = 12, V = c.vocab_size, k = c.num_experts_per_tok;
+    std::vector<int32_t> ids = random_ids(40, V, 5);
+    std::vector<int32_t> routes;  // [decode steps][L][k]
+    rt::Session resident(rm, mode_opts(rt::MissMode::resident));
+    resident.on_route = [&](int64_t, const int32_t* topk, int64_t T, const float*) {
+        if (T == 1) routes.insert(routes.end(), topk, topk + k);  // decode rows only (the prompt is 12 rows)
+    };
+    const std::vector<float> want = runtime_logits(resident, ids, prompt, V);
+    ASSERT_EQ(routes.size(), static_cast<size_t>((40 - prompt) * c.num_hidden_layers * k));
+
+    rt::Session head(rm, mode_opts(rt::MissMode::exact, budget_of(rm, 0.25)));
+    EXPECT_EQ(runtime_logits(head, ids, prompt, V), want);
+    EXPECT_LT(head.metrics().lookahead_named, head.metrics().lookahead_total) << "a random head should miss some (else this test proves nothing)";
+
+    rt::Session oracle(rm, mode_opts(rt::MissMode::exact, budget_of(rm, 0.25)));
+    oracle.on_predict = [&](int64_t step, float* pred) {
+        rt::prediction_from_routes(routes.data(), static_cast<int64_t>(routes.size()), c, step, pred);
+    };
+    EXPECT_EQ(runtime_logits(oracle, ids, prompt, V), want);
+    EXPECT_GT(oracle.metrics().lookahead_total, 0u);
+    EXPECT_EQ(oracle.metrics().lookahead_named, oracle.metrics().lookahead_total);
+    std::printf("recall: head %llu / %llu, oracle %llu / %llu; misses: head %llu, oracle %llu\n",
+                static_cast<unsigned long long>(head.metrics().lookahead_named), static_cast<unsigned long long>(head.metrics().lookahead_total),
+                static_cast<unsigned long long>(oracle.metrics().lookahead_named), static_cast<unsigned long long>(oracle.metrics().lookahead_total),
+                static_cast<unsigned long long>(head.metrics().misses), static_cast<unsigned long long>(oracle.metrics().misses));
 }
 
 TEST(RuntimeModes, SoftEqualsResidentWhenAllFitAndItsFallbacksAreTheMaskedExperts) {

@@ -173,12 +173,16 @@ TEST(Trainer, LookaheadRefitChangesOnlyTheHead) {
     EXPECT_EQ(file_read_all(dir.file("m/intent.json")), "{\"kept\": true}\n");
     EXPECT_EQ(file_read_all(dir.file("m/packs/cluster-000.ctsr")), "pack bytes");
 
-    // A new width, written to another directory: the source stays as it was.
+    // A new width reading the last block, written to another directory: the source stays as it was.
     const std::string refit = file_read_all(dir.file("m/model.safetensors"));
-    ASSERT_EQ(run_chronos(fit + " --hidden 48 --target router_probs --out " + dir.file("wide")), 0);
+    EXPECT_NE(run_chronos(fit + " --input-layer 2 --out " + dir.file("bad")), 0) << "tiny has blocks 0 and 1";
+    EXPECT_FALSE(file_exists(dir.file("bad")));
+    ASSERT_EQ(run_chronos(fit + " --hidden 48 --input-layer 1 --target router_probs --out " + dir.file("wide")), 0);
     EXPECT_EQ(file_read_all(dir.file("m/model.safetensors")), refit);
     ChronosModel wide = model_load(dir.file("wide"));
     EXPECT_EQ(wide->config.lookahead_hidden_size, 48);
+    EXPECT_EQ(wide->config.lookahead_input_layer, 1) << "--input-layer must reach config.json";
+    EXPECT_EQ(model_load(dir.file("m"))->config.lookahead_input_layer, 0);
     EXPECT_EQ(wide->config.lookahead_target, LookaheadTarget::router_probs) << "--target must reach config.json";
     EXPECT_EQ(model_load(dir.file("m"))->config.lookahead_target, LookaheadTarget::router_topk);
     EXPECT_EQ(wide->lookahead->up_proj->weight.size(0), 48);

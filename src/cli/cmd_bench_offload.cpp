@@ -6,7 +6,9 @@
 //   - exact / soft / lru at each RAM budget, teacher-forced on the resident run's tokens, so
 //     every mode does the same work: tok/s, hit and fallback rates, stall, bytes read per
 //     token and the disk bound (bandwidth / missed bytes per token), soft's KL from resident,
-//     and whether exact reproduced resident's tokens.
+//     and whether exact reproduced resident's tokens;
+//   - with --oracle, exact and soft again with the lookahead's predictions replaced by the
+//     routing the resident run chose: the bound a perfect predictor would reach.
 #include <fcntl.h>
 #include <omp.h>
 #include <unistd.h>
@@ -40,7 +42,7 @@ using Clock = std::chrono::steady_clock;
 struct OffloadArgs {
     std::string model, data, json, markdown, budgets = "100,50,25,10", modes = "exact,soft,lru";
     int64_t prompts = 8, prompt_tokens = 32, gen_tokens = 32;
-    bool buffered = false, eager = true;
+    bool buffered = false, eager = true, oracle = false;
 };
 
 // Plain sequential read() of every pack file after dropping it from the page cache: bytes/s.
@@ -145,6 +147,9 @@ void run_offload(const OffloadArgs& a) {
     std::vector<rt::MissMode> modes;
     for (const std::string& item : split_commas(a.modes, "--modes")) modes.push_back(rt::miss_mode_parse(item));
     rt::Model model(a.model);
+    if (a.oracle && (model.lookahead.hidden == 0 || model.config.lookahead_steps == 0)) {
+        fail("--oracle: {} has no lookahead head whose predictions an oracle could replace", a.model);
+    }
     if (model.tokenizer_path.empty()) fail("{} has no tokenizer.model", a.model);
     Tokenizer tok(model.tokenizer_path);
     const int64_t V = model.config.vocab_size;
@@ -178,14 +183,18 @@ void run_offload(const OffloadArgs& a) {
         s->prefill(prompts[0].data(), static_cast<int64_t>(prompts[0].size()));
         for (int j = 0; j < 4; ++j) s->decode(static_cast<int32_t>(std::max_element(s->logits(), s->logits() + V) - s->logits()));
     }
-    // Resident reference: greedy tokens and their logits.
+    // Resident reference: greedy tokens, their logits, and the routing of each decode step.
     std::vector<std::vector<int32_t>> tokens(prompts.size());
     std::vector<std::vector<float>> ref_logits(prompts.size());
+    std::vector<std::vector<int32_t>> routes(prompts.size());  // per prompt [steps][L][k]
     ModeRun resident;
     resident.mode = "resident";
     for (size_t i = 0; i < prompts.size(); ++i) {
         auto s = fresh_session(rt::MissMode::resident, 1.0);
         s->prefill(prompts[i].data(), static_cast<int64_t>(prompts[i].size()));
+        s->on_route = [&routes, i, k = model.config.num_experts_per_tok](int64_t, const int32_t* topk, int64_t T, const float*) {
+            routes[i].insert(routes[i].end(), topk, topk + T * k);  // decode only: set after prefill, one row per step
+        };
         for (int64_t j = 0; j < a.gen_tokens; ++j) {
             if (j > 0) s->decode(tokens[i].back());
             ref_logits[i].insert(ref_logits[i].end(), s->logits(), s->logits() + V);
@@ -197,14 +206,24 @@ void run_offload(const OffloadArgs& a) {
         resident.io = s->store().io().describe();
     }
 
+    // Each mode at each budget; with --oracle, exact and soft once more with the recorded routing
+    // as their predictions.
+    std::vector<std::pair<rt::MissMode, bool>> plan;
+    for (rt::MissMode mode : modes) plan.emplace_back(mode, false);
+    for (rt::MissMode mode : modes) {
+        if (a.oracle && (mode == rt::MissMode::exact || mode == rt::MissMode::soft)) plan.emplace_back(mode, true);
+    }
     std::vector<ModeRun> runs;
     for (double b : budgets) {
-        for (rt::MissMode mode : modes) {
+        for (const auto& [mode, oracle] : plan) {
             ModeRun r;
-            r.mode = rt::miss_mode_name(mode);
+            r.mode = fmt::format("{}{}", rt::miss_mode_name(mode), oracle ? "+oracle" : "");
             r.budget = b;
             for (size_t i = 0; i < prompts.size(); ++i) {
                 auto s = fresh_session(mode, b);
+                if (oracle) {
+                    s->on_predict = [&routes, i, &c = model.config](int64_t step, float* pred) { rt::prediction_from_routes(routes[i].data(), static_cast<int64_t>(routes[i].size()), c, step, pred); };
+                }
                 s->prefill(prompts[i].data(), static_cast<int64_t>(prompts[i].size()));
                 for (int64_t j = 0; j < a.gen_tokens; ++j) {
                     if (j > 0) s->decode(tokens[i][static_cast<size_t>(j - 1)]);
@@ -218,7 +237,7 @@ void run_offload(const OffloadArgs& a) {
                 r.allocated = s->store().allocated_bytes();
                 r.io = s->store().io().describe();
             }
-            std::cerr << fmt::format("  {:>3.0f}% {:<6} {:7.1f} tok/s  hit {:.3f}  fallback {:.3f}  stall {:.2f} ms/tok\n", 100 * b, r.mode,
+            std::cerr << fmt::format("  {:>3.0f}% {:<12} {:7.1f} tok/s  hit {:.3f}  fallback {:.3f}  stall {:.2f} ms/tok\n", 100 * b, r.mode,
                                      decode_tok_s(r.m), per_lookup(r.m, r.m.hits), per_lookup(r.m, r.m.fallbacks),
                                      1000 * per_token(r.m, r.m.stall_s));
             runs.push_back(r);
@@ -277,17 +296,23 @@ void run_offload(const OffloadArgs& a) {
     }
     // The ratios the targets are stated in.
     for (double b : budgets) {
-        double exact = 0, lru = 0, soft = 0;
+        double exact = 0, lru = 0, soft = 0, exact_oracle = 0, soft_oracle = 0;
         for (const ModeRun& r : runs) {
             if (r.budget != b) continue;
             if (r.mode == "exact") exact = decode_tok_s(r.m);
             if (r.mode == "lru") lru = decode_tok_s(r.m);
             if (r.mode == "soft") soft = decode_tok_s(r.m);
+            if (r.mode == "exact+oracle") exact_oracle = decode_tok_s(r.m);
+            if (r.mode == "soft+oracle") soft_oracle = decode_tok_s(r.m);
         }
         nlohmann::ordered_json x;
         x["budget_percent"] = 100 * b;
         if (exact > 0 && lru > 0) x["exact_vs_lru"] = exact / lru;
+        // exact computes what resident computes and may also wait, so this is its ceiling.
+        if (lru > 0) x["resident_vs_lru"] = resident_tok_s / lru;
         if (soft > 0) x["soft_vs_resident"] = soft / resident_tok_s;
+        if (exact_oracle > 0 && lru > 0) x["exact_oracle_vs_lru"] = exact_oracle / lru;
+        if (soft_oracle > 0) x["soft_oracle_vs_resident"] = soft_oracle / resident_tok_s;
         j["ratios"].push_back(x);
     }
     std::string md = fmt::format(
@@ -310,11 +335,16 @@ void run_offload(const OffloadArgs& a) {
                           x["disk_bound_tok_s"].is_null() ? std::string("-") : fmt::format("{:.0f}", x["disk_bound_tok_s"].get<double>()),
                           x["kl_from_resident"].get<double>(), x["tokens_identical_to_resident"].get<bool>() ? "yes" : "no");
     }
-    md += "\n| budget | exact / lru | soft / resident |\n|---:|---:|---:|\n";
+    auto ratio = [](const nlohmann::ordered_json& x, const char* key) {
+        return x.contains(key) ? fmt::format("{:.2f}x", x[key].get<double>()) : std::string("-");
+    };
+    md += a.oracle ? "\n| budget | exact / lru | resident / lru (exact's ceiling) | soft / resident | exact+oracle / lru | soft+oracle / resident |\n"
+                     "|---:|---:|---:|---:|---:|---:|\n"
+                   : "\n| budget | exact / lru | resident / lru (exact's ceiling) | soft / resident |\n|---:|---:|---:|---:|\n";
     for (const auto& x : j["ratios"]) {
-        md += fmt::format("| {:.0f}% | {} | {} |\n", x["budget_percent"].get<double>(),
-                          x.contains("exact_vs_lru") ? fmt::format("{:.2f}x", x["exact_vs_lru"].get<double>()) : "-",
-                          x.contains("soft_vs_resident") ? fmt::format("{:.2f}x", x["soft_vs_resident"].get<double>()) : "-");
+        md += fmt::format("| {:.0f}% | {} | {} | {} |", x["budget_percent"].get<double>(), ratio(x, "exact_vs_lru"), ratio(x, "resident_vs_lru"),
+                          ratio(x, "soft_vs_resident"));
+        md += a.oracle ? fmt::format(" {} | {} |\n", ratio(x, "exact_oracle_vs_lru"), ratio(x, "soft_oracle_vs_resident")) : "\n";
     }
     std::cout << md;
     if (!a.json.empty()) file_write_atomic(a.json, j.dump(2) + "\n");
@@ -335,6 +365,7 @@ void cmd_bench_offload_register(CLI::App& bench) {
     o->add_option("--modes", a->modes, "modes compared at each budget")->capture_default_str();
     o->add_flag("--buffered", a->buffered, "buffered reads (page cache dropped before each session) instead of O_DIRECT");
     o->add_flag("!--no-eager", a->eager, "skip the libtorch eager comparison");
+    o->add_flag("--oracle", a->oracle, "also run exact and soft with the resident run's routing as the lookahead's predictions (a perfect predictor's bound)");
     o->add_option("--json", a->json, "write the results as JSON");
     o->add_option("--markdown", a->markdown, "write the tables as Markdown");
     o->callback([a]() { run_offload(*a); });

@@ -54,6 +54,8 @@ void cmd_train_register(CLI::App& app) {
     fit->add_option("--out", la->out, "write here instead of updating --model in place");
     fit->add_option("--log", la->log, "JSONL log (default: OUT.lookahead.log.jsonl)");
     fit->add_option("--hidden", la->hidden, "start a new head of this width (default: refit the existing one)")->check(CLI::NonNegativeNumber);
+    fit->add_option("--input-layer", la->input_layer, "start a new head reading this block's output (default: the checkpoint's; 0 = block 0)")
+        ->check(CLI::NonNegativeNumber);
     fit->add_option("--target", la->target, "what the head learns: router_topk (the router's choice) or router_probs (its softmax); default: the checkpoint's")
         ->check(CLI::IsMember({"router_topk", "router_probs"}));
     fit->add_option("--steps", la->steps, "optimizer steps")->capture_default_str()->check(CLI::PositiveNumber);

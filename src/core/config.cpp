@@ -114,6 +114,7 @@ ModelConfig config_from_json(const json& j, const std::string& what) {
     c.lookahead_target = j.contains("lookahead_target")
                              ? lookahead_target_from_name(get_string(j, "lookahead_target", what), what)
                              : LookaheadTarget::router_probs;
+    c.lookahead_input_layer = j.contains("lookahead_input_layer") ? get_int(j, "lookahead_input_layer", what) : 0;
     c.lambda_balance = get_double(j, "lambda_balance", what);
     c.lambda_temporal = get_double(j, "lambda_temporal", what);
     c.lambda_lookahead = get_double(j, "lambda_lookahead", what);
@@ -176,6 +177,9 @@ void config_validate(const ModelConfig& c, const std::string& what) {
     if (c.rope_theta <= 0) fail("{}: rope_theta must be positive", what);
     if (c.lookahead_steps < 0) fail("{}: lookahead_steps must be >= 0", what);
     if (c.lookahead_steps > 0) positive(c.lookahead_hidden_size, "lookahead_hidden_size");
+    if (c.lookahead_input_layer < 0 || c.lookahead_input_layer >= c.num_hidden_layers) {
+        fail("{}: lookahead_input_layer {} is not a layer (0 .. {})", what, c.lookahead_input_layer, c.num_hidden_layers - 1);
+    }
     if (c.fallback_mask_prob < 0 || c.fallback_mask_prob >= 1) {
         fail("{}: fallback_mask_prob must be in [0, 1)", what);
     }
@@ -221,6 +225,7 @@ nlohmann::ordered_json config_to_json(const ModelConfig& c) {
     j["lookahead_steps"] = c.lookahead_steps;
     j["lookahead_hidden_size"] = c.lookahead_hidden_size;
     j["lookahead_target"] = lookahead_target_name(c.lookahead_target);
+    j["lookahead_input_layer"] = c.lookahead_input_layer;
     j["lambda_balance"] = c.lambda_balance;
     j["lambda_temporal"] = c.lambda_temporal;
     j["lambda_lookahead"] = c.lambda_lookahead;

@@ -2,9 +2,10 @@
 //
 // Field names follow Hugging Face / DeepSeek-V2 where one exists; Chronos-only fields sit
 // beside them. Every field is written explicitly and every field is required on read, so a
-// checkpoint never depends on a default that might change; the one exception is
-// lookahead_target, absent from checkpoints written before it existed, which were all trained
-// against the softmax (read as router_probs). docs/format.md lists them.
+// checkpoint never depends on a default that might change; the two exceptions are fields
+// absent from checkpoints written before they existed: lookahead_target (those were all trained
+// against the softmax: read as router_probs) and lookahead_input_layer (their heads all read
+// block 0: read as 0). docs/format.md lists them.
 //
 //     chronos::ModelConfig c = chronos::config_load("ckpt/config.json");
 //     std::string text = chronos::config_to_json(c).dump(2);
@@ -59,6 +60,9 @@ struct ModelConfig {
     int64_t lookahead_steps = 0;        // K: the lookahead head predicts t+1..t+K
     int64_t lookahead_hidden_size = 0;  // width of the lookahead head's hidden layer
     LookaheadTarget lookahead_target = LookaheadTarget::router_topk;  // configs built in code; a file without the field reads router_probs
+    // The block whose output the head reads (0 .. L-1). With the last block, the head runs once
+    // token t has passed every layer and also sees t's own routing; below it, t-1's.
+    int64_t lookahead_input_layer = 0;
     double lambda_balance = 0.0;
     double lambda_temporal = 0.0;
     double lambda_lookahead = 0.0;

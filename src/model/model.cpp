@@ -50,7 +50,7 @@ ForwardOutput ChronosModelImpl::forward(const torch::Tensor& ids, const ForwardO
     if (options.cache != nullptr && static_cast<int64_t>(options.cache->size()) != L) options.cache->resize(static_cast<size_t>(L));
     ForwardOutput out;
     torch::Tensor h = model->embed_tokens(ids);  // [B, T, H]
-    torch::Tensor h0;                            // after block 0, for the lookahead head
+    torch::Tensor h_la;                          // after block lookahead_input_layer, for the lookahead head
     for (int64_t l = 0; l < L; ++l) {
         auto layer = model->layers[static_cast<size_t>(l)]->as<DecoderLayer>();
         LayerCache* cache = options.cache ? &(*options.cache)[static_cast<size_t>(l)] : nullptr;
@@ -64,7 +64,7 @@ ForwardOutput ChronosModelImpl::forward(const torch::Tensor& ids, const ForwardO
         h = h + moe.y.view({B, T, H});
         out.router_probs.push_back(moe.probs.view({B, T, config.n_routed_experts}));
         out.router_topk.push_back(moe.topk.view({B, T, config.num_experts_per_tok}));
-        if (l == 0) h0 = h;
+        if (l == config.lookahead_input_layer) h_la = h;
     }
     // The lookahead reads detached inputs: its loss trains the head only and never reaches the
     // routers (or anything else) it learns from.
@@ -73,8 +73,11 @@ ForwardOutput ChronosModelImpl::forward(const torch::Tensor& ids, const ForwardO
         torch::Tensor route = torch::cat(out.router_probs, -1).detach();  // [B, T, L*E]
         torch::Tensor first = options.prev_route.defined() ? options.prev_route.view({B, 1, L * E}).to(route.scalar_type())
                                                            : torch::zeros({B, 1, L * E}, route.options());
-        torch::Tensor prev = T > 1 ? torch::cat({first, route.narrow(1, 0, T - 1)}, 1) : first;
-        out.lookahead_logits = lookahead->forward(h0.detach(), prev);
+        // Read after the last block, the head sees t's own routing; read earlier, t-1's (t has
+        // not reached its later layers yet when the runtime calls it).
+        const bool own = config.lookahead_input_layer == L - 1;
+        torch::Tensor prev = own ? route : T > 1 ? torch::cat({first, route.narrow(1, 0, T - 1)}, 1) : first;
+        out.lookahead_logits = lookahead->forward(h_la.detach(), prev);
     }
     torch::Tensor hn = model->norm(h);
     out.logits = config.tie_word_embeddings ? torch::matmul(hn, model->embed_tokens->weight.t()) : lm_head(hn);

@@ -118,8 +118,9 @@ struct DecoderImpl : torch::nn::Module {
 TORCH_MODULE(Decoder);
 
 // Predicts the router distribution of every layer at t+1..t+K from what the runtime knows
-// once block 0 of token t has run: the hidden state after block 0 at t, and the full routing
-// (all layers) of token t-1. norm(h) ++ route(t-1) -> up_proj -> SiLU -> out_proj -> [K, L, E].
+// once block j = lookahead_input_layer of token t has run: the hidden state after block j at
+// t, and the full routing (all layers) of the latest token that has one: t-1, or t itself when
+// j is the last block. norm(h) ++ route -> up_proj -> SiLU -> out_proj -> [K, L, E].
 struct LookaheadHeadImpl : torch::nn::Module {
     explicit LookaheadHeadImpl(const ModelConfig& c);
     // h [B, T, H], prev_route [B, T, L*E] -> logits [B, T, K, L, E]

@@ -107,7 +107,7 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
     scratch_per_thread_ = 2 * r + P + 16;
     sized(thread_scratch_, scratch_per_thread_ * omp_get_max_threads());
     sized(logits_, c.vocab_size);
-    sized(h0_last_, H);
+    sized(h_la_, H);
     sized(route_prev_, L * E);
     sized(route_cur_, L * E);
     sized(route_prev2_, L * E);
@@ -139,6 +139,21 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
 }
 
 Session::~Session() = default;
+
+void prediction_from_routes(const int32_t* routes, int64_t n, const ModelConfig& c, int64_t step, float* pred) {
+    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    CHRONOS_ASSERT(n % (L * k) == 0, "routes must hold whole steps of [L, k]");
+    const int64_t steps = n / (L * k);
+    for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) {
+        const int64_t s = step + 1 + kk;
+        if (s > steps) break;
+        for (int64_t l = 0; l < L; ++l) {
+            float* row = pred + (kk * L + l) * E;
+            std::fill(row, row + E, 0.0f);
+            for (int64_t j = 0; j < k; ++j) row[routes[((s - 1) * L + l) * k + j]] = 1.0f;
+        }
+    }
+}
 
 void Session::prefill(const int32_t* ids, int64_t T, float* logits_all) {
     const ModelConfig& c = model_.config;
@@ -184,6 +199,10 @@ void Session::forward(const int32_t* ids, int64_t T, Phase phase, float* logits_
         if (ids[t] < 0 || ids[t] >= c.vocab_size) fail("token id {} is outside the vocabulary of {}", ids[t], c.vocab_size);
         std::memcpy(&h_[static_cast<size_t>(t * H)], model_.embed + static_cast<int64_t>(ids[t]) * H, static_cast<size_t>(H) * sizeof(float));
     }
+    // The head reads block j's output with the full routing of the latest token that has one:
+    // t itself when j is the last block, else t-1 (model.h, LookaheadHead).
+    const int64_t j_la = c.lookahead_input_layer;
+    const bool own_route = j_la == L - 1;
     // The lookahead's prediction for this token becomes "current"; the new one goes to "next".
     if (phase == Phase::decode) {
         std::copy(pred_top_.begin() + L * k, pred_top_.end(), pred_top_.begin());
@@ -196,17 +215,20 @@ void Session::forward(const int32_t* ids, int64_t T, Phase phase, float* logits_
         for (int64_t i = 0; i < T * H; ++i) h_[static_cast<size_t>(i)] += att_[static_cast<size_t>(i)];
         rmsnorm(h_.data(), w.post_norm, a_.data(), T, H, c.rms_norm_eps);
         moe(l, T, phase);
-        if (l == 0) {
-            std::memcpy(h0_last_.data(), &h_[static_cast<size_t>((T - 1) * H)], static_cast<size_t>(H) * sizeof(float));
-            // Decode: name the experts of t+1..t+K now, so they load while layers 1..L-1 compute.
-            if (phase == Phase::decode && model_.lookahead.hidden > 0) lookahead_prefetch(h0_last_.data(), route_prev_.data());
+        if (l == j_la) {
+            std::memcpy(h_la_.data(), &h_[static_cast<size_t>((T - 1) * H)], static_cast<size_t>(H) * sizeof(float));
+            // Decode: name the experts of t+1..t+K now, so they load while layers j+1..L-1 of
+            // t (and, past the last block, the lm_head and t+1's first layers) compute.
+            if (phase == Phase::decode && model_.lookahead.hidden > 0) lookahead_prefetch(h_la_.data(), own_route ? route_cur_.data() : route_prev_.data());
         }
+        // Layers at or past the head's block have a fresh t+1 prediction to refill from.
+        if (phase == Phase::decode && l >= j_la) refill_layer(l);
     }
     pos_ += T;
     if (phase == Phase::prefill && model_.lookahead.hidden > 0) {
         // The last prompt token names the first generated tokens' experts.
         if (T < 2) std::fill(route_prev2_.begin(), route_prev2_.end(), 0.0f);
-        lookahead_prefetch(h0_last_.data(), route_prev2_.data());
+        lookahead_prefetch(h_la_.data(), own_route ? route_cur_.data() : route_prev2_.data());
     }
     route_prev_.swap(route_cur_);
 
@@ -457,7 +479,6 @@ void Session::moe(int64_t l, int64_t T, Phase phase) {
         matmul_wt(sg_.data(), w.shared_down, h_.data(), T, Fs, H, /*accumulate=*/true);
     }
     if (on_route) on_route(l, topi_.data(), T, avail_.data());
-    if (phase == Phase::decode) refill_layer(l);
 }
 
 // After layer l computed token t, its pairs are no longer needed for t: their scores drop to
@@ -525,14 +546,16 @@ void Session::lookahead_prefetch(const float* h0, const float* prev_route) {
     for (int64_t i = 0; i < D; ++i) la_hid_[static_cast<size_t>(i)] = la_hid_[static_cast<size_t>(i)] / (1.0f + std::exp(-la_hid_[static_cast<size_t>(i)]));
     matmul_wt(la_hid_.data(), model_.lookahead.out, la_out_.data(), 1, D, K * L * E);  // [K, L, E]
     for (int64_t i = 0; i < K * L; ++i) softmax(&la_out_[static_cast<size_t>(i * E)], E);
+    if (on_predict) on_predict(step_, la_out_.data());
     // The t+1 prediction is kept to count its recall when t+1 computes.
     std::memcpy(&pred_next_[static_cast<size_t>(L * E)], la_out_.data(), static_cast<size_t>(L * E) * sizeof(float));
     for (int64_t l = 0; l < L; ++l) topk(&la_out_[static_cast<size_t>(l * E)], E, k, &pred_top_[static_cast<size_t>(L * k + l * k)]);
     have_pred_ = true;
     if (!(options_.mode == MissMode::exact || options_.mode == MissMode::soft) || !options_.use_lookahead) return;
-    // Eviction scores: what this token still needs (the previous prediction), then t+1, t+2,
-    // with the intent classifier's prior underneath.
-    for (int32_t p = 0; p < static_cast<int32_t>(L * E); ++p) store_->set_score(p, pair_score(p, /*current_token=*/true));
+    // Eviction scores: what this token still needs (the previous prediction; nothing once the
+    // head reads the last block), then t+1, t+2, with the intent classifier's prior underneath.
+    const bool token_done = c.lookahead_input_layer == L - 1;
+    for (int32_t p = 0; p < static_cast<int32_t>(L * E); ++p) store_->set_score(p, pair_score(p, /*current_token=*/!token_done));
     int n = 0;
     for (int64_t kk = 0; kk < K; ++kk) {
         for (int64_t l = 0; l < L; ++l) {

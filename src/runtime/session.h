@@ -7,8 +7,9 @@
 // Scheduling (the point of Chronos):
 //   prefill  the intent classifier's predicted pairs are queued before the first layer runs,
 //            so their reads overlap prefill compute;
-//   decode   after block 0 of token t the lookahead head names the experts of t+1..t+K; they
-//            are queued at once and read while layers 1..L-1 of token t compute.
+//   decode   after block j = lookahead_input_layer (0 by default) of token t the lookahead head
+//            names the experts of t+1..t+K; they are queued at once and read while the later
+//            layers of t compute, and each layer from j on refills its freed slots with them.
 // Miss policies (MissMode): exact waits (output identical to resident at any budget); soft lets
 // the shared expert stand in (availability 0, counted as a fallback) and queues the read for
 // later tokens; lru is the plain offload engine (no prediction, blocking read, LRU eviction);
@@ -64,6 +65,12 @@ struct Metrics {
 // a += b, field by field (benchmarks sum the sessions of several prompts).
 void metrics_add(Metrics& a, const Metrics& b);
 
+// An oracle for Session::on_predict: overwrites the lookahead's distributions pred [K, L, E]
+// for decode steps step+1 .. step+K with recorded routing, routes [n / (L*k)][L][k] (decode
+// step s at row s-1): 1 for each chosen expert, 0 for the rest. Steps past the recording keep
+// the head's own prediction.
+void prediction_from_routes(const int32_t* routes, int64_t n, const ModelConfig& c, int64_t step, float* pred);
+
 class Session {
 public:
     Session(const Model& model, const SessionOptions& options);
@@ -87,6 +94,12 @@ public:
     // Test hook, called after each MoE layer: layer, the top-k experts of each of the T rows
     // [T, k], and the availability the layer computed with, per expert [E] (1 or 0).
     std::function<void(int64_t layer, const int32_t* topk, int64_t T, const float* avail)> on_route;
+    // Benchmark hook, called right after the lookahead head ran, with `step` the decode steps
+    // this session has run (0 while its first prompt runs): it may overwrite the head's
+    // distributions pred [K, L, E] for steps step+1 .. step+K before anything is scheduled from
+    // them. `chronos bench offload --oracle` writes there the routing a resident run recorded:
+    // what a perfect predictor would buy.
+    std::function<void(int64_t step, float* pred)> on_predict;
 
 private:
     enum class Phase : uint8_t { prefill, decode };
@@ -119,7 +132,7 @@ private:
     std::vector<float> h_, a_, att_, q_, kv_, k_, v_, heads_, probs_, topw_, xs_, g_, u_, y_, sg_, su_, conv_;
     std::vector<int32_t> topi_, count_, start_, rows_, order_;
     std::vector<float> rows_w_, avail_, thread_scratch_;
-    std::vector<float> logits_, h0_last_, route_prev_, route_cur_, route_prev2_;
+    std::vector<float> logits_, h_la_, route_prev_, route_cur_, route_prev2_;
     std::vector<float> la_in_, la_hid_, la_out_, pred_next_, intent_score_;
     std::vector<int32_t> pred_top_, la_pairs_;
     std::vector<float> la_scores_;

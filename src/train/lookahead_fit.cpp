@@ -1,7 +1,7 @@
 // lookahead_fit.cpp: `chronos train lookahead` — more steps for the lookahead head alone.
 //
-// The head reads detached inputs (the hidden state after block 0 and the previous token's
-// routing) and learns the router's decision at t+k (or its softmax, per lookahead_target).
+// The head reads detached inputs (the hidden state after block lookahead_input_layer and a
+// token's full routing) and learns the router's decision at t+k (or its softmax, per lookahead_target).
 // Nothing in the model depends on it, so with every other parameter frozen a step costs one
 // forward pass plus the head's own backward, and the router decisions, logits and every other
 // weight stay bit for bit what pretraining left. At the end of Stage 1 the head is still far
@@ -71,11 +71,18 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
     ModelConfig config = c;
     if (o.hidden > 0) config.lookahead_hidden_size = o.hidden;
     if (!o.target.empty()) config.lookahead_target = lookahead_target_from_name(o.target, "--target");
+    if (o.input_layer >= 0) {
+        if (o.input_layer >= c.num_hidden_layers) fail("--input-layer {}: the model has layers 0 .. {}", o.input_layer, c.num_hidden_layers - 1);
+        config.lookahead_input_layer = o.input_layer;
+    }
     torch::manual_seed(o.seed);
     ChronosModel model(config);
-    const bool new_head = config.lookahead_hidden_size != c.lookahead_hidden_size;
+    const bool new_head = config.lookahead_hidden_size != c.lookahead_hidden_size || config.lookahead_input_layer != c.lookahead_input_layer;
     model_copy_weights(model, ck, [&](const std::string& name) { return new_head && is_head_parameter(name); });
-    if (new_head) spdlog::info("new lookahead head: hidden {} (was {})", config.lookahead_hidden_size, c.lookahead_hidden_size);
+    if (new_head) {
+        spdlog::info("new lookahead head: hidden {} (was {}), reading block {} (was {})", config.lookahead_hidden_size, c.lookahead_hidden_size,
+                     config.lookahead_input_layer, c.lookahead_input_layer);
+    }
     spdlog::info("lookahead target: {}", lookahead_target_name(config.lookahead_target));
     model->eval();
     std::vector<std::pair<std::string, torch::Tensor>> head;
@@ -131,7 +138,7 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
 
     // Recorded beside the pretraining state; the pretraining optimizer state is left as it was
     // (a later --resume of pretraining continues the head from these weights with old moments).
-    json fit{{"steps", o.steps}, {"hidden", config.lookahead_hidden_size}, {"target", lookahead_target_name(config.lookahead_target)}, {"batch_size", o.batch_size}, {"seq_len", o.seq_len}, {"lr", o.lr},
+    json fit{{"steps", o.steps}, {"hidden", config.lookahead_hidden_size}, {"input_layer", config.lookahead_input_layer}, {"target", lookahead_target_name(config.lookahead_target)}, {"batch_size", o.batch_size}, {"seq_len", o.seq_len}, {"lr", o.lr},
              {"warmup_steps", o.warmup_steps}, {"seed", o.seed}, {"data", o.data}};
     if (!val_tokens.empty()) {
         fit["val_lookahead_before"] = result.val_loss_before;

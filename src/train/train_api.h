@@ -76,6 +76,7 @@ struct LookaheadFitOptions {
     std::string log;              // JSONL log; default OUT.lookahead.log.jsonl
     int64_t hidden = 0;           // >0 and different from the config: a new head of this width
     std::string target;           // "router_probs" / "router_topk"; default: the checkpoint's
+    int64_t input_layer = -1;     // >=0 and different from the config: a new head reading this block
     int64_t steps = 600;
     int64_t batch_size = 16;
     int64_t seq_len = 256;
