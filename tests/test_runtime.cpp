@@ -411,6 +411,7 @@ TEST(RuntimeMetrics, HitsMissesAndBytesAreCountedOnAKnownTrace) {
         EXPECT_EQ(s.metrics().hits, hits);
         EXPECT_EQ(s.metrics().misses, misses);
         EXPECT_EQ(s.metrics().bytes_read_decode, misses * expert_bytes);  // one read per missed pair
+        EXPECT_EQ(s.metrics().misses_late, 0u) << "lru reads nothing ahead, so no miss finds its read under way";
         EXPECT_EQ(s.metrics().decode_tokens, static_cast<int64_t>(decode.size()));
     }
     // Two slots (one layer's top-k): each layer evicts the previous layer's pair, so every

@@ -291,6 +291,7 @@ void run_offload(const OffloadArgs& a) {
         x["decode_tok_s"] = decode_tok_s(m);
         x["hit_rate"] = per_lookup(m, m.hits);
         x["fallback_rate"] = per_lookup(m, m.fallbacks);
+        x["late_miss_rate"] = per_lookup(m, m.misses_late);  // misses whose read was under way: the prediction came, the bytes not yet
         x["stall_ms_per_token"] = 1000 * per_token(m, m.stall_s);
         x["bytes_read_per_token"] = bytes_tok;
         if (bytes_tok > 0) {

@@ -73,6 +73,7 @@ nlohmann::ordered_json metrics_json(Session& session, const GenerateResult& resu
     j["hits"] = m.hits;
     j["misses"] = m.misses;
     j["hit_rate"] = lookups ? static_cast<double>(m.hits) / static_cast<double>(lookups) : 0.0;
+    j["misses_late"] = m.misses_late;
     j["fallbacks"] = m.fallbacks;
     j["fallback_rate"] = lookups ? static_cast<double>(m.fallbacks) / static_cast<double>(lookups) : 0.0;
     j["stall_ms_per_token"] = 1000.0 * m.stall_s / decode_tokens;

@@ -47,6 +47,7 @@ void metrics_add(Metrics& a, const Metrics& b) {
     a.hits += b.hits;
     a.misses += b.misses;
     a.fallbacks += b.fallbacks;
+    a.misses_late += b.misses_late;
     a.stall_s += b.stall_s;
     a.prefill_hits += b.prefill_hits;
     a.prefill_misses += b.prefill_misses;
@@ -346,6 +347,7 @@ bool Session::acquire(int32_t pair, uint64_t assignments, Phase phase) {
     const bool ready = store_->ready(pair);
     (decode ? (ready ? metrics_.hits : metrics_.misses) : (ready ? metrics_.prefill_hits : metrics_.prefill_misses)) += assignments;
     if (ready) return true;
+    if (decode && store_->loading(pair)) metrics_.misses_late += assignments;
     if (options_.mode == MissMode::soft && decode) {
         // The shared expert stands in; the read goes on for the tokens after this one.
         metrics_.fallbacks += assignments;

@@ -54,6 +54,7 @@ struct Metrics {
     int64_t prompt_tokens = 0, decode_tokens = 0;
     double prefill_s = 0, decode_s = 0;
     uint64_t hits = 0, misses = 0, fallbacks = 0;  // decode
+    uint64_t misses_late = 0;  // decode misses whose read was already under way (predicted, not yet landed)
     double stall_s = 0;                            // decode time spent waiting on reads
     uint64_t prefill_hits = 0, prefill_misses = 0;
     double prefill_stall_s = 0;
