@@ -127,6 +127,7 @@ struct ModeRun {
     double budget = 1.0;
     rt::Metrics m;
     uint64_t slots = 0, allocated = 0;
+    uint64_t prefetches_dropped = 0, evicted_unused = 0;  // the store's counters, summed over the sessions
     double kl = 0;
     int64_t kl_n = 0;
     bool identical = true;
@@ -244,6 +245,8 @@ void run_offload(const OffloadArgs& a) {
                 r.slots = static_cast<uint64_t>(s->store().slot_count());
                 r.allocated = s->store().allocated_bytes();
                 r.io = s->store().io().describe();
+                r.prefetches_dropped += s->store().counters().prefetches_dropped;
+                r.evicted_unused += s->store().counters().evicted_unused;
             }
             std::cerr << fmt::format("  {:>3.0f}% {:<12} {:7.1f} tok/s  hit {:.3f}  fallback {:.3f}  stall {:.2f} ms/tok\n", 100 * b, r.mode,
                                      decode_tok_s(r.m), per_lookup(r.m, r.m.hits), per_lookup(r.m, r.m.fallbacks),
@@ -291,7 +294,9 @@ void run_offload(const OffloadArgs& a) {
         x["decode_tok_s"] = decode_tok_s(m);
         x["hit_rate"] = per_lookup(m, m.hits);
         x["fallback_rate"] = per_lookup(m, m.fallbacks);
-        x["late_miss_rate"] = per_lookup(m, m.misses_late);  // misses whose read was under way: the prediction came, the bytes not yet
+        x["late_miss_rate"] = per_lookup(m, m.misses_late);
+        x["prefetches_dropped"] = r.prefetches_dropped;  // refused: no slot held a lower score
+        x["experts_evicted_unused"] = r.evicted_unused;  // read, then evicted before any use  // misses whose read was under way: the prediction came, the bytes not yet
         x["stall_ms_per_token"] = 1000 * per_token(m, m.stall_s);
         x["bytes_read_per_token"] = bytes_tok;
         if (bytes_tok > 0) {
