@@ -44,6 +44,7 @@ struct OffloadArgs {
     std::string model, data, json, markdown, budgets = "100,50,25,10", modes = "exact,soft,lru";
     int64_t prompts = 8, prompt_tokens = 32, gen_tokens = 32;
     bool buffered = false, eager = true, oracle = false;
+    float prefetch_threshold = rt::SessionOptions{}.prefetch_threshold;
 };
 
 // Plain sequential read() of every pack file after dropping it from the page cache: bytes/s.
@@ -165,6 +166,7 @@ void run_offload(const OffloadArgs& a) {
         so.mode = mode;
         so.ram_budget = static_cast<uint64_t>(std::floor(static_cast<double>(total) * budget));
         so.io = io;
+        so.prefetch_threshold = a.prefetch_threshold;
         return std::make_unique<rt::Session>(model, so);
     };
 
@@ -271,6 +273,7 @@ void run_offload(const OffloadArgs& a) {
     j["generated_tokens"] = a.gen_tokens;
     j["expert_bytes_total"] = total;
     j["io"] = resident.io;
+    j["prefetch_threshold"] = a.prefetch_threshold;
     j["page_cache"] = a.buffered ? "dropped with posix_fadvise(DONTNEED) before each session" : "bypassed (O_DIRECT)";
     j["plain_sequential_read_bytes_s"] = plain_bw;
     j["io_engine_read_bytes_s"] = engine_bw;
@@ -381,6 +384,8 @@ void cmd_bench_offload_register(CLI::App& bench) {
     o->add_option("--modes", a->modes, "modes compared at each budget")->capture_default_str();
     o->add_flag("--buffered", a->buffered, "buffered reads (page cache dropped before each session) instead of O_DIRECT");
     o->add_flag("!--no-eager", a->eager, "skip the libtorch eager comparison");
+    o->add_option("--prefetch-threshold", a->prefetch_threshold, "lookahead score a prediction needs to be read (as in generate)")
+        ->capture_default_str()->check(CLI::Range(0.0, 1.0));
     o->add_flag("--oracle", a->oracle, "also run exact and soft with the resident run's routing as the lookahead's predictions (a perfect predictor's bound)");
     o->add_option("--json", a->json, "write the results as JSON");
     o->add_option("--markdown", a->markdown, "write the tables as Markdown");
