@@ -82,6 +82,14 @@ TEST(Trainer, ResumeEqualsUninterruptedRun) {
     EXPECT_EQ(file_read_all(dir.file("straight/optimizer.safetensors")), file_read_all(dir.file("resumed/optimizer.safetensors")));
     // Resuming with another model shape is refused with a clear error.
     EXPECT_NE(run_chronos(pretrain_args(dir.file("resumed"), 8, "--resume --baseline")), 0);
+    // A baseline written before the head fields existed (no lookahead_target: read as
+    // router_probs) still resumes: without a head they mean nothing.
+    ASSERT_EQ(run_chronos(pretrain_args(dir.file("base"), 2, "--baseline")), 0);
+    nlohmann::json old = nlohmann::json::parse(file_read_all(dir.file("base/config.json")));
+    old.erase("lookahead_target");
+    old.erase("lookahead_input_layer");
+    file_write_atomic(dir.file("base/config.json"), old.dump(2));
+    EXPECT_EQ(run_chronos(pretrain_args(dir.file("base"), 3, "--baseline --resume")), 0);
 }
 
 TEST(Trainer, TwoProcessDataParallelEqualsOneProcessWithTheCombinedBatch) {

@@ -119,7 +119,16 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
                                    hyper.eps, hyper.weight_decay});
     if (o.resume) {
         Checkpoint ck = checkpoint_open(o.out);
-        if (config_to_json(ck.config).dump() != config_to_json(config).dump()) {
+        // A model without a head has no head fields to disagree on: a baseline written before
+        // lookahead_target existed reads it as router_probs, and that must not refuse it.
+        auto comparable = [](ModelConfig c) {
+            if (c.lookahead_steps == 0) {
+                c.lookahead_target = LookaheadTarget::router_topk;
+                c.lookahead_input_layer = 0;
+            }
+            return config_to_json(c).dump();
+        };
+        if (comparable(ck.config) != comparable(config)) {
             fail("--resume: {} holds a different model config than {}{}", o.out, nc.path, o.baseline ? " --baseline" : "");
         }
         model_copy_weights(model, ck);
