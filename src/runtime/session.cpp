@@ -536,14 +536,15 @@ int Session::confident(int n) {
     return m;
 }
 
-// h0 [H] after block 0 and the previous token's router probabilities [L*E] -> the lookahead's
-// distributions for t+1..t+K; queues their top-k experts (exact and soft modes).
-void Session::lookahead_prefetch(const float* h0, const float* prev_route) {
+// h [H] after block lookahead_input_layer and a full routing [L*E] (t-1's, or t's own when the
+// head reads the last block) -> the lookahead's distributions for t+1..t+K; queues their top-k
+// experts (exact and soft modes).
+void Session::lookahead_prefetch(const float* h, const float* route) {
     const ModelConfig& c = model_.config;
     const int64_t H = c.hidden_size, L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
     const int64_t K = c.lookahead_steps, D = model_.lookahead.hidden;
-    rmsnorm(h0, model_.lookahead.norm, la_in_.data(), 1, H, c.rms_norm_eps);
-    std::memcpy(&la_in_[static_cast<size_t>(H)], prev_route, static_cast<size_t>(L * E) * sizeof(float));
+    rmsnorm(h, model_.lookahead.norm, la_in_.data(), 1, H, c.rms_norm_eps);
+    std::memcpy(&la_in_[static_cast<size_t>(H)], route, static_cast<size_t>(L * E) * sizeof(float));
     matmul_wt(la_in_.data(), model_.lookahead.up, la_hid_.data(), 1, H + L * E, D);
     for (int64_t i = 0; i < D; ++i) la_hid_[static_cast<size_t>(i)] = la_hid_[static_cast<size_t>(i)] / (1.0f + std::exp(-la_hid_[static_cast<size_t>(i)]));
     matmul_wt(la_hid_.data(), model_.lookahead.out, la_out_.data(), 1, D, K * L * E);  // [K, L, E]

@@ -109,7 +109,7 @@ private:
     void moe(int64_t l, int64_t T, Phase phase);  // a_ [T, H] -> adds into h_
     bool acquire(int32_t pair, uint64_t assignments, Phase phase);
     void expert_forward(int32_t pair, const int32_t* rows, float* out, int64_t n);
-    void lookahead_prefetch(const float* h0, const float* prev_route);
+    void lookahead_prefetch(const float* h, const float* route);
     void refill_layer(int64_t l);
     int confident(int n);
     float recency_prior(int32_t pair) const;
