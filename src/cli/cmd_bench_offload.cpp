@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -297,9 +298,9 @@ void run_offload(const OffloadArgs& a) {
         x["decode_tok_s"] = decode_tok_s(m);
         x["hit_rate"] = per_lookup(m, m.hits);
         x["fallback_rate"] = per_lookup(m, m.fallbacks);
-        x["late_miss_rate"] = per_lookup(m, m.misses_late);
+        x["late_miss_rate"] = per_lookup(m, m.misses_late);  // misses whose read was under way: the prediction came, the bytes not yet
         x["prefetches_dropped"] = r.prefetches_dropped;  // refused: no slot held a lower score
-        x["experts_evicted_unused"] = r.evicted_unused;  // read, then evicted before any use  // misses whose read was under way: the prediction came, the bytes not yet
+        x["experts_evicted_unused"] = r.evicted_unused;  // read, then evicted before any use
         x["stall_ms_per_token"] = 1000 * per_token(m, m.stall_s);
         x["bytes_read_per_token"] = bytes_tok;
         if (bytes_tok > 0) {
@@ -315,15 +316,12 @@ void run_offload(const OffloadArgs& a) {
     }
     // The ratios the targets are stated in.
     for (double b : budgets) {
-        double exact = 0, lru = 0, soft = 0, exact_oracle = 0, soft_oracle = 0;
+        std::map<std::string, double> tok_s;  // mode -> decode tok/s at this budget (0: not run)
         for (const ModeRun& r : runs) {
-            if (r.budget != b) continue;
-            if (r.mode == "exact") exact = decode_tok_s(r.m);
-            if (r.mode == "lru") lru = decode_tok_s(r.m);
-            if (r.mode == "soft") soft = decode_tok_s(r.m);
-            if (r.mode == "exact+oracle") exact_oracle = decode_tok_s(r.m);
-            if (r.mode == "soft+oracle") soft_oracle = decode_tok_s(r.m);
+            if (r.budget == b) tok_s[r.mode] = decode_tok_s(r.m);
         }
+        const double exact = tok_s["exact"], lru = tok_s["lru"], soft = tok_s["soft"];
+        const double exact_oracle = tok_s["exact+oracle"], soft_oracle = tok_s["soft+oracle"];
         nlohmann::ordered_json x;
         x["budget_percent"] = 100 * b;
         if (exact > 0 && lru > 0) x["exact_vs_lru"] = exact / lru;

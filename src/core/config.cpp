@@ -185,6 +185,8 @@ void config_validate(const ModelConfig& c, const std::string& what) {
     }
 }
 
+bool lookahead_reads_own_routing(const ModelConfig& c) { return c.lookahead_input_layer == c.num_hidden_layers - 1; }
+
 ModelConfig config_load(const std::string& path) {
     std::string text = file_read_all(path);
     json j;

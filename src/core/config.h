@@ -75,6 +75,9 @@ struct ModelConfig {
 
 // Parses and validates; `what` names the source in error messages.
 ModelConfig config_from_json(const nlohmann::json& j, const std::string& what);
+// Whether the lookahead head reads the last block, and with it token t's own routing (else
+// t-1's): the one rule the libtorch model and the runtime must agree on.
+bool lookahead_reads_own_routing(const ModelConfig& c);
 ModelConfig config_load(const std::string& path);
 nlohmann::ordered_json config_to_json(const ModelConfig& c);
 // Atomic write of config.json.

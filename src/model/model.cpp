@@ -75,8 +75,7 @@ ForwardOutput ChronosModelImpl::forward(const torch::Tensor& ids, const ForwardO
                                                            : torch::zeros({B, 1, L * E}, route.options());
         // Read after the last block, the head sees t's own routing; read earlier, t-1's (t has
         // not reached its later layers yet when the runtime calls it).
-        const bool own = config.lookahead_input_layer == L - 1;
-        torch::Tensor prev = own ? route : T > 1 ? torch::cat({first, route.narrow(1, 0, T - 1)}, 1) : first;
+        torch::Tensor prev = lookahead_reads_own_routing(config) ? route : T > 1 ? torch::cat({first, route.narrow(1, 0, T - 1)}, 1) : first;
         out.lookahead_logits = lookahead->forward(h_la.detach(), prev);
     }
     torch::Tensor hn = model->norm(h);

@@ -123,8 +123,8 @@ TORCH_MODULE(Decoder);
 // j is the last block. norm(h) ++ route -> up_proj -> SiLU -> out_proj -> [K, L, E].
 struct LookaheadHeadImpl : torch::nn::Module {
     explicit LookaheadHeadImpl(const ModelConfig& c);
-    // h [B, T, H], prev_route [B, T, L*E] -> logits [B, T, K, L, E]
-    torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& prev_route);
+    // h [B, T, H], route [B, T, L*E] -> logits [B, T, K, L, E]
+    torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& route);
     int64_t K, L, E;
     RMSNorm norm{nullptr};
     torch::nn::Linear up_proj{nullptr}, out_proj{nullptr};

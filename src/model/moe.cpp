@@ -74,9 +74,9 @@ LookaheadHeadImpl::LookaheadHeadImpl(const ModelConfig& c)
     out_proj = register_module("out_proj", linear_no_bias(c.lookahead_hidden_size, K * L * E));
 }
 
-torch::Tensor LookaheadHeadImpl::forward(const torch::Tensor& h, const torch::Tensor& prev_route) {
+torch::Tensor LookaheadHeadImpl::forward(const torch::Tensor& h, const torch::Tensor& route) {
     const int64_t B = h.size(0), T = h.size(1);
-    torch::Tensor in = torch::cat({norm(h), prev_route.to(h.scalar_type())}, -1);  // [B, T, H + L*E]
+    torch::Tensor in = torch::cat({norm(h), route.to(h.scalar_type())}, -1);  // [B, T, H + L*E]
     return out_proj(torch::silu(up_proj(in))).view({B, T, K, L, E});
 }
 

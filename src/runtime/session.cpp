@@ -203,7 +203,7 @@ void Session::forward(const int32_t* ids, int64_t T, Phase phase, float* logits_
     // The head reads block j's output with the full routing of the latest token that has one:
     // t itself when j is the last block, else t-1 (model.h, LookaheadHead).
     const int64_t j_la = c.lookahead_input_layer;
-    const bool own_route = j_la == L - 1;
+    const bool own_route = lookahead_reads_own_routing(c);
     // The lookahead's prediction for this token becomes "current"; the new one goes to "next".
     if (phase == Phase::decode) {
         std::copy(pred_top_.begin() + L * k, pred_top_.end(), pred_top_.begin());
@@ -557,7 +557,7 @@ void Session::lookahead_prefetch(const float* h, const float* route) {
     if (!(options_.mode == MissMode::exact || options_.mode == MissMode::soft) || !options_.use_lookahead) return;
     // Eviction scores: what this token still needs (the previous prediction; nothing once the
     // head reads the last block), then t+1, t+2, with the intent classifier's prior underneath.
-    const bool token_done = c.lookahead_input_layer == L - 1;
+    const bool token_done = lookahead_reads_own_routing(c);  // the head ran after t's last block
     for (int32_t p = 0; p < static_cast<int32_t>(L * E); ++p) store_->set_score(p, pair_score(p, /*current_token=*/!token_done));
     int n = 0;
     for (int64_t kk = 0; kk < K; ++kk) {
