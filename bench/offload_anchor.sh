@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# offload_anchor.sh: issue 5's anchor shape (configs/anchor-plain-moe.json: hidden 512, 8 layers,
+# offload_anchor.sh: the anchor shape (configs/anchor-plain-moe.json: hidden 512, 8 layers,
 # 8 heads / 4 KV heads, 8 experts top-2, expert FFN 1664, vocab 6400, f32, random weights) on
 # the native runtime: resident decode and offloaded decode at 57% and 50% of the experts in RAM.
 # The shape has no lookahead head and no intent classifier (nobody trains it here), so exact mode

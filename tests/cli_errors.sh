@@ -88,6 +88,16 @@ expect_error bench-offload-bad-budget "not a percentage" -- "$chronos" bench off
 expect_error bench-offload-empty-mode "empty item" -- "$chronos" bench offload --model "$work/m" --data "$work/none.jsonl" --modes exact,,lru
 expect_error generate-long-prompt "more than the model's context" -- "$chronos" generate --model "$work/m" --prompt "$long"
 expect_error generate-bad-temperature "temperature" -- "$chronos" generate --model "$work/m" --prompt "hello" --temperature -1
+expect_error generate-nan-temperature "--temperature: 'nan' is not a finite number" -- "$chronos" generate --model "$work/m" --prompt "hello" --temperature nan
+expect_error generate-threads "--threads: 100000 is outside" -- "$chronos" generate --model "$work/m" --prompt "hello" --threads 100000
+expect_error global-threads "--threads: 100000 is outside" -- "$chronos" --threads 100000 info
+expect_error generate-max-tokens "--max-tokens 99999999999 does not fit" -- "$chronos" generate --model "$work/m" --prompt "hello" --max-tokens 99999999999
+expect_error generate-top-p "--top-p: 0 is outside (0, 1]" -- "$chronos" generate --model "$work/m" --prompt "hello" --top-p 0
+expect_error generate-sim-read "--sim-read-ms: -1 is outside" -- "$chronos" generate --model "$work/m" --prompt "hello" --sim-read-ms -1
+expect_error generate-sim-read-env "CHRONOS_SIM_READ_MS='soon'" -- env CHRONOS_SIM_READ_MS=soon "$chronos" generate --model "$work/m" --prompt "hello"
+expect_error bench-offload-prompts "--prompts: 0 is outside" -- "$chronos" bench offload --model "$work/m" --data "$work/none.jsonl" --prompts 0
+expect_error pretrain-lr "--lr: 'inf' is not a finite number" -- "$chronos" train pretrain --config tiny --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/x" --lr inf
+expect_error pretrain-steps "--steps: 0 is outside" -- "$chronos" train pretrain --config tiny --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/x" --steps 0
 pack=$(ls "$work"/m/packs/*/cluster-0000.ctsr)
 cp "$pack" "$work/pack.bak"
 truncate -s 5000 "$pack"

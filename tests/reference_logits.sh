@@ -13,5 +13,5 @@ for variant in chronos baseline; do
   "$chronos" -q init --config tiny $flag --tokenizer "$data/tokenizer.model" --seed 7 --out "$work/$variant"
   "$chronos" -q eval logits --model "$work/$variant" --text "$text" --out "$work/$variant.json" >/dev/null
   echo -n "$variant: "
-  /usr/bin/python3 "$src/tests/reference/chronos_reference.py" "$work/$variant" "$work/$variant.json" 1e-4
+  /usr/bin/python3 "$src/tests/reference/chronos_reference.py" "$work/$variant" "$work/$variant.json"  # bound: docs/testing.md
 done

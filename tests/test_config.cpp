@@ -1,6 +1,9 @@
 // test_config.cpp: config.json round trip and the errors for wrong configs.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "core/config.h"
 #include "core/error.h"
 #include "test_helpers.h"
@@ -89,4 +92,88 @@ TEST(Config, MalformedFileIsAnError) {
     file_write_atomic(dir.file("config.json"), "{\"vocab_size\": ");
     EXPECT_THROW(config_load(dir.file("config.json")), Error);
     EXPECT_THROW(config_load(dir.file("absent.json")), Error);
+}
+
+TEST(Config, SizesAboveTheirLimitsAreRefusedByName) {
+    nlohmann::json good = nlohmann::json::parse(config_to_json(test::tiny_model_config()).dump());
+    auto with = [&](std::initializer_list<std::pair<const char*, nlohmann::json>> fields) {
+        nlohmann::json j = good;
+        for (const auto& [key, value] : fields) j[key] = value;
+        return j;
+    };
+    expect_config_error(with({{"vocab_size", (1 << 24) + 1}}), "vocab_size is 16777217, outside 0 .. 16777216");
+    expect_config_error(with({{"hidden_size", 1 << 17}}), "hidden_size is 131072, outside 0 .. 65536");
+    expect_config_error(with({{"num_attention_heads", 8192}}), "num_attention_heads is 8192, outside 0 .. 4096");
+    expect_config_error(with({{"kv_lora_rank", int64_t{1} << 40}}), "kv_lora_rank is 1099511627776, outside 0 .. 65536");
+    expect_config_error(with({{"head_dim", -2}}), "head_dim is -2, outside 0 .. 4096");
+    expect_config_error(with({{"n_routed_experts", 65536}}), "n_routed_experts is 65536, above 65535 (expert ids are 16-bit in traces)");
+    expect_config_error(with({{"n_shared_experts", 5000}}), "n_shared_experts is 5000, outside 0 .. 4096");
+    expect_config_error(with({{"moe_intermediate_size", 1 << 19}}), "moe_intermediate_size is 524288, outside 0 .. 262144");
+    expect_config_error(with({{"max_position_embeddings", (1 << 24) + 1}}), "max_position_embeddings is 16777217, outside 0 .. 16777216");
+    expect_config_error(with({{"sliding_window", 1 << 25}}), "sliding_window is 33554432, outside 0 .. 16777216");
+    expect_config_error(with({{"lookahead_hidden_size", 1 << 17}}), "lookahead_hidden_size is 131072, outside 0 .. 65536");
+    expect_config_error(with({{"lookahead_steps", 1025}}), "lookahead_steps is 1025, above 1024");
+    std::vector<std::string> pattern(4000, "gqa");
+    expect_config_error(with({{"num_hidden_layers", 4000}, {"attention_pattern", pattern}, {"n_routed_experts", 1000}}),
+                        "4000 layers x 1000 experts is 4000000 (layer, expert) pairs, above 1048576");
+    expect_config_error(with({{"num_hidden_layers", 5000}}), "num_hidden_layers is 5000, outside 0 .. 4096");
+    // JSON integers above INT64_MAX must not wrap to negatives.
+    expect_config_error(with({{"vocab_size", nlohmann::json::parse("18446744073709551615")}}),
+                        "field \"vocab_size\" is too large (18446744073709551615)");
+}
+
+TEST(Config, PublishedMoeShapesAreWithinTheLimits) {
+    // DeepSeek-V3's shape (vocab 129280, hidden 7168, 61 MLA layers, 128 heads, 256 experts
+    // top-8, context 163840), and Gemma's vocabulary: the limits must not refuse real models.
+    ModelConfig c = test::tiny_model_config();
+    c.vocab_size = 256000;
+    c.hidden_size = 7168;
+    c.num_hidden_layers = 61;
+    c.attention_pattern.assign(61, AttentionKind::mla);
+    c.num_attention_heads = 128;
+    c.kv_lora_rank = 512;
+    c.qk_nope_head_dim = 128;
+    c.qk_rope_head_dim = 64;
+    c.v_head_dim = 128;
+    c.n_routed_experts = 256;
+    c.num_experts_per_tok = 8;
+    c.moe_intermediate_size = 2048;
+    c.max_position_embeddings = 163840;
+    EXPECT_NO_THROW(config_validate(c, "deepseek-v3 shape"));
+    c.max_position_embeddings = 10485760;  // Llama 4 Scout's context
+    c.n_routed_experts = 384;              // Kimi K2's experts
+    EXPECT_NO_THROW(config_validate(c, "wider"));
+}
+
+TEST(Config, RealNumbersMustBeFiniteAndLambdasNonNegative) {
+    const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+    auto expect_invalid = [](auto set, const std::string& needle) {
+        ModelConfig c = test::tiny_model_config();
+        set(c);
+        test::expect_error_mentions([&] { config_validate(c, "cfg"); }, needle);
+    };
+    expect_invalid([&](ModelConfig& c) { c.rms_norm_eps = inf; }, "rms_norm_eps must be positive and finite (got inf)");
+    expect_invalid([&](ModelConfig& c) { c.rms_norm_eps = nan; }, "rms_norm_eps must be positive and finite");
+    expect_invalid([&](ModelConfig& c) { c.rope_theta = inf; }, "rope_theta must be positive and finite (got inf)");
+    expect_invalid([&](ModelConfig& c) { c.lambda_balance = nan; }, "lambda_balance must be finite and >= 0 (got nan)");
+    expect_invalid([&](ModelConfig& c) { c.lambda_temporal = -0.5; }, "lambda_temporal must be finite and >= 0 (got -0.5)");
+    expect_invalid([&](ModelConfig& c) { c.lambda_lookahead = inf; }, "lambda_lookahead must be finite and >= 0 (got inf)");
+    expect_invalid([&](ModelConfig& c) { c.fallback_mask_prob = nan; }, "fallback_mask_prob must be in [0, 1) (got nan)");
+    // JSON cannot spell inf: a number too large for a double is a JSON error naming the file.
+    test::expect_error_mentions([] { config_parse(R"({"rope_theta": 1e400})", "cfg.json"); }, "cfg.json: not valid JSON");
+}
+
+TEST(Config, LambdaRouterKlIsRefusedUntilItIsImplemented) {
+    nlohmann::json j = nlohmann::json::parse(config_to_json(test::tiny_model_config()).dump());
+    j["lambda_router_kl"] = 0.1;
+    expect_config_error(j, "lambda_router_kl is not implemented yet (the router KL anchor comes with the alignment stages): set it to 0");
+    j["lambda_router_kl"] = 0.0;
+    EXPECT_NO_THROW(config_from_json(j, "cfg"));
+}
+
+TEST(Config, ParseOfTextNamesItsSource) {
+    const std::string good = config_to_json(test::tiny_model_config()).dump();
+    EXPECT_EQ(config_to_json(config_parse(good, "mem")).dump(), good);
+    test::expect_error_mentions([] { config_parse("{\"vocab_size\": ", "mem.json"); }, "mem.json: not valid JSON");
+    test::expect_error_mentions([] { config_parse("[1, 2]", "mem.json"); }, "mem.json: config is not a JSON object");
 }

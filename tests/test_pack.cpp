@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <random>
 
@@ -142,6 +143,57 @@ TEST(Pack, CorruptOrMissingPacksGiveClearErrors) {
     ClusterPlan partial = cluster_plan_natural(c.num_hidden_layers, c.n_routed_experts);
     partial.clusters.back().pop_back();
     expect_error_mentions([&] { pack_write(ck, partial, DType::F32); }, "leaves out layer 1 expert 3");
+}
+
+// pack_manifest_parse on text in memory: every malformed manifest gets its own clear error,
+// never another exception or a silent conversion (fuzz/fuzz_pack_manifest.cpp fuzzes it).
+TEST(Pack, MalformedManifestTextGetsClearErrors) {
+    test::TempDir dir;
+    Checkpoint ck = checkpoint_open(make_checkpoint(dir.file("ck")));
+    const ModelConfig c = ck.config;
+    pack_write(ck, shuffled_plan(c.num_hidden_layers, c.n_routed_experts), DType::F32);
+    const std::string text = file_read_all(ck.dir + "/cluster_manifest.json");
+    const nlohmann::json good = nlohmann::json::parse(text);
+    PackManifest parsed = pack_manifest_parse(text, "m.json", c), loaded = pack_manifest_load(ck.dir, c);
+    EXPECT_EQ(parsed.files, loaded.files);
+    EXPECT_EQ(parsed.clusters, loaded.clusters);
+    auto bad = [&](const std::function<void(nlohmann::json&)>& edit, const std::string& needle) {
+        nlohmann::json j = good;
+        edit(j);
+        expect_error_mentions([&] { pack_manifest_parse(j.dump(1), "m.json", c); }, needle);
+    };
+    // Which pair is first in file 0, and its entry.
+    const int64_t p0 = good["files"][0]["pairs"][0].get<int64_t>();
+    const int64_t p1 = good["files"][1]["pairs"][0].get<int64_t>();
+    expect_error_mentions([&] { pack_manifest_parse("[]", "m.json", c); }, "m.json: manifest is not a JSON object");
+    bad([](auto& j) { j.erase("dtype"); }, "m.json: missing field \"dtype\"");
+    bad([](auto& j) { j["alignment"] = 512; }, "m.json: alignment is 512, this reader needs 4096");
+    bad([](auto& j) { j["num_hidden_layers"] = -2; }, "field \"num_hidden_layers\" must be a non-negative integer, got -2");
+    bad([](auto& j) { j["experts"][0]["checksum"] = "-1"; }, "m.json: experts[0]: checksum \"-1\" is not 16 hex digits");
+    bad([](auto& j) { j["experts"][0]["checksum"] = "0x00000000000001"; }, "is not 16 hex digits");
+    bad([](auto& j) { j["experts"][0]["checksum"] = 5; }, "m.json: experts[0]: field \"checksum\" must be a string");
+    bad([](auto& j) { j["experts"][0]["layer"] = 0.5; }, "m.json: experts[0]: field \"layer\" must be a non-negative integer, got 0.5");
+    bad([](auto& j) { j["experts"][0]["file"] = -1; }, "field \"file\" must be a non-negative integer, got -1");
+    bad([](auto& j) { j["experts"][0] = 7; }, "m.json: experts[0] is not an object");
+    bad([](auto& j) { j["experts"].erase(0); }, "m.json: 7 expert entries for 2 layers x 4 experts");
+    // An offset near 2^64: offset + length wraps around and would pass a naive end check.
+    bad([&](auto& j) { j["experts"][static_cast<size_t>(p0)]["offset"] = 18446744073709547520ull; }, "lies past the end of its file");
+    bad([](auto& j) { j["files"][0]["path"] = "../elsewhere.ctsr"; }, "m.json: files[0]: pack file path \"../elsewhere.ctsr\" is not a plain relative path inside the checkpoint directory");
+    bad([](auto& j) { j["files"][0]["path"] = "/abs.ctsr"; }, "is not a plain relative path inside the checkpoint directory");
+    bad([](auto& j) { j["files"][1]["path"] = j["files"][0]["path"]; }, "is listed twice");
+    bad([](auto& j) { j["files"][0]["path"] = "packs/a\nb.ctsr"; }, "pack file path \"packs/a\\nb.ctsr\" is not a plain relative path");
+    bad([](auto& j) { j["files"].push_back({{"path", "packs/empty.ctsr"}, {"bytes", 4096}, {"pairs", nlohmann::json::array()}}); },
+        "m.json: files[2] holds no experts");
+    bad([](auto& j) { j["files"][0]["pairs"][0] = 8; }, "m.json: files[0]: pair 8 is not a pair id (0 .. 7)");
+    bad([](auto& j) { j["files"][0]["pairs"][0] = "3"; }, "pair \"3\" is not a pair id");
+    bad([&](auto& j) { j["files"][1]["pairs"].push_back(p0); }, fmt::format("m.json: pair {} (layer {} expert {}) is listed in two clusters", p0, p0 / 4, p0 % 4));
+    bad([&](auto& j) { j["files"][0]["pairs"].erase(0); }, fmt::format("layer {} expert {} names file #0 but no file lists it", p0 / 4, p0 % 4));
+    bad([&](auto& j) { j["experts"][static_cast<size_t>(p1)]["file"] = 0; }, fmt::format("layer {} expert {} names file #0 but file #1 lists it", p1 / 4, p1 % 4));
+    // Two experts of one file in the wrong order: a cluster must be one sequential read.
+    bad([](auto& j) {
+        auto& pairs = j["files"][1]["pairs"];
+        std::swap(pairs[0], pairs[1]);
+    }, "overlaps the expert before it in");
 }
 
 TEST(Trace, RoundTripAndCorruption) {

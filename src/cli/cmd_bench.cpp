@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "runtime/kernels.h"
@@ -152,8 +153,8 @@ void cmd_bench_register(CLI::App& app) {
     rep->add_option("--chronos", a->chronos_dir, "Chronos checkpoint (its log is DIR.log.jsonl)")->required();
     rep->add_option("--baseline", a->baseline_dir, "baseline checkpoint")->required();
     rep->add_option("--data", a->data, "held-out JSONL")->required();
-    rep->add_option("--seq-len", a->seq_len, "evaluation window")->capture_default_str();
-    rep->add_option("--max-tokens", a->max_tokens, "evaluate at most this many tokens (0: all)")->capture_default_str();
+    rep->add_option("--seq-len", a->seq_len, "evaluation window")->capture_default_str()->check(cli_range(2, 1 << 20));
+    rep->add_option("--max-tokens", a->max_tokens, "evaluate at most this many tokens (0: all)")->capture_default_str()->check(cli_range(0, 1e12));
     rep->add_option("--chronos-log", a->chronos_log, "training log to take Chronos's speed from (default: DIR.log.jsonl)");
     rep->add_option("--baseline-log", a->baseline_log, "training log to take the baseline's speed from");
     rep->add_option("--json", a->out_json, "write the figures as JSON");

@@ -8,7 +8,10 @@
 //     token and the disk bound (bandwidth / missed bytes per token), soft's KL from resident,
 //     and whether exact reproduced resident's tokens;
 //   - with --oracle, exact and soft again with the lookahead's predictions replaced by the
-//     routing the resident run chose: the bound a perfect predictor would reach.
+//     routing the resident run chose: the bound a perfect predictor would reach;
+//   - with --sim-read-ms, every expert read (not the bandwidth probes) completes no sooner than
+//     that after it was issued: prefetch overlap measured as on a slower disk, with each mode's
+//     pipeline slack (how long before its layer asked a used prefetch had arrived).
 #include <fcntl.h>
 #include <omp.h>
 #include <unistd.h>
@@ -27,6 +30,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/blas_info.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -46,6 +50,7 @@ struct OffloadArgs {
     int64_t prompts = 8, prompt_tokens = 32, gen_tokens = 32;
     bool buffered = false, eager = true, oracle = false;
     float prefetch_threshold = rt::SessionOptions{}.prefetch_threshold;
+    double sim_read_ms = -1;  // < 0: CHRONOS_SIM_READ_MS, else 0
 };
 
 // Plain sequential read() of every pack file after dropping it from the page cache: bytes/s.
@@ -161,12 +166,14 @@ void run_offload(const OffloadArgs& a) {
     const uint64_t total = model.expert_bytes_total();
     rt::IoOptions io;
     io.direct = !a.buffered;
+    rt::IoOptions io_sessions = io;  // the simulated latency applies to the sessions' reads only
+    io_sessions.sim_read_ms = a.sim_read_ms >= 0 ? a.sim_read_ms : rt::io_sim_read_ms_from_env();
     auto fresh_session = [&](rt::MissMode mode, double budget) {
         rt::model_drop_page_cache(model);
         rt::SessionOptions so;
         so.mode = mode;
         so.ram_budget = static_cast<uint64_t>(std::floor(static_cast<double>(total) * budget));
-        so.io = io;
+        so.io = io_sessions;
         so.prefetch_threshold = a.prefetch_threshold;
         return std::make_unique<rt::Session>(model, so);
     };
@@ -251,9 +258,9 @@ void run_offload(const OffloadArgs& a) {
                 r.prefetches_dropped += s->store().counters().prefetches_dropped;
                 r.evicted_unused += s->store().counters().evicted_unused;
             }
-            std::cerr << fmt::format("  {:>3.0f}% {:<12} {:7.1f} tok/s  hit {:.3f}  fallback {:.3f}  stall {:.2f} ms/tok\n", 100 * b, r.mode,
-                                     decode_tok_s(r.m), per_lookup(r.m, r.m.hits), per_lookup(r.m, r.m.fallbacks),
-                                     1000 * per_token(r.m, r.m.stall_s));
+            std::cerr << fmt::format("  {:>3.0f}% {:<12} {:7.1f} tok/s  hit {:.3f}  fallback {:.3f}  stall {:.2f} ms/tok  slack {:.2f} ms (p10 {:.2f})\n",
+                                     100 * b, r.mode, decode_tok_s(r.m), per_lookup(r.m, r.m.hits), per_lookup(r.m, r.m.fallbacks),
+                                     1000 * per_token(r.m, r.m.stall_s), r.m.slack.mean_ms(), r.m.slack.quantile_ms(0.10));
             runs.push_back(r);
         }
     }
@@ -274,6 +281,7 @@ void run_offload(const OffloadArgs& a) {
     j["generated_tokens"] = a.gen_tokens;
     j["expert_bytes_total"] = total;
     j["io"] = resident.io;
+    j["sim_read_ms"] = io_sessions.sim_read_ms;
     j["prefetch_threshold"] = a.prefetch_threshold;
     j["page_cache"] = a.buffered ? "dropped with posix_fadvise(DONTNEED) before each session" : "bypassed (O_DIRECT)";
     j["plain_sequential_read_bytes_s"] = plain_bw;
@@ -286,7 +294,6 @@ void run_offload(const OffloadArgs& a) {
         j["libtorch_eager_decode_tok_s"] = eager.seconds > 0 ? static_cast<double>(eager.tokens) / eager.seconds : 0.0;
         j["resident_vs_libtorch"] = resident_tok_s / j["libtorch_eager_decode_tok_s"].get<double>();
     }
-    j["resident_peak_rss_bytes"] = rt::peak_rss_bytes();
     for (const ModeRun& r : runs) {
         const rt::Metrics& m = r.m;
         const double bytes_tok = per_token(m, static_cast<double>(m.bytes_read_decode));
@@ -302,6 +309,10 @@ void run_offload(const OffloadArgs& a) {
         x["prefetches_dropped"] = r.prefetches_dropped;  // refused: no slot held a lower score
         x["experts_evicted_unused"] = r.evicted_unused;  // read, then evicted before any use
         x["stall_ms_per_token"] = 1000 * per_token(m, m.stall_s);
+        // Pipeline slack of the prefetched pairs decode used (negative: late, waited for).
+        x["prefetches_used"] = m.slack.n;
+        x["slack_ms_mean"] = m.slack.mean_ms();
+        x["slack_ms_p10"] = m.slack.quantile_ms(0.10);
         x["bytes_read_per_token"] = bytes_tok;
         if (bytes_tok > 0) {
             x["disk_bound_tok_s"] = plain_bw / bytes_tok;
@@ -342,12 +353,15 @@ void run_offload(const OffloadArgs& a) {
     }
     md += fmt::format("| plain sequential read of the packs (cold, median of 3) | {:.0f} MB/s |\n| IO engine reading all experts (median of 3, alternating) | {:.0f} MB/s ({:.0f}%) |\n\n",
                       plain_bw / 1e6, engine_bw / 1e6, 100 * engine_bw / plain_bw);
-    md += "| budget | mode | decode tok/s | hit rate | fallback rate | stall ms/tok | read KB/tok | disk bound tok/s | KL vs resident | same tokens |\n"
-          "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+    md += "| budget | mode | decode tok/s | hit rate | fallback rate | stall ms/tok | slack ms mean / p10 | read KB/tok | disk bound tok/s | KL vs resident | same tokens |\n"
+          "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
     for (const auto& x : j["runs"]) {
-        md += fmt::format("| {:.0f}% | {} | {:.1f} | {:.3f} | {:.3f} | {:.2f} | {:.0f} | {} | {:.2e} | {} |\n", x["budget_percent"].get<double>(),
+        const std::string slack = x["prefetches_used"].get<uint64_t>() == 0
+                                      ? std::string("-")
+                                      : fmt::format("{:.2f} / {:.2f}", x["slack_ms_mean"].get<double>(), x["slack_ms_p10"].get<double>());
+        md += fmt::format("| {:.0f}% | {} | {:.1f} | {:.3f} | {:.3f} | {:.2f} | {} | {:.0f} | {} | {:.2e} | {} |\n", x["budget_percent"].get<double>(),
                           x["mode"].get<std::string>(), x["decode_tok_s"].get<double>(), x["hit_rate"].get<double>(),
-                          x["fallback_rate"].get<double>(), x["stall_ms_per_token"].get<double>(),
+                          x["fallback_rate"].get<double>(), x["stall_ms_per_token"].get<double>(), slack,
                           x["bytes_read_per_token"].get<double>() / 1e3,
                           x["disk_bound_tok_s"].is_null() ? std::string("-") : fmt::format("{:.0f}", x["disk_bound_tok_s"].get<double>()),
                           x["kl_from_resident"].get<double>(), x["tokens_identical_to_resident"].get<bool>() ? "yes" : "no");
@@ -375,15 +389,18 @@ void cmd_bench_offload_register(CLI::App& bench) {
     CLI::App* o = bench.add_subcommand("offload", "offloaded decode: resident vs libtorch, exact/soft/lru at RAM budgets, IO bandwidth");
     o->add_option("--model", a->model, "checkpoint directory with packed experts")->required();
     o->add_option("--data", a->data, "held-out JSONL with \"text\" (prompts are its first tokens)")->required();
-    o->add_option("--prompts", a->prompts, "number of prompts")->capture_default_str();
-    o->add_option("--prompt-tokens", a->prompt_tokens, "tokens per prompt")->capture_default_str();
-    o->add_option("--gen-tokens", a->gen_tokens, "tokens generated per prompt")->capture_default_str();
+    o->add_option("--prompts", a->prompts, "number of prompts")->capture_default_str()->check(cli_range(1, 100000));
+    o->add_option("--prompt-tokens", a->prompt_tokens, "tokens per prompt")->capture_default_str()->check(cli_range(1, 1 << 20));
+    o->add_option("--gen-tokens", a->gen_tokens, "tokens generated per prompt")->capture_default_str()->check(cli_range(1, 1 << 20));
     o->add_option("--budgets", a->budgets, "RAM budgets in percent of expert bytes")->capture_default_str();
     o->add_option("--modes", a->modes, "modes compared at each budget")->capture_default_str();
     o->add_flag("--buffered", a->buffered, "buffered reads (page cache dropped before each session) instead of O_DIRECT");
     o->add_flag("!--no-eager", a->eager, "skip the libtorch eager comparison");
     o->add_option("--prefetch-threshold", a->prefetch_threshold, "lookahead score a prediction needs to be read (as in generate)")
-        ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+        ->capture_default_str()->check(cli_range(0, 1));
+    o->add_option("--sim-read-ms", a->sim_read_ms, "simulate a slow disk: no expert read of the sessions completes sooner than this "
+                                                   "after it was issued (default: $CHRONOS_SIM_READ_MS, else 0)")
+        ->check(cli_range(0, rt::kSimReadMsMax));
     o->add_flag("--oracle", a->oracle, "also run exact and soft with the resident run's routing as the lookahead's predictions (a perfect predictor's bound)");
     o->add_option("--json", a->json, "write the results as JSON");
     o->add_option("--markdown", a->markdown, "write the tables as Markdown");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "train/train_api.h"
 
 namespace chronos {
@@ -23,7 +24,7 @@ void add_common(CLI::App* cmd, EvalArgs& a) {
     cmd->add_option("--model", a.model, "checkpoint directory")->required();
     cmd->add_option("--data", a.data, "pretraining-format JSONL")->required();
     cmd->add_option("--seq-len", a.seq_len, "window length")->capture_default_str()->check(CLI::Range(2, 1 << 20));
-    cmd->add_option("--max-tokens", a.max_tokens, "evaluate at most this many tokens (0: all)")->capture_default_str();
+    cmd->add_option("--max-tokens", a.max_tokens, "evaluate at most this many tokens (0: all)")->capture_default_str()->check(cli_range(0, 1e12));
     cmd->add_flag("--json", a.json, "print JSON");
 }
 
@@ -51,7 +52,7 @@ void cmd_eval_register(CLI::App& app) {
     auto trace = std::make_shared<std::string>();
     auto budget = std::make_shared<double>(0.25);
     r->add_option("--trace", *trace, "trace: also report the intent classifier against the frequency baseline");
-    r->add_option("--budget", *budget, "intent budget as a share of all (layer, expert) pairs")->capture_default_str()->check(CLI::Range(0.01, 1.0));
+    r->add_option("--budget", *budget, "intent budget as a share of all (layer, expert) pairs")->capture_default_str()->check(cli_range(0.01, 1.0));
     r->callback([rt, trace, budget]() {
         EvalRoutingResult res = eval_routing(rt->model, rt->data, rt->seq_len, rt->max_tokens);
         IntentMetrics im;

@@ -8,8 +8,11 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <random>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/blas_info.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -20,13 +23,17 @@ namespace chronos {
 
 namespace {
 
+// Sampling by default (greedy decoding of a small model loops on one phrase): a temperature
+// below 1 with nucleus sampling and a mild repetition penalty, as local-model tools default to.
+// --greedy or --temperature 0 picks the most likely token instead.
 struct GenerateArgs {
     std::string model, prompt, mode = "exact", budget = "100%", metrics_json, io = "uring";
-    int64_t max_tokens = 64, top_k = 0;
-    float temperature = 0.0f, top_p = 1.0f, repetition_penalty = 1.0f, prefetch_threshold = 0.45f;
-    uint64_t seed = 0;
+    int64_t max_tokens = 64, top_k = 40;
+    float temperature = 0.8f, top_p = 0.95f, repetition_penalty = 1.1f, prefetch_threshold = rt::SessionOptions{}.prefetch_threshold;
+    std::optional<uint64_t> seed;  // none: drawn at random and printed, so a run can be repeated
+    double sim_read_ms = -1;       // < 0: CHRONOS_SIM_READ_MS, else 0
     int threads = 0;
-    bool buffered = false, preload = false, no_intent = false, no_lookahead = false, cold = false, quiet_text = false;
+    bool greedy = false, buffered = false, preload = false, no_intent = false, no_lookahead = false, cold = false, quiet_text = false;
 };
 
 void run_generate(const GenerateArgs& a) {
@@ -34,15 +41,19 @@ void run_generate(const GenerateArgs& a) {
         omp_set_num_threads(a.threads);
         blas_set_threads(a.threads);
     }
-    if (a.max_tokens < 1) fail("--max-tokens must be at least 1");
     if (a.io != "uring" && a.io != "pread") fail("--io must be uring or pread, got '{}'", a.io);
+    const double sim_read_ms = a.sim_read_ms >= 0 ? a.sim_read_ms : rt::io_sim_read_ms_from_env();
     rt::Model model(a.model);
     if (model.tokenizer_path.empty()) fail("{} has no tokenizer.model", a.model);
     Tokenizer tok(model.tokenizer_path);
     std::vector<int32_t> prompt = tok.encode(a.prompt);
     if (prompt.empty()) fail("the prompt is empty after tokenization");
-    if (static_cast<int64_t>(prompt.size()) > model.config.max_position_embeddings) {
-        fail("the prompt has {} tokens, more than the model's context of {}", prompt.size(), model.config.max_position_embeddings);
+    const int64_t context = model.config.max_position_embeddings, n_prompt = static_cast<int64_t>(prompt.size());
+    if (n_prompt > context) fail("the prompt has {} tokens, more than the model's context of {}", n_prompt, context);
+    // The last generated token needs no position of its own: prompt + max_tokens - 1 positions.
+    if (a.max_tokens > context - n_prompt + 1) {
+        fail("--max-tokens {} does not fit: the prompt takes {} of the model's {} positions, which leaves room for {} tokens", a.max_tokens,
+             n_prompt, context, context - n_prompt + 1);
     }
     if (a.cold) rt::model_drop_page_cache(model);
 
@@ -55,13 +66,14 @@ void run_generate(const GenerateArgs& a) {
     so.use_lookahead = !a.no_lookahead;
     so.preload = a.preload;
     so.prefetch_threshold = a.prefetch_threshold;
+    so.io.sim_read_ms = sim_read_ms;
     rt::Session session(model, so);
     rt::SamplerOptions sopt;
-    sopt.temperature = a.temperature;
+    sopt.temperature = a.greedy ? 0.0f : a.temperature;
     sopt.top_k = a.top_k;
     sopt.top_p = a.top_p;
     sopt.repetition_penalty = a.repetition_penalty;
-    sopt.seed = a.seed;
+    sopt.seed = a.seed ? *a.seed : std::random_device{}();
     rt::Sampler sampler(sopt, model.config.vocab_size);
 
     // Streaming: decode prompt + continuation and print what is new. Pieces join with spaces
@@ -88,16 +100,23 @@ void run_generate(const GenerateArgs& a) {
     m["ram_budget_bytes"] = so.ram_budget;
     m["expert_bytes_total"] = model.expert_bytes_total();
     m["threads"] = omp_get_max_threads();
+    m["sampling"] = {{"temperature", sopt.temperature}, {"top_k", sopt.top_k}, {"top_p", sopt.top_p},
+                     {"repetition_penalty", sopt.repetition_penalty}, {"seed", sopt.seed}};
     std::cerr << fmt::format(
         "[{}] {} prompt + {} generated tokens | prefill {:.1f} tok/s, decode {:.1f} tok/s, TTFT {:.1f} ms\n"
         "  experts: hits {} misses {} ({} late; hit rate {:.3f}) fallbacks {} | stall {:.2f} ms/token | read {:.0f} bytes/token\n"
-        "  lookahead recall {:.3f} | {} slots, {} bytes allocated of {} | peak RSS {} MiB | {}\n",
+        "  prefetches used {} (slack mean {:.2f} ms, p10 {:.2f} ms) | lookahead recall {:.3f}\n"
+        "  {} slots, {} bytes allocated of {} | peak RSS {} MiB | {} | {}\n",
         m["mode"].get<std::string>(), m["prompt_tokens"].get<int64_t>(), m["generated_tokens"].get<uint64_t>(),
         m["prefill_tok_s"].get<double>(), m["decode_tok_s"].get<double>(), m["ttft_ms"].get<double>(), m["hits"].get<uint64_t>(),
         m["misses"].get<uint64_t>(), m["misses_late"].get<uint64_t>(), m["hit_rate"].get<double>(), m["fallbacks"].get<uint64_t>(),
-        m["stall_ms_per_token"].get<double>(), m["bytes_read_per_token"].get<double>(), m["lookahead_recall"].get<double>(),
+        m["stall_ms_per_token"].get<double>(), m["bytes_read_per_token"].get<double>(), m["prefetches_used"].get<uint64_t>(),
+        m["slack_ms_mean"].get<double>(), m["slack_ms_p10"].get<double>(), m["lookahead_recall"].get<double>(),
         m["expert_slots"].get<int64_t>(), m["resident_expert_bytes_allocated"].get<uint64_t>(), model.expert_bytes_total(),
-        m["peak_rss_bytes"].get<uint64_t>() >> 20, m["io"].get<std::string>());
+        m["peak_rss_bytes"].get<uint64_t>() >> 20, m["io"].get<std::string>(),
+        sopt.temperature > 0 ? fmt::format("sampling T {:g}, top-k {}, top-p {:g}, penalty {:g}, seed {}", sopt.temperature, sopt.top_k,
+                                           sopt.top_p, sopt.repetition_penalty, sopt.seed)
+                             : std::string("greedy"));
     if (!a.metrics_json.empty()) file_write_atomic(a.metrics_json, m.dump(2) + "\n");
 }
 
@@ -111,18 +130,24 @@ void cmd_generate_register(CLI::App& app) {
     g->add_option("--mode", a->mode, "miss policy: exact (wait), soft (shared expert stands in), lru (plain offload), resident")
         ->capture_default_str();
     g->add_option("--ram-budget", a->budget, "RAM for experts: a share of all expert bytes (25%) or bytes (512M)")->capture_default_str();
-    g->add_option("--max-tokens", a->max_tokens, "tokens to generate")->capture_default_str();
-    g->add_option("--temperature", a->temperature, "0 = greedy")->capture_default_str();
-    g->add_option("--top-k", a->top_k, "sample from the k most likely tokens (0 = off)");
-    g->add_option("--top-p", a->top_p, "nucleus sampling mass (1 = off)");
-    g->add_option("--repetition-penalty", a->repetition_penalty, "lower the probability of repeated tokens (1 = off)");
-    g->add_option("--seed", a->seed, "sampling seed");
-    g->add_option("--threads", a->threads, "threads for OpenMP and BLAS");
+    g->add_option("--max-tokens", a->max_tokens, "tokens to generate (at most what the context leaves after the prompt)")
+        ->capture_default_str()->check(cli_range(1, 1e15));
+    g->add_option("--temperature", a->temperature, "sampling temperature (0 = greedy)")->capture_default_str()->check(cli_range(0, 100));
+    g->add_option("--top-k", a->top_k, "sample from the k most likely tokens (0 = off)")->capture_default_str()->check(cli_range(0, 1 << 24));
+    g->add_option("--top-p", a->top_p, "nucleus sampling mass (1 = off)")->capture_default_str()->check(cli_range(0, 1, /*low_open=*/true));
+    g->add_option("--repetition-penalty", a->repetition_penalty, "lower the probability of repeated tokens (1 = off)")
+        ->capture_default_str()->check(cli_range(0, 100, /*low_open=*/true));
+    g->add_flag("--greedy", a->greedy, "always take the most likely token (no sampling)");
+    g->add_option("--seed", a->seed, "sampling seed (default: random, printed with the metrics)");
+    g->add_option("--threads", a->threads, "threads for OpenMP and BLAS")->check(cli_range(0, kMaxThreads));
+    g->add_option("--sim-read-ms", a->sim_read_ms, "simulate a slow disk: no expert read completes sooner than this after it was issued "
+                                                   "(default: $CHRONOS_SIM_READ_MS, else 0)")
+        ->check(cli_range(0, rt::kSimReadMsMax));
     g->add_option("--metrics-json", a->metrics_json, "write the metrics here");
     g->add_option("--io", a->io, "uring (async) or pread (synchronous)")->capture_default_str();
     g->add_flag("--buffered", a->buffered, "buffered reads instead of O_DIRECT");
     g->add_option("--prefetch-threshold", a->prefetch_threshold, "lookahead score a prediction needs to be read (0.9 x p at t+1, 0.8 x p at t+2)")
-        ->capture_default_str();
+        ->capture_default_str()->check(cli_range(0, 1));
     g->add_flag("--preload", a->preload, "fill the RAM budget with experts before the prompt (warm start)");
     g->add_flag("--cold", a->cold, "drop the packs from the page cache first");
     g->add_flag("--no-intent", a->no_intent, "do not prefetch the intent classifier's set at prefill");

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cluster/coactivation.h"
 #include "cluster/trace.h"
 #include "core/error.h"
@@ -42,10 +43,10 @@ void cmd_pack_register(CLI::App& app) {
     tr->add_option("--model", t->model, "checkpoint directory")->required();
     tr->add_option("--data", t->data, "sft, prompts or pretrain JSONL")->required();
     tr->add_option("--out", t->out, "trace file (.ctrc)")->required();
-    tr->add_option("--max-sequences", t->max_sequences, "sequences to record")->capture_default_str();
-    tr->add_option("--max-continuation", t->max_continuation, "continuation tokens per sequence")->capture_default_str();
-    tr->add_option("--stride", t->stride, "record every stride-th record of --data (a sample spread over its sources)")->capture_default_str();
-    tr->add_option("--prompt-tokens", t->pretrain_prompt, "prompt length for plain-text records")->capture_default_str();
+    tr->add_option("--max-sequences", t->max_sequences, "sequences to record")->capture_default_str()->check(cli_range(1, 1e9));
+    tr->add_option("--max-continuation", t->max_continuation, "continuation tokens per sequence")->capture_default_str()->check(cli_range(1, 1 << 20));
+    tr->add_option("--stride", t->stride, "record every stride-th record of --data (a sample spread over its sources)")->capture_default_str()->check(cli_range(1, 1e9));
+    tr->add_option("--prompt-tokens", t->pretrain_prompt, "prompt length for plain-text records")->capture_default_str()->check(cli_range(1, 1 << 20));
     tr->callback([t]() {
         int64_t n = trace_record(*t);
         Trace tr = trace_read(t->out);
@@ -59,9 +60,9 @@ void cmd_pack_register(CLI::App& app) {
     pk->add_option("--trace", a->trace, "trace for co-activation clustering (without: one cluster per layer)");
     pk->add_option("--dtype", a->dtype, "stored expert dtype: f32, bf16 or f16 (default: config's expert_dtype)")
         ->check(CLI::IsMember({"f32", "bf16", "f16"}));
-    pk->add_option("--max-cluster-mb", a->max_cluster_mb, "cap on one cluster's bytes")->capture_default_str();
-    pk->add_option("--window", a->window, "reuse window in tokens for the co-activation graph")->capture_default_str();
-    pk->add_option("--resolution", a->resolution, "Louvain resolution")->capture_default_str();
+    pk->add_option("--max-cluster-mb", a->max_cluster_mb, "cap on one cluster's bytes")->capture_default_str()->check(cli_range(0, 1e6, true));
+    pk->add_option("--window", a->window, "reuse window in tokens for the co-activation graph")->capture_default_str()->check(cli_range(1, 1 << 20));
+    pk->add_option("--resolution", a->resolution, "Louvain resolution")->capture_default_str()->check(cli_range(0, 1000, true));
     pk->add_option("--seed", a->seed, "Louvain seed")->capture_default_str();
     pk->add_flag("--verify", a->verify, "re-read every expert and check its checksum (alone: verify existing packs)");
     pk->callback([a, pk]() {
@@ -106,10 +107,10 @@ void cmd_intent_register(CLI::App& train) {
     CLI::App* in = train.add_subcommand("intent", "train the intent classifier from a trace (saved into the checkpoint)");
     in->add_option("--model", o->model, "checkpoint directory")->required();
     in->add_option("--trace", o->trace, "trace from chronos trace")->required();
-    in->add_option("--horizon", o->horizon, "generated tokens the prediction covers")->capture_default_str();
-    in->add_option("--hidden", o->hidden, "hidden width")->capture_default_str();
-    in->add_option("--steps", o->steps, "training steps")->capture_default_str();
-    in->add_option("--lr", o->lr, "learning rate")->capture_default_str();
+    in->add_option("--horizon", o->horizon, "generated tokens the prediction covers")->capture_default_str()->check(cli_range(1, 1 << 20));
+    in->add_option("--hidden", o->hidden, "hidden width")->capture_default_str()->check(cli_range(1, 1 << 16));
+    in->add_option("--steps", o->steps, "training steps")->capture_default_str()->check(cli_range(1, 1e9));
+    in->add_option("--lr", o->lr, "learning rate")->capture_default_str()->check(cli_range(0, 10, true));
     in->add_option("--seed", o->seed, "seed")->capture_default_str();
     in->callback([o]() {
         IntentMetrics m = intent_train(*o);

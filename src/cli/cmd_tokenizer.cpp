@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -20,7 +21,7 @@ void cmd_tokenizer_register(CLI::App& app) {
     t->add_option("--input", train->input, "training text (.txt or .jsonl)")->required();
     t->add_option("--vocab-size", train->vocab_size, "vocabulary size")->capture_default_str()->check(CLI::Range(300, 1000000));
     t->add_option("--out", train->out, "output .model file")->required();
-    t->add_option("--max-sentences", train->max_sentences, "sentences sampled for training")->capture_default_str();
+    t->add_option("--max-sentences", train->max_sentences, "sentences sampled for training")->capture_default_str()->check(cli_range(1, 1e9));
     t->callback([train]() {
         spdlog::info("training BPE tokenizer (vocab {}) on {}", train->vocab_size, train->input);
         tokenizer_train(*train);

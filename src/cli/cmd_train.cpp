@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "train/train_api.h"
 
 namespace chronos {
@@ -20,21 +21,21 @@ void cmd_train_register(CLI::App& app) {
     pre->add_option("--log", o->log, "JSONL log (default: OUT.log.jsonl)");
     pre->add_flag("--baseline", o->baseline, "plain-MoE baseline: full causal GQA, no lookahead, no locality losses");
     pre->add_flag("--resume", o->resume, "continue the checkpoint in --out exactly where it stopped");
-    auto over = [&](const char* flag, const char* field, auto& target, const char* help) {
-        pre->add_option(flag, target, help)->each([o, field](const std::string&) { o->overridden.push_back(field); });
+    auto over = [&](const char* flag, const char* field, auto& target, const char* help, CLI::Validator range) {
+        pre->add_option(flag, target, help)->check(range)->each([o, field](const std::string&) { o->overridden.push_back(field); });
     };
-    over("--steps", "steps", o->overrides.steps, "optimizer steps (overrides the config)");
-    over("--batch-size", "batch_size", o->overrides.batch_size, "sequences per step over all processes");
-    over("--seq-len", "seq_len", o->overrides.seq_len, "tokens per sequence");
-    over("--grad-accum", "grad_accum", o->overrides.grad_accum, "micro-batches per process and step");
-    over("--lr", "lr", o->overrides.lr, "peak learning rate");
-    over("--warmup-steps", "warmup_steps", o->overrides.warmup_steps, "linear warmup steps");
-    over("--eval-interval", "eval_interval", o->overrides.eval_interval, "steps between held-out evaluations");
-    over("--eval-batches", "eval_batches", o->overrides.eval_batches, "held-out micro-batches per evaluation");
-    over("--save-interval", "save_interval", o->overrides.save_interval, "steps between checkpoints (0: end only)");
-    over("--seed", "seed", o->overrides.seed, "seed for initialisation, sampling and masking");
+    over("--steps", "steps", o->overrides.steps, "optimizer steps (overrides the config)", cli_range(1, 1e9));
+    over("--batch-size", "batch_size", o->overrides.batch_size, "sequences per step over all processes", cli_range(1, 1 << 20));
+    over("--seq-len", "seq_len", o->overrides.seq_len, "tokens per sequence", cli_range(2, 1 << 20));
+    over("--grad-accum", "grad_accum", o->overrides.grad_accum, "micro-batches per process and step", cli_range(1, 1 << 16));
+    over("--lr", "lr", o->overrides.lr, "peak learning rate", cli_range(0, 10, true));
+    over("--warmup-steps", "warmup_steps", o->overrides.warmup_steps, "linear warmup steps", cli_range(0, 1e9));
+    over("--eval-interval", "eval_interval", o->overrides.eval_interval, "steps between held-out evaluations (0: none)", cli_range(0, 1e9));
+    over("--eval-batches", "eval_batches", o->overrides.eval_batches, "held-out micro-batches per evaluation", cli_range(1, 1e6));
+    over("--save-interval", "save_interval", o->overrides.save_interval, "steps between checkpoints (0: end only)", cli_range(0, 1e9));
+    over("--seed", "seed", o->overrides.seed, "seed for initialisation, sampling and masking", cli_range(0, 1.8e19));
     pre->add_option("--nproc", o->dist.nproc, "data-parallel worker processes on this machine")->check(CLI::Range(1, 256));
-    pre->add_option("--rank", o->dist.rank, "this worker's rank (multi-machine runs)");
+    pre->add_option("--rank", o->dist.rank, "this worker's rank (multi-machine runs)")->check(cli_range(0, 4095));
     pre->add_option("--world-size", o->dist.world_size, "number of workers (multi-machine runs)")->check(CLI::Range(1, 4096));
     pre->add_option("--rendezvous", o->dist.rendezvous, "file:PATH or tcp:HOST:PORT (multi-machine runs)");
     pre->callback([o]() {
@@ -53,17 +54,17 @@ void cmd_train_register(CLI::App& app) {
     fit->add_option("--validation", la->validation, "held-out JSONL (default: the .validation. file beside --data)");
     fit->add_option("--out", la->out, "write here instead of updating --model in place");
     fit->add_option("--log", la->log, "JSONL log (default: OUT.lookahead.log.jsonl)");
-    fit->add_option("--hidden", la->hidden, "start a new head of this width (default: refit the existing one)")->check(CLI::NonNegativeNumber);
+    fit->add_option("--hidden", la->hidden, "start a new head of this width (default: refit the existing one)")->check(cli_range(0, 1 << 16));
     fit->add_option("--input-layer", la->input_layer, "start a new head reading this block's output (default: the checkpoint's; 0 = block 0)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(cli_range(0, 1 << 16));
     fit->add_option("--target", la->target, "what the head learns: router_topk (the router's choice) or router_probs (its softmax); default: the checkpoint's")
         ->check(CLI::IsMember({"router_topk", "router_probs"}));
-    fit->add_option("--steps", la->steps, "optimizer steps")->capture_default_str()->check(CLI::PositiveNumber);
-    fit->add_option("--batch-size", la->batch_size, "sequences per step")->capture_default_str()->check(CLI::PositiveNumber);
+    fit->add_option("--steps", la->steps, "optimizer steps")->capture_default_str()->check(cli_range(1, 1e9));
+    fit->add_option("--batch-size", la->batch_size, "sequences per step")->capture_default_str()->check(cli_range(1, 1 << 20));
     fit->add_option("--seq-len", la->seq_len, "tokens per sequence")->capture_default_str()->check(CLI::Range(2, 1 << 20));
-    fit->add_option("--lr", la->lr, "peak learning rate (warmup, then cosine to 10%)")->capture_default_str()->check(CLI::PositiveNumber);
-    fit->add_option("--warmup-steps", la->warmup_steps, "linear warmup steps")->capture_default_str()->check(CLI::NonNegativeNumber);
-    fit->add_option("--eval-batches", la->eval_batches, "held-out batches for the before/after loss")->capture_default_str()->check(CLI::NonNegativeNumber);
+    fit->add_option("--lr", la->lr, "peak learning rate (warmup, then cosine to 10%)")->capture_default_str()->check(cli_range(0, 10, true));
+    fit->add_option("--warmup-steps", la->warmup_steps, "linear warmup steps")->capture_default_str()->check(cli_range(0, 1e9));
+    fit->add_option("--eval-batches", la->eval_batches, "held-out batches for the before/after loss")->capture_default_str()->check(cli_range(0, 1e6));
     fit->add_option("--seed", la->seed, "sample order")->capture_default_str();
     fit->callback([la]() {
         la->threads = cli_globals().threads;
@@ -77,7 +78,7 @@ void cmd_train_register(CLI::App& app) {
     in->add_option("--config", init->config, "config name or path")->required();
     in->add_option("--out", init->out, "checkpoint directory")->required();
     in->add_option("--tokenizer", init->tokenizer, "tokenizer to copy in (gives vocab_size)");
-    in->add_option("--vocab-size", init->vocab_size, "vocabulary size when no tokenizer is given");
+    in->add_option("--vocab-size", init->vocab_size, "vocabulary size when no tokenizer is given")->check(cli_range(1, 1 << 24));
     in->add_option("--seed", init->seed, "initialisation seed")->capture_default_str();
     in->add_flag("--baseline", init->baseline, "the plain-MoE baseline variant of the config");
     in->callback([init]() { model_init(*init); });

@@ -1,6 +1,7 @@
 // main.cpp: the `chronos` command. Parses global options, checks the BLAS, and dispatches to
 // the subcommands registered by the cmd_*.cpp files. User errors exit with status 1 and one
-// clear line on stderr; usage errors exit with CLI11's status.
+// clear line on stderr; usage errors (an unknown option, a value out of its range) print the
+// same kind of line and exit with CLI11's status.
 #include <malloc.h>
 #include <omp.h>
 #include <spdlog/spdlog.h>
@@ -8,9 +9,11 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/blas_info.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "runtime/kernels.h"
 
 namespace chronos {
 GlobalOptions& cli_globals() {
@@ -41,7 +44,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "chronos 0.1.0");
     chronos::GlobalOptions& global = chronos::cli_globals();
-    app.add_option("--threads", global.threads, "threads for OpenMP and BLAS (default: all cores)")->check(CLI::NonNegativeNumber);
+    app.add_option("--threads", global.threads, "threads for OpenMP and BLAS (default: all cores)")->check(chronos::cli_range(0, chronos::kMaxThreads));
     app.add_flag("-v,--verbose", global.verbose, "debug logging");
     app.add_flag("-q,--quiet", global.quiet, "warnings and errors only");
 
@@ -72,6 +75,7 @@ int main(int argc, char** argv) {
         std::printf("libblas.so.3: %s\n", blas.libblas_so3.empty() ? "(not loaded)" : blas.libblas_so3.c_str());
         std::printf("blas threads: %d\n", blas.threads);
         std::printf("openmp threads: %d\n", omp_get_max_threads());
+        std::printf("runtime kernels: %s\n", chronos::rt::kernel_isa_name(chronos::rt::kernel_isa()));
     });
 
     chronos::cmd_data_register(app);
@@ -85,8 +89,13 @@ int main(int argc, char** argv) {
 
     try {
         app.parse(argc, argv);
+    } catch (const CLI::RuntimeError& e) {
+        return e.get_exit_code();  // a command's own status (its workers said why)
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        std::fflush(stdout);
+        std::fprintf(stderr, "chronos: error: %s (see --help)\n", e.what());
+        return e.get_exit_code();
     } catch (const chronos::Error& e) {
         std::fflush(stdout);
         std::fprintf(stderr, "chronos: error: %s\n", e.what());

@@ -54,7 +54,12 @@ private:
     std::vector<TraceSequence> pending_;
 };
 
-// Reads and validates a trace; throws chronos::Error naming the fault.
+// Parses and validates a trace held in memory: a wrong magic or version, an invalid shape,
+// counts the bytes cannot hold, a prompt longer than its sequence, an expert id >= E or chosen
+// twice by one token in one layer, a record cut short, a token total unlike the header's and
+// trailing bytes each throw chronos::Error naming `what` (fuzz/fuzz_trace.cpp holds it to that).
+Trace trace_parse(const uint8_t* data, size_t size, const std::string& what);
+// Maps the file and parses it.
 Trace trace_read(const std::string& path);
 
 }  // namespace chronos

@@ -1,6 +1,8 @@
 // config.cpp: strict JSON <-> ModelConfig conversion.
 #include "core/config.h"
 
+#include <cmath>
+
 #include "core/error.h"
 #include "core/file_io.h"
 
@@ -25,10 +27,21 @@ const char* lookahead_target_name(LookaheadTarget target) {
     return "?";
 }
 
+namespace {
+
+// One line of JSON for a value read from an input, for error messages: escaped and ASCII (a
+// newline inside a string cannot split the one error line) and cut at 60 characters.
+std::string brief(const json& v) {
+    std::string s = v.dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
+    return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+}  // namespace
+
 LookaheadTarget lookahead_target_from_name(const std::string& name, const std::string& what) {
     if (name == "router_probs") return LookaheadTarget::router_probs;
     if (name == "router_topk") return LookaheadTarget::router_topk;
-    fail("{}: lookahead_target \"{}\" is not router_probs or router_topk", what, name);
+    fail("{}: lookahead_target {} is not router_probs or router_topk", what, brief(json(name)));
 }
 
 namespace {
@@ -41,6 +54,10 @@ const json& require(const json& j, const char* key, const std::string& what) {
 int64_t get_int(const json& j, const char* key, const std::string& what) {
     const json& v = require(j, key, what);
     if (!v.is_number_integer()) fail("{}: field \"{}\" must be an integer", what, key);
+    // JSON keeps integers above INT64_MAX as unsigned; get<int64_t> would wrap them negative.
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+        fail("{}: field \"{}\" is too large ({})", what, key, v.get<uint64_t>());
+    }
     return v.get<int64_t>();
 }
 
@@ -77,7 +94,7 @@ ModelConfig config_from_json(const json& j, const std::string& what) {
     if (!j.is_object()) fail("{}: config is not a JSON object", what);
     ModelConfig c;
     c.model_type = get_string(j, "model_type", what);
-    if (c.model_type != "chronos") fail("{}: model_type is \"{}\", expected \"chronos\"", what, c.model_type);
+    if (c.model_type != "chronos") fail("{}: model_type is {}, expected \"chronos\"", what, brief(json(c.model_type)));
     c.vocab_size = get_int(j, "vocab_size", what);
     c.hidden_size = get_int(j, "hidden_size", what);
     c.num_hidden_layers = get_int(j, "num_hidden_layers", what);
@@ -105,7 +122,7 @@ ModelConfig config_from_json(const json& j, const std::string& what) {
         if (s == "mla") c.attention_pattern.push_back(AttentionKind::mla);
         else if (s == "swa") c.attention_pattern.push_back(AttentionKind::swa);
         else if (s == "gqa") c.attention_pattern.push_back(AttentionKind::gqa);
-        else fail("{}: attention_pattern entry {} is not \"mla\", \"swa\" or \"gqa\"", what, p.dump());
+        else fail("{}: attention_pattern entry {} is not \"mla\", \"swa\" or \"gqa\"", what, brief(p));
     }
     c.lookahead_steps = get_int(j, "lookahead_steps", what);
     c.lookahead_hidden_size = get_int(j, "lookahead_hidden_size", what);
@@ -124,10 +141,34 @@ ModelConfig config_from_json(const json& j, const std::string& what) {
     if (dt == "f32") c.expert_dtype = DType::F32;
     else if (dt == "bf16") c.expert_dtype = DType::BF16;
     else if (dt == "f16") c.expert_dtype = DType::F16;
-    else fail("{}: expert_dtype \"{}\" is not f32, bf16 or f16", what, dt);
+    else fail("{}: expert_dtype {} is not f32, bf16 or f16", what, brief(json(dt)));
     config_validate(c, what);
     return c;
 }
+
+// Upper bounds of the size fields. Each is far (8x or more) above the largest published MoE
+// model (DeepSeek-V3: vocab 129280, hidden 7168, 61 layers, 128 heads, kv_lora_rank 512,
+// 256 experts top-8, moe_intermediate 2048, context 163840; Qwen3-235B: 94 layers, 128
+// experts; Kimi K2: 384 experts; Grok-1: expert FFN 32768; Gemma: vocab 256000; Llama 4
+// Scout: context 10M) and low enough that every product the readers form (tensor shapes,
+// layer x expert pair ids, the lookahead head's K x L x E outputs, 3 x H x F x 4 expert bytes)
+// fits in int64 with room to spare: a hostile config.json is refused here, by name, instead of
+// overflowing or allocating without end further on.
+constexpr int64_t kMaxVocab = int64_t{1} << 24;
+constexpr int64_t kMaxHidden = int64_t{1} << 16;
+constexpr int64_t kMaxLayers = int64_t{1} << 12;
+constexpr int64_t kMaxHeads = int64_t{1} << 12;
+constexpr int64_t kMaxHeadDim = int64_t{1} << 12;
+constexpr int64_t kMaxLoraRank = int64_t{1} << 16;
+// Expert ids are 16-bit in traces (docs/trace-format.md).
+constexpr int64_t kMaxExperts = 65535;
+constexpr int64_t kMaxSharedExperts = int64_t{1} << 12;
+constexpr int64_t kMaxIntermediate = int64_t{1} << 18;
+constexpr int64_t kMaxPositions = int64_t{1} << 24;
+constexpr int64_t kMaxLookaheadSteps = int64_t{1} << 10;
+// (layer, expert) pairs: packs, manifests and the intent classifier hold one entry per pair
+// (DeepSeek-V3 has 15616, Kimi K2 23424).
+constexpr int64_t kMaxPairs = int64_t{1} << 20;
 
 void config_validate(const ModelConfig& c, const std::string& what) {
     auto positive = [&](int64_t v, const char* name) {
@@ -142,6 +183,34 @@ void config_validate(const ModelConfig& c, const std::string& what) {
     positive(c.moe_intermediate_size, "moe_intermediate_size");
     positive(c.max_position_embeddings, "max_position_embeddings");
     if (c.n_shared_experts < 0) fail("{}: n_shared_experts must be >= 0", what);
+    // Every size field, used by this model's layers or not, lies in [0, max].
+    auto bounded = [&](int64_t v, const char* name, int64_t max) {
+        if (v < 0 || v > max) fail("{}: {} is {}, outside 0 .. {}", what, name, v, max);
+    };
+    bounded(c.vocab_size, "vocab_size", kMaxVocab);
+    bounded(c.hidden_size, "hidden_size", kMaxHidden);
+    bounded(c.num_hidden_layers, "num_hidden_layers", kMaxLayers);
+    bounded(c.num_attention_heads, "num_attention_heads", kMaxHeads);
+    bounded(c.num_key_value_heads, "num_key_value_heads", kMaxHeads);
+    bounded(c.head_dim, "head_dim", kMaxHeadDim);
+    bounded(c.kv_lora_rank, "kv_lora_rank", kMaxLoraRank);
+    bounded(c.qk_nope_head_dim, "qk_nope_head_dim", kMaxHeadDim);
+    bounded(c.qk_rope_head_dim, "qk_rope_head_dim", kMaxHeadDim);
+    bounded(c.v_head_dim, "v_head_dim", kMaxHeadDim);
+    if (c.n_routed_experts > kMaxExperts) {
+        fail("{}: n_routed_experts is {}, above {} (expert ids are 16-bit in traces)", what, c.n_routed_experts, kMaxExperts);
+    }
+    bounded(c.num_experts_per_tok, "num_experts_per_tok", kMaxExperts);
+    bounded(c.n_shared_experts, "n_shared_experts", kMaxSharedExperts);
+    bounded(c.moe_intermediate_size, "moe_intermediate_size", kMaxIntermediate);
+    bounded(c.max_position_embeddings, "max_position_embeddings", kMaxPositions);
+    bounded(c.sliding_window, "sliding_window", kMaxPositions);
+    bounded(c.lookahead_hidden_size, "lookahead_hidden_size", kMaxHidden);
+    if (c.lookahead_steps > kMaxLookaheadSteps) fail("{}: lookahead_steps is {}, above {}", what, c.lookahead_steps, kMaxLookaheadSteps);
+    if (c.num_hidden_layers * c.n_routed_experts > kMaxPairs) {
+        fail("{}: {} layers x {} experts is {} (layer, expert) pairs, above {}", what, c.num_hidden_layers, c.n_routed_experts,
+             c.num_hidden_layers * c.n_routed_experts, kMaxPairs);
+    }
     if (c.num_experts_per_tok > c.n_routed_experts) {
         fail("{}: num_experts_per_tok ({}) exceeds n_routed_experts ({})", what, c.num_experts_per_tok,
              c.n_routed_experts);
@@ -173,30 +242,42 @@ void config_validate(const ModelConfig& c, const std::string& what) {
         }
     }
     if (has_swa) positive(c.sliding_window, "sliding_window");
-    if (c.rms_norm_eps <= 0) fail("{}: rms_norm_eps must be positive", what);
-    if (c.rope_theta <= 0) fail("{}: rope_theta must be positive", what);
+    // Comparisons alone let NaN through, and an infinite eps or theta is no model: real numbers
+    // must be finite (JSON cannot spell NaN or inf, but configs built in code can hold them).
+    if (!std::isfinite(c.rms_norm_eps) || c.rms_norm_eps <= 0) fail("{}: rms_norm_eps must be positive and finite (got {})", what, c.rms_norm_eps);
+    if (!std::isfinite(c.rope_theta) || c.rope_theta <= 0) fail("{}: rope_theta must be positive and finite (got {})", what, c.rope_theta);
+    for (auto [v, name] : {std::pair{c.lambda_balance, "lambda_balance"}, std::pair{c.lambda_temporal, "lambda_temporal"},
+                           std::pair{c.lambda_lookahead, "lambda_lookahead"}, std::pair{c.lambda_router_kl, "lambda_router_kl"}}) {
+        // A negative weight would reward the very thing its loss term penalises.
+        if (!std::isfinite(v) || v < 0) fail("{}: {} must be finite and >= 0 (got {})", what, name, v);
+    }
+    // Read and saved, but no objective uses it yet: a non-zero value would be silently ignored.
+    if (c.lambda_router_kl != 0) {
+        fail("{}: lambda_router_kl is not implemented yet (the router KL anchor comes with the alignment stages): set it to 0", what);
+    }
     if (c.lookahead_steps < 0) fail("{}: lookahead_steps must be >= 0", what);
     if (c.lookahead_steps > 0) positive(c.lookahead_hidden_size, "lookahead_hidden_size");
     if (c.lookahead_input_layer < 0 || c.lookahead_input_layer >= c.num_hidden_layers) {
         fail("{}: lookahead_input_layer {} is not a layer (0 .. {})", what, c.lookahead_input_layer, c.num_hidden_layers - 1);
     }
-    if (c.fallback_mask_prob < 0 || c.fallback_mask_prob >= 1) {
-        fail("{}: fallback_mask_prob must be in [0, 1)", what);
+    if (!(c.fallback_mask_prob >= 0 && c.fallback_mask_prob < 1)) {  // written so that NaN fails too
+        fail("{}: fallback_mask_prob must be in [0, 1) (got {})", what, c.fallback_mask_prob);
     }
 }
 
 bool lookahead_reads_own_routing(const ModelConfig& c) { return c.lookahead_input_layer == c.num_hidden_layers - 1; }
 
-ModelConfig config_load(const std::string& path) {
-    std::string text = file_read_all(path);
+ModelConfig config_parse(const std::string& text, const std::string& what) {
     json j;
     try {
         j = json::parse(text);
     } catch (const json::exception& e) {
-        fail("{}: not valid JSON: {}", path, e.what());
+        fail("{}: not valid JSON: {}", what, e.what());
     }
-    return config_from_json(j, path);
+    return config_from_json(j, what);
 }
+
+ModelConfig config_load(const std::string& path) { return config_parse(file_read_all(path), path); }
 
 nlohmann::ordered_json config_to_json(const ModelConfig& c) {
     nlohmann::ordered_json j;

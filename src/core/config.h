@@ -75,6 +75,9 @@ struct ModelConfig {
 
 // Parses and validates; `what` names the source in error messages.
 ModelConfig config_from_json(const nlohmann::json& j, const std::string& what);
+// Parses config.json text held in memory: invalid JSON and every invalid field throw
+// chronos::Error naming `what` (the fuzz target fuzz/fuzz_config.cpp holds it to that).
+ModelConfig config_parse(const std::string& text, const std::string& what);
 // Whether the lookahead head reads the last block, and with it token t's own routing (else
 // t-1's): the one rule the libtorch model and the runtime must agree on.
 bool lookahead_reads_own_routing(const ModelConfig& c);
@@ -82,7 +85,9 @@ ModelConfig config_load(const std::string& path);
 nlohmann::ordered_json config_to_json(const ModelConfig& c);
 // Atomic write of config.json.
 void config_save(const ModelConfig& c, const std::string& path);
-// Throws chronos::Error if fields disagree with each other (heads vs kv heads, top-k > experts...).
+// Throws chronos::Error if fields disagree with each other (heads vs kv heads, top-k > experts...),
+// a size is above its limit (config.cpp says why each limit is where it is), a real number is
+// not finite, or a field that is not implemented yet (lambda_router_kl) is not 0.
 void config_validate(const ModelConfig& c, const std::string& what);
 
 }  // namespace chronos

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <unordered_set>
 
 #include "core/error.h"
 #include "core/file_io.h"
@@ -20,13 +21,20 @@ uint64_t pack_checksum(const void* data, uint64_t size) { return XXH3_64bits(dat
 
 namespace {
 
+// One line of JSON for a value read from an input, for error messages: escaped and ASCII (a
+// newline inside a string cannot split the one error line) and cut at 60 characters.
+std::string brief(const json& v) {
+    std::string s = v.dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
+    return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
 const char* dtype_short(DType d) { return d == DType::BF16 ? "bf16" : d == DType::F16 ? "f16" : "f32"; }
 
 DType dtype_from_short(const std::string& s, const std::string& what) {
     if (s == "f32") return DType::F32;
     if (s == "bf16") return DType::BF16;
     if (s == "f16") return DType::F16;
-    fail("{}: unknown expert dtype \"{}\"", what, s);
+    fail("{}: unknown expert dtype {}", what, brief(json(s)));
 }
 
 // Converts one fp32 matrix to the stored dtype, appending to out.
@@ -152,62 +160,182 @@ PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, DType dty
     return m;
 }
 
+namespace {
+
+// Strict readers of manifest fields: a missing field, a wrong type, a fraction or a value out
+// of range is an error naming the field, never a silent conversion (nlohmann's get<> would
+// truncate 1.5 to 1 and wrap -1 to 2^64-1).
+const json& field(const json& obj, const char* key, const std::string& where) {
+    auto it = obj.find(key);
+    if (it == obj.end()) fail("{}: missing field \"{}\"", where, key);
+    return *it;
+}
+
+uint64_t field_uint(const json& obj, const char* key, const std::string& where, uint64_t max = UINT64_MAX) {
+    const json& v = field(obj, key, where);
+    if (v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0)) {
+        const uint64_t x = v.get<uint64_t>();
+        if (x <= max) return x;
+        fail("{}: field \"{}\" is {}, above {}", where, key, x, max);
+    }
+    fail("{}: field \"{}\" must be a non-negative integer, got {}", where, key, brief(v));
+}
+
+const std::string& field_string(const json& obj, const char* key, const std::string& where) {
+    const json& v = field(obj, key, where);
+    if (!v.is_string()) fail("{}: field \"{}\" must be a string", where, key);
+    return v.get_ref<const std::string&>();
+}
+
+const json& field_array(const json& obj, const char* key, const std::string& where) {
+    const json& v = field(obj, key, where);
+    if (!v.is_array()) fail("{}: field \"{}\" must be a list", where, key);
+    return v;
+}
+
+// The writer spells checksums as exactly 16 hex digits; std::stoull would also take signs,
+// spaces, "0x" and trailing junk, and throw its own exceptions.
+uint64_t checksum_from_hex(const std::string& s, const std::string& where) {
+    if (s.size() != 16) fail("{}: checksum {} is not 16 hex digits", where, brief(json(s)));
+    uint64_t v = 0;
+    for (char ch : s) {
+        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+        if (d < 0) fail("{}: checksum {} is not 16 hex digits", where, brief(json(s)));
+        v = v << 4 | static_cast<uint64_t>(d);
+    }
+    return v;
+}
+
+// Pack files live inside the checkpoint: a relative path without "." or ".." components, so
+// that a manifest cannot point the runtime at other files, and printable.
+void check_pack_path(const std::string& rel, const std::string& what) {
+    auto refuse = [&] { fail("{}: pack file path {} is not a plain relative path inside the checkpoint directory", what, brief(json(rel))); };
+    if (rel.empty() || rel.front() == '/') refuse();
+    // Control characters (NUL, newlines) have no place in a file name the writer makes.
+    for (char ch : rel) {
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) refuse();
+    }
+    size_t at = 0;
+    while (at <= rel.size()) {
+        const size_t slash = std::min(rel.find('/', at), rel.size());
+        const std::string part = rel.substr(at, slash - at);
+        if (part.empty() || part == "." || part == "..") refuse();
+        at = slash + 1;
+    }
+}
+
+}  // namespace
+
+PackManifest pack_manifest_parse(const std::string& text, const std::string& what, const ModelConfig& c) {
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception& e) {
+        fail("{}: not valid JSON: {}", what, e.what());
+    }
+    if (!j.is_object()) fail("{}: manifest is not a JSON object", what);
+    PackManifest m;
+    if (field_string(j, "format", what) != "chronos-pack-manifest-v1") fail("{}: unknown manifest format", what);
+    // Sizes are compared with config.json (validated, so bounded) before anything is allocated.
+    const uint64_t layers = field_uint(j, "num_hidden_layers", what), experts = field_uint(j, "n_routed_experts", what);
+    const uint64_t hidden = field_uint(j, "hidden_size", what), inner = field_uint(j, "moe_intermediate_size", what);
+    if (layers != static_cast<uint64_t>(c.num_hidden_layers) || experts != static_cast<uint64_t>(c.n_routed_experts) ||
+        hidden != static_cast<uint64_t>(c.hidden_size) || inner != static_cast<uint64_t>(c.moe_intermediate_size)) {
+        fail("{}: manifest is for {} layers x {} experts (hidden {}, inner {}) but config.json has {} x {} ({}, {})", what, layers,
+             experts, hidden, inner, c.num_hidden_layers, c.n_routed_experts, c.hidden_size, c.moe_intermediate_size);
+    }
+    m.layers = c.num_hidden_layers;
+    m.experts = c.n_routed_experts;
+    m.hidden = c.hidden_size;
+    m.inner = c.moe_intermediate_size;
+    m.dtype = dtype_from_short(field_string(j, "dtype", what), what);
+    const uint64_t alignment = field_uint(j, "alignment", what);
+    if (alignment != kPackAlignment) fail("{}: alignment is {}, this reader needs {}", what, alignment, kPackAlignment);
+    const size_t n_pairs = static_cast<size_t>(m.layers * m.experts);
+
+    const json& files = field_array(j, "files", what);
+    const json& experts_list = field_array(j, "experts", what);
+    if (experts_list.size() != n_pairs) fail("{}: {} expert entries for {} layers x {} experts", what, experts_list.size(), m.layers, m.experts);
+    // Every pair sits in exactly one file's list; remember which, to check each entry against it.
+    std::vector<int64_t> pair_file(n_pairs, -1);
+    std::unordered_set<std::string> paths;
+    for (size_t f = 0; f < files.size(); ++f) {
+        const json& x = files[f];
+        const std::string where = fmt::format("{}: files[{}]", what, f);
+        if (!x.is_object()) fail("{} is not an object", where);
+        const std::string& rel = field_string(x, "path", where);
+        check_pack_path(rel, where);
+        if (!paths.insert(rel).second) fail("{}: pack file {} is listed twice", what, rel);
+        m.files.push_back(rel);
+        m.file_bytes.push_back(field_uint(x, "bytes", where));
+        std::vector<int64_t> pairs;
+        for (const json& p : field_array(x, "pairs", where)) {
+            if (!(p.is_number_unsigned() || (p.is_number_integer() && p.get<int64_t>() >= 0)) || p.get<uint64_t>() >= n_pairs) {
+                fail("{}: pair {} is not a pair id (0 .. {})", where, brief(p), n_pairs - 1);
+            }
+            const size_t id = p.get<size_t>();
+            if (pair_file[id] >= 0) fail("{}: pair {} (layer {} expert {}) is listed in two clusters", what, id, id / static_cast<size_t>(m.experts), id % static_cast<size_t>(m.experts));
+            pair_file[id] = static_cast<int64_t>(f);
+            pairs.push_back(static_cast<int64_t>(id));
+        }
+        // The writer makes no empty pack; refusing them also bounds the files by the pairs.
+        if (pairs.empty()) fail("{} holds no experts", where);
+        m.clusters.push_back(std::move(pairs));
+    }
+
+    m.entries.resize(n_pairs);
+    std::vector<char> seen(n_pairs, 0);
+    const uint64_t expected_len = static_cast<uint64_t>(3 * m.hidden * m.inner) * dtype_size(m.dtype);
+    for (size_t i = 0; i < experts_list.size(); ++i) {
+        const json& x = experts_list[i];
+        const std::string where = fmt::format("{}: experts[{}]", what, i);
+        if (!x.is_object()) fail("{} is not an object", where);
+        PackEntry en;
+        en.layer = static_cast<int64_t>(field_uint(x, "layer", where, INT64_MAX));
+        en.expert = static_cast<int64_t>(field_uint(x, "expert", where, INT64_MAX));
+        if (en.layer >= m.layers || en.expert >= m.experts) fail("{}: expert entry out of range", what);
+        const uint64_t file = field_uint(x, "file", where);
+        if (file >= m.files.size()) fail("{}: layer {} expert {} names file #{} which is not listed", what, en.layer, en.expert, file);
+        en.file = static_cast<int32_t>(file);
+        en.offset = field_uint(x, "offset", where);
+        en.length = field_uint(x, "length", where);
+        en.checksum = checksum_from_hex(field_string(x, "checksum", where), where);
+        if (en.offset % kPackAlignment != 0) fail("{}: layer {} expert {} is not 4096-aligned", what, en.layer, en.expert);
+        if (en.length != expected_len) fail("{}: layer {} expert {} has {} bytes, expected {}", what, en.layer, en.expert, en.length, expected_len);
+        // Written as a subtraction: offset + length may wrap around 2^64.
+        const uint64_t file_bytes = m.file_bytes[file];
+        if (en.offset > file_bytes || en.length > file_bytes - en.offset) fail("{}: layer {} expert {} lies past the end of its file", what, en.layer, en.expert);
+        const size_t p = static_cast<size_t>(en.layer * m.experts + en.expert);
+        if (seen[p]++) fail("{}: layer {} expert {} listed twice", what, en.layer, en.expert);
+        if (pair_file[p] != static_cast<int64_t>(file)) {
+            fail("{}: layer {} expert {} names file #{} but {} lists it", what, en.layer, en.expert, file,
+                 pair_file[p] < 0 ? std::string("no file") : fmt::format("file #{}", pair_file[p]));
+        }
+        m.entries[p] = en;
+    }
+    // Every pair has an entry (experts_list has n_pairs entries, none twice) and a file. Within
+    // a file, experts lie in cluster order without overlap: one cluster is one sequential read.
+    for (size_t f = 0; f < m.clusters.size(); ++f) {
+        uint64_t end = 0;
+        for (int64_t p : m.clusters[f]) {
+            const PackEntry& en = m.entries[static_cast<size_t>(p)];
+            if (en.offset < end) fail("{}: layer {} expert {} overlaps the expert before it in {}", what, en.layer, en.expert, m.files[f]);
+            end = en.offset + en.length;
+        }
+    }
+    return m;
+}
+
 PackManifest pack_manifest_load(const std::string& dir, const ModelConfig& c) {
     const std::string path = dir + "/cluster_manifest.json";
     if (!file_exists(path)) fail("{}: no cluster_manifest.json (run chronos pack)", dir);
-    json j;
-    try {
-        j = json::parse(file_read_all(path));
-    } catch (const json::exception& e) {
-        fail("{}: not valid JSON: {}", path, e.what());
-    }
-    PackManifest m;
-    try {
-        if (j.at("format") != "chronos-pack-manifest-v1") fail("{}: unknown manifest format", path);
-        m.layers = j.at("num_hidden_layers").get<int64_t>();
-        m.experts = j.at("n_routed_experts").get<int64_t>();
-        m.hidden = j.at("hidden_size").get<int64_t>();
-        m.inner = j.at("moe_intermediate_size").get<int64_t>();
-        m.dtype = dtype_from_short(j.at("dtype").get<std::string>(), path);
-        if (m.layers != c.num_hidden_layers || m.experts != c.n_routed_experts || m.hidden != c.hidden_size || m.inner != c.moe_intermediate_size) {
-            fail("{}: manifest is for {} layers x {} experts (hidden {}, inner {}) but config.json has {} x {} ({}, {})", path, m.layers,
-                 m.experts, m.hidden, m.inner, c.num_hidden_layers, c.n_routed_experts, c.hidden_size, c.moe_intermediate_size);
-        }
-        for (const json& f : j.at("files")) {
-            m.files.push_back(f.at("path").get<std::string>());
-            m.file_bytes.push_back(f.at("bytes").get<uint64_t>());
-            m.clusters.push_back(f.at("pairs").get<std::vector<int64_t>>());
-        }
-        m.entries.resize(static_cast<size_t>(m.layers * m.experts));
-        std::vector<int> seen(m.entries.size(), 0);
-        const uint64_t expected_len = static_cast<uint64_t>(3 * m.hidden * m.inner) * dtype_size(m.dtype);
-        for (const json& x : j.at("experts")) {
-            PackEntry en;
-            en.layer = x.at("layer").get<int64_t>();
-            en.expert = x.at("expert").get<int64_t>();
-            en.file = x.at("file").get<int32_t>();
-            en.offset = x.at("offset").get<uint64_t>();
-            en.length = x.at("length").get<uint64_t>();
-            en.checksum = std::stoull(x.at("checksum").get<std::string>(), nullptr, 16);
-            if (en.layer < 0 || en.layer >= m.layers || en.expert < 0 || en.expert >= m.experts) fail("{}: expert entry out of range", path);
-            if (en.file < 0 || static_cast<size_t>(en.file) >= m.files.size()) fail("{}: layer {} expert {} names file #{} which is not listed", path, en.layer, en.expert, en.file);
-            if (en.offset % kPackAlignment != 0) fail("{}: layer {} expert {} is not 4096-aligned", path, en.layer, en.expert);
-            if (en.length != expected_len) fail("{}: layer {} expert {} has {} bytes, expected {}", path, en.layer, en.expert, en.length, expected_len);
-            if (en.offset + en.length > m.file_bytes[static_cast<size_t>(en.file)]) fail("{}: layer {} expert {} lies past the end of its file", path, en.layer, en.expert);
-            const size_t p = static_cast<size_t>(en.layer * m.experts + en.expert);
-            if (seen[p]++) fail("{}: layer {} expert {} listed twice", path, en.layer, en.expert);
-            m.entries[p] = en;
-        }
-        for (size_t p = 0; p < seen.size(); ++p) {
-            if (!seen[p]) fail("{}: layer {} expert {} is missing", path, p / static_cast<size_t>(m.experts), p % static_cast<size_t>(m.experts));
-        }
-    } catch (const json::exception& e) {
-        fail("{}: malformed manifest: {}", path, e.what());
-    }
+    PackManifest m = pack_manifest_parse(file_read_all(path), path, c);
     for (size_t f = 0; f < m.files.size(); ++f) {
         const std::string fp = dir + "/" + m.files[f];
         if (!file_exists(fp)) fail("{}: pack file {} is missing", path, fp);
-        const uint64_t size = fs::file_size(fp);
+        std::error_code ec;
+        const uint64_t size = fs::file_size(fp, ec);
+        if (ec) fail("{}: cannot stat pack file {}: {}", path, fp, ec.message());
         if (size != m.file_bytes[f]) fail("{}: pack file {} has {} bytes, the manifest says {} (truncated or replaced?)", path, fp, size, m.file_bytes[f]);
     }
     return m;

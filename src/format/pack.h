@@ -44,7 +44,15 @@ uint64_t pack_checksum(const void* data, uint64_t size);
 // Writes the packs and the manifest into the checkpoint directory (atomically: new files under
 // a fresh packs/ generation, the manifest replaced last, old generations removed).
 PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, DType dtype);
-// Loads the manifest and checks it against config.json and the files' sizes.
+// Parses cluster_manifest.json text held in memory and checks it against config.json (which
+// must be validated): every field typed and in range, no pack file twice or empty, every pair
+// in exactly one file and with exactly one entry naming that file, offsets aligned, lengths
+// 3 x H x F x dtype size, experts inside their files and in cluster order without overlap.
+// Throws chronos::Error naming `what`; the pack files themselves are not looked at
+// (fuzz/fuzz_pack_manifest.cpp).
+PackManifest pack_manifest_parse(const std::string& text, const std::string& what, const ModelConfig& config);
+// Loads DIR/cluster_manifest.json (pack_manifest_parse) and checks that every pack file exists
+// with the size the manifest gives.
 PackManifest pack_manifest_load(const std::string& dir, const ModelConfig& config);
 // Re-reads every expert and compares checksums; throws naming the first fault.
 void pack_verify(const std::string& dir, const ModelConfig& config);

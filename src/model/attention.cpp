@@ -9,7 +9,8 @@ namespace chronos {
 namespace F = torch::nn::functional;
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
-    torch::Tensor xf = x.to(torch::kFloat32);
+    // At least float32 (narrower inputs are widened); a float64 model stays float64.
+    torch::Tensor xf = x.to(at::promote_types(x.scalar_type(), torch::kFloat32));
     torch::Tensor y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
     return (y * weight).to(x.scalar_type());
 }
@@ -18,14 +19,14 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
     weight = register_parameter("weight", torch::ones({dim}));
 }
 
-RopeTable rope_table(int64_t dim, double theta, const torch::Tensor& positions) {
+RopeTable rope_table(int64_t dim, double theta, const torch::Tensor& positions, torch::ScalarType dtype) {
     CHRONOS_ASSERT(dim % 2 == 0, "RoPE needs an even width");
     auto opts = torch::TensorOptions().dtype(torch::kFloat64);
     torch::Tensor i = torch::arange(0, dim / 2, opts);
     torch::Tensor inv_freq = torch::pow(theta, -2.0 * i / static_cast<double>(dim));     // [d/2]
     torch::Tensor angles = positions.to(torch::kFloat64).unsqueeze(1) * inv_freq.unsqueeze(0);  // [T, d/2]
     torch::Tensor full = torch::cat({angles, angles}, -1);                                     // [T, d]
-    return {full.cos().to(torch::kFloat32), full.sin().to(torch::kFloat32)};
+    return {full.cos().to(dtype), full.sin().to(dtype)};
 }
 
 torch::Tensor rope_apply(const torch::Tensor& x, const RopeTable& rope) {
@@ -37,6 +38,9 @@ torch::Tensor rope_apply(const torch::Tensor& x, const RopeTable& rope) {
 }
 
 namespace {
+
+// The rope table's precision for an input: float64 for a float64 model, float32 otherwise.
+torch::ScalarType rope_dtype(const torch::Tensor& x) { return x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32; }
 
 // Default positions: continue after what the cache holds, else 0..T-1.
 torch::Tensor positions_or_default(const torch::Tensor& positions, int64_t T, const LayerCache* cache) {
@@ -81,7 +85,7 @@ MlaAttentionImpl::MlaAttentionImpl(const ModelConfig& c)
 torch::Tensor MlaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& positions_in, LayerCache* cache) {
     const int64_t B = x.size(0), T = x.size(1);
     torch::Tensor positions = positions_or_default(positions_in, T, cache);
-    RopeTable rope = rope_table(d_rope, theta, positions);
+    RopeTable rope = rope_table(d_rope, theta, positions, rope_dtype(x));
 
     // Queries: head by head, each [nope | rope].
     torch::Tensor q = q_proj(x).view({B, T, nh, d_nope + d_rope}).transpose(1, 2);  // [B, nh, T, dn+dr]
@@ -127,7 +131,7 @@ GqaAttentionImpl::GqaAttentionImpl(const ModelConfig& c, int64_t window_)
 torch::Tensor GqaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& positions_in, LayerCache* cache) {
     const int64_t B = x.size(0), T = x.size(1);
     torch::Tensor positions = positions_or_default(positions_in, T, cache);
-    RopeTable rope = rope_table(head_dim, theta, positions);
+    RopeTable rope = rope_table(head_dim, theta, positions, rope_dtype(x));
     torch::Tensor q = rope_apply(q_proj(x).view({B, T, nh, head_dim}).transpose(1, 2), rope);    // [B, nh, T, hd]
     torch::Tensor k = rope_apply(k_proj(x).view({B, T, n_kv, head_dim}).transpose(1, 2), rope);  // [B, nkv, T, hd]
     torch::Tensor v = v_proj(x).view({B, T, n_kv, head_dim}).transpose(1, 2);

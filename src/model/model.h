@@ -18,15 +18,16 @@
 
 namespace chronos {
 
-// y = x / sqrt(mean(x^2) + eps) * weight, computed in fp32. x [..., D], weight [D].
+// y = x / sqrt(mean(x^2) + eps) * weight, computed in at least fp32. x [..., D], weight [D].
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
 
 // RoPE, Llama/NeoX convention: frequencies theta^(-2i/d), rotate the two halves.
-// positions [T] int64 -> cos, sin [T, d].
+// positions [T] int64 -> cos, sin [T, d]: angles in float64, the table rounded to `dtype`
+// (float32 as the runtime rounds it; float64 for a float64 model).
 struct RopeTable {
     torch::Tensor cos, sin;
 };
-RopeTable rope_table(int64_t dim, double theta, const torch::Tensor& positions);
+RopeTable rope_table(int64_t dim, double theta, const torch::Tensor& positions, torch::ScalarType dtype = torch::kFloat32);
 // x [..., T, d] -> same shape.
 torch::Tensor rope_apply(const torch::Tensor& x, const RopeTable& rope);
 

@@ -33,7 +33,9 @@ MoeLayerImpl::MoeLayerImpl(const ModelConfig& c)
 
 MoeOutput MoeLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& availability, const torch::Tensor& keep) {
     const int64_t N = x.size(0);
-    torch::Tensor probs = torch::softmax(gate(x).to(torch::kFloat32), -1);  // [N, E]
+    // Router in at least float32 (a float64 model stays float64).
+    torch::Tensor logits = gate(x);
+    torch::Tensor probs = torch::softmax(logits.to(at::promote_types(logits.scalar_type(), torch::kFloat32)), -1);  // [N, E]
     auto [top_p, top_i] = probs.topk(top_k, -1);                              // [N, k]
     torch::Tensor w = norm_topk ? top_p / top_p.sum(-1, true) : top_p;
     // Soft gating: the availability mask multiplies the renormalised weights (no second

@@ -63,6 +63,16 @@ bool ExpertStore::loading(int32_t pair) const {
     return s >= 0 && slots_[static_cast<size_t>(s)].state == SlotState::loading;
 }
 
+bool ExpertStore::unused_prefetch(int32_t pair) const {
+    const int32_t s = slot_of_[static_cast<size_t>(pair)];
+    return s >= 0 && slots_[static_cast<size_t>(s)].prefetched && !slots_[static_cast<size_t>(s)].used;
+}
+
+double ExpertStore::ready_s(int32_t pair) const {
+    CHRONOS_ASSERT(ready(pair), "ready time asked for a pair that is not resident");
+    return slots_[static_cast<size_t>(slot_of_[static_cast<size_t>(pair)])].ready_s;
+}
+
 const uint8_t* ExpertStore::data(int32_t pair) const {
     CHRONOS_ASSERT(ready(pair), "expert data asked for a pair that is not resident");
     return slots_[static_cast<size_t>(slot_of_[static_cast<size_t>(pair)])].data;
@@ -178,6 +188,7 @@ void ExpertStore::complete(const IoCompletion& c) {
     }
     counters_.reads++;
     counters_.bytes_read += static_cast<uint64_t>(c.result);
+    const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
     for (int j = 0; j < op.n; ++j) {
         const int32_t pair = op.pairs[j];
         const PackEntry& e = manifest_.entries[static_cast<size_t>(pair)];
@@ -187,6 +198,7 @@ void ExpertStore::complete(const IoCompletion& c) {
                  e.layer, e.expert, path(), e.offset);
         }
         s.state = SlotState::ready;
+        s.ready_s = now;
         counters_.experts_read++;
     }
     op.used = false;
@@ -221,6 +233,7 @@ int ExpertStore::prefetch(const int32_t* pair, const float* score, int n) {
         Slot& slot = slots_[static_cast<size_t>(s)];
         slot.pair = p;
         slot.state = SlotState::loading;
+        slot.prefetched = true;
         slot_of_[static_cast<size_t>(p)] = s;
         queued_.push_back(p);
     }
@@ -244,6 +257,7 @@ double ExpertStore::fetch_wait(int32_t pair) {
         Slot& slot = slots_[static_cast<size_t>(s)];
         slot.pair = pair;
         slot.state = SlotState::loading;
+        slot.prefetched = false;
         slot_of_[static_cast<size_t>(pair)] = s;
         queued_.clear();
         queued_.push_back(pair);
@@ -271,6 +285,7 @@ void ExpertStore::preload(int64_t n) {
         Slot& slot = slots_[static_cast<size_t>(s)];
         slot.pair = p;
         slot.state = SlotState::loading;
+        slot.prefetched = false;
         slot_of_[static_cast<size_t>(p)] = s;
         queued_.push_back(p);
     }

@@ -57,6 +57,11 @@ public:
 
     bool ready(int32_t pair) const;
     bool loading(int32_t pair) const;
+    // A pair whose slot was filled by prefetch() (not by a blocking fetch) and not used since:
+    // the reads pipeline slack is measured on.
+    bool unused_prefetch(int32_t pair) const;
+    // When a ready pair's read completed, in seconds of the steady clock.
+    double ready_s(int32_t pair) const;
     // Bytes of a ready pair (gate [F, H] | up [F, H] | down [H, F], stored dtype).
     const uint8_t* data(int32_t pair) const;
 
@@ -92,7 +97,9 @@ private:
         SlotState state = SlotState::free;
         int32_t pins = 0;
         uint64_t last_use = 0;
-        bool used = false;  // touched since it was read
+        bool used = false;        // touched since it was read
+        bool prefetched = false;  // read queued by prefetch()
+        double ready_s = 0;       // steady-clock seconds at which the read completed
     };
     static constexpr int kMaxRun = 16;  // experts per coalesced read
     struct Op {

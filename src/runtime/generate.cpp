@@ -77,6 +77,10 @@ nlohmann::ordered_json metrics_json(Session& session, const GenerateResult& resu
     j["fallbacks"] = m.fallbacks;
     j["fallback_rate"] = lookups ? static_cast<double>(m.fallbacks) / static_cast<double>(lookups) : 0.0;
     j["stall_ms_per_token"] = 1000.0 * m.stall_s / decode_tokens;
+    // Pipeline slack of the prefetched pairs decode used (negative: late by that much).
+    j["prefetches_used"] = m.slack.n;
+    j["slack_ms_mean"] = m.slack.mean_ms();
+    j["slack_ms_p10"] = m.slack.quantile_ms(0.10);
     j["bytes_read_per_token"] = static_cast<double>(m.bytes_read_decode) / decode_tokens;
     j["bytes_read_decode"] = m.bytes_read_decode;
     j["bytes_read_prefill"] = m.bytes_read_prefill;

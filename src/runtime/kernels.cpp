@@ -6,9 +6,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
+#include "core/error.h"
 #include "format/dtype.h"
 
 namespace chronos::rt {
@@ -20,8 +24,8 @@ namespace {
 constexpr int64_t kGemvParallelMin = 32 * 1024;
 
 // Eight floats as one value: GCC's vector extension, lowered to one AVX register or two SSE ones.
-// The helpers below are inlined into each build of gemv_rows, so the ABI note GCC gives for
-// passing such a value without AVX concerns no real call.
+// The helpers below are inlined into each ISA's build of the kernels, so the ABI note GCC gives
+// for passing such a value without AVX concerns no real call.
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef float v8f __attribute__((vector_size(32)));
 
@@ -40,10 +44,9 @@ inline float sum8(v8f v) {
 // y[r] (+)= W[r, :] . x for rows r0 <= r < r1, one row after the other, so the matrix is read
 // as one sequential stream (what the hardware prefetcher follows best). Four vectors of eight
 // running sums per row, combined in a fixed order: the same input gives the same bits whichever
-// thread computes the row. Two builds: AVX2 where the CPU has it, SSE2 otherwise (chosen once,
-// at load).
-__attribute__((target_clones("arch=x86-64-v3", "default")))
-void gemv_rows(const float* W, const float* x, float* y, int64_t r0, int64_t r1, int64_t in, bool accumulate) {
+// thread computes the row. Inlined into one build per ISA (below).
+__attribute__((always_inline)) inline void gemv_rows_body(const float* W, const float* x, float* y, int64_t r0, int64_t r1,
+                                                          int64_t in, bool accumulate) {
     const int64_t in32 = in & ~int64_t{31}, in8 = in & ~int64_t{7};
     for (int64_t r = r0; r < r1; ++r) {
         const float* w = W + r * in;
@@ -62,6 +65,48 @@ void gemv_rows(const float* W, const float* x, float* y, int64_t r0, int64_t r1,
     }
 }
 
+__attribute__((always_inline)) inline float dot_body(const float* a, const float* b, int64_t n) {
+    const int64_t n8 = n & ~int64_t{7};
+    v8f acc = {};
+    int64_t i = 0;
+    for (; i < n8; i += 8) acc += load8(a + i) * load8(b + i);
+    float s = sum8(acc);
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+// One build of each vector kernel per instruction set. Without -ffast-math and with
+// -ffp-contract off (ISO C++), both builds perform the same operations in the same order.
+void gemv_rows_sse2(const float* W, const float* x, float* y, int64_t r0, int64_t r1, int64_t in, bool accumulate) {
+    gemv_rows_body(W, x, y, r0, r1, in, accumulate);
+}
+__attribute__((target("arch=x86-64-v3"))) void gemv_rows_avx2(const float* W, const float* x, float* y, int64_t r0, int64_t r1,
+                                                               int64_t in, bool accumulate) {
+    gemv_rows_body(W, x, y, r0, r1, in, accumulate);
+}
+float dot_sse2(const float* a, const float* b, int64_t n) { return dot_body(a, b, n); }
+__attribute__((target("arch=x86-64-v3"))) float dot_avx2(const float* a, const float* b, int64_t n) { return dot_body(a, b, n); }
+
+// The selected build: -1 until the first call reads CHRONOS_KERNELS or the CPU's features.
+std::atomic<int> g_isa{-1};
+
+KernelIsa isa_active() {
+    int isa = g_isa.load(std::memory_order_relaxed);
+    if (isa < 0) {
+        const char* env = std::getenv("CHRONOS_KERNELS");
+        KernelIsa pick = kernel_isa_supported(KernelIsa::avx2) ? KernelIsa::avx2 : KernelIsa::sse2;
+        if (env != nullptr && *env != '\0') pick = kernel_isa_parse(env);
+        kernel_isa_set(pick);
+        isa = static_cast<int>(pick);
+    }
+    return static_cast<KernelIsa>(isa);
+}
+
+void gemv_rows(const float* W, const float* x, float* y, int64_t r0, int64_t r1, int64_t in, bool accumulate) {
+    if (isa_active() == KernelIsa::avx2) gemv_rows_avx2(W, x, y, r0, r1, in, accumulate);
+    else gemv_rows_sse2(W, x, y, r0, r1, in, accumulate);
+}
+
 // Rows [0, out) split into one contiguous block per thread (in multiples of 4 rows, so blocks
 // start on cache-line-friendly boundaries for the usual widths).
 void gemv_block(int64_t out, int64_t part, int64_t parts, int64_t* r0, int64_t* r1) {
@@ -75,16 +120,28 @@ bool gemv_on_caller(int64_t weights) { return weights < kGemvParallelMin || omp_
 
 }  // namespace
 
-__attribute__((target_clones("arch=x86-64-v3", "default")))
-float dot(const float* a, const float* b, int64_t n) {
-    const int64_t n8 = n & ~int64_t{7};
-    v8f acc = {};
-    int64_t i = 0;
-    for (; i < n8; i += 8) acc += load8(a + i) * load8(b + i);
-    float s = sum8(acc);
-    for (; i < n; ++i) s += a[i] * b[i];
-    return s;
+const char* kernel_isa_name(KernelIsa isa) { return isa == KernelIsa::avx2 ? "avx2" : "sse2"; }
+
+KernelIsa kernel_isa_parse(const std::string& name) {
+    if (name == "sse2") return KernelIsa::sse2;
+    if (name == "avx2") return KernelIsa::avx2;
+    fail("CHRONOS_KERNELS='{}' names no kernel build (sse2 or avx2)", name);
 }
+
+bool kernel_isa_supported(KernelIsa isa) {
+    if (isa == KernelIsa::sse2) return true;  // part of x86-64
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
+}
+
+void kernel_isa_set(KernelIsa isa) {
+    if (!kernel_isa_supported(isa)) fail("this CPU cannot run the {} build of the kernels", kernel_isa_name(isa));
+    g_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
+}
+
+KernelIsa kernel_isa() { return isa_active(); }
+
+float dot(const float* a, const float* b, int64_t n) { return isa_active() == KernelIsa::avx2 ? dot_avx2(a, b, n) : dot_sse2(a, b, n); }
 
 void gemv(const float* W, const float* x, float* y, int64_t out, int64_t in, bool accumulate) {
     if (gemv_on_caller(out * in)) {

@@ -9,8 +9,19 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace chronos::rt {
+
+// Instruction sets the runtime's own vector kernels (gemv, gemv2, dot) are built for. The best
+// one the CPU runs is used unless the environment variable CHRONOS_KERNELS names another
+// (sse2 | avx2), so the tests can run every build a machine supports.
+enum class KernelIsa : uint8_t { sse2, avx2 };
+const char* kernel_isa_name(KernelIsa isa);
+KernelIsa kernel_isa_parse(const std::string& name);  // throws on an unknown name
+bool kernel_isa_supported(KernelIsa isa);             // sse2 always; avx2 with AVX2, FMA and BMI2
+KernelIsa kernel_isa();                               // the build in use
+void kernel_isa_set(KernelIsa isa);                   // throws if the CPU cannot run it
 
 // y[out] = W[out, in] · x[in] (+ y if accumulate): the decode product. Rows are split across the
 // OpenMP team (one block per thread); small products and calls from inside a parallel region

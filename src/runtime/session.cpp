@@ -39,30 +39,8 @@ MissMode miss_mode_parse(const std::string& name) {
     fail("unknown mode '{}' (exact, soft, lru or resident)", name);
 }
 
-void metrics_add(Metrics& a, const Metrics& b) {
-    a.prompt_tokens += b.prompt_tokens;
-    a.decode_tokens += b.decode_tokens;
-    a.prefill_s += b.prefill_s;
-    a.decode_s += b.decode_s;
-    a.hits += b.hits;
-    a.misses += b.misses;
-    a.fallbacks += b.fallbacks;
-    a.misses_late += b.misses_late;
-    a.stall_s += b.stall_s;
-    a.prefill_hits += b.prefill_hits;
-    a.prefill_misses += b.prefill_misses;
-    a.prefill_stall_s += b.prefill_stall_s;
-    a.bytes_read_load += b.bytes_read_load;
-    a.bytes_read_prefill += b.bytes_read_prefill;
-    a.bytes_read_decode += b.bytes_read_decode;
-    a.reads_decode += b.reads_decode;
-    a.lookahead_named += b.lookahead_named;
-    a.lookahead_total += b.lookahead_total;
-    a.intent_named += b.intent_named;
-    a.intent_total += b.intent_total;
-}
-
 Session::Session(const Model& model, const SessionOptions& options) : model_(model), options_(options) {
+    kernel_isa();  // reads CHRONOS_KERNELS here, where a bad value can throw, not inside a parallel region
     const ModelConfig& c = model_.config;
     const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok, L = c.num_hidden_layers;
     const int64_t F = c.moe_intermediate_size, Fs = c.n_shared_experts * F, P = c.max_position_embeddings;
@@ -104,6 +82,7 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
     rows_.assign(static_cast<size_t>(tmax_ * k), 0);
     rows_w_.assign(static_cast<size_t>(tmax_ * k), 0.0f);
     order_.assign(static_cast<size_t>(E), 0);
+    asked_.assign(static_cast<size_t>(E), PairState::absent);
     avail_.assign(static_cast<size_t>(E), 1.0f);
     scratch_per_thread_ = 2 * r + P + 16;
     sized(thread_scratch_, scratch_per_thread_ * omp_get_max_threads());
@@ -119,6 +98,7 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
     sized(pred_next_, 2 * L * E);  // [cur | next] predicted router probabilities
     sized(intent_score_, L * E);
     pred_top_.assign(static_cast<size_t>(2 * L * k), -1);  // [cur | next] predicted top-k per layer
+    la_top_.assign(static_cast<size_t>(k), 0);
     la_pairs_.assign(static_cast<size_t>(std::max<int64_t>(K, 1) * L * k), 0);
     sized(la_scores_, std::max<int64_t>(K, 1) * L * k);
     intent_set_.assign(static_cast<size_t>(L * E), 0);
@@ -341,17 +321,25 @@ void Session::attention(int64_t l, int64_t T) {
     matmul_wt(heads_.data(), w.o_proj, att_.data(), T, nh * hd, H);
 }
 
-bool Session::acquire(int32_t pair, uint64_t assignments, Phase phase) {
+// A pair is a hit only if its read was complete when its layer first asked for it (`asked`, its
+// state at the layer's start), however soon a wait for another pair of the layer completes it:
+// a read under way at the ask is a late miss. Exact waits for a miss; soft lets the shared
+// expert stand in and keeps the read going for later tokens. Returns whether the expert
+// computes. Pipeline slack is recorded for the prefetched pairs decode uses.
+bool Session::acquire(int32_t pair, uint64_t assignments, Phase phase, PairState asked, double ask_s) {
     const bool decode = phase == Phase::decode;
-    if (options_.mode != MissMode::resident) store_->poll();
-    const bool ready = store_->ready(pair);
-    (decode ? (ready ? metrics_.hits : metrics_.misses) : (ready ? metrics_.prefill_hits : metrics_.prefill_misses)) += assignments;
-    if (ready) return true;
-    if (decode && store_->loading(pair)) metrics_.misses_late += assignments;
+    const bool hit = asked == PairState::ready;
+    (decode ? (hit ? metrics_.hits : metrics_.misses) : (hit ? metrics_.prefill_hits : metrics_.prefill_misses)) += assignments;
+    const bool prefetched = store_->unused_prefetch(pair);  // before this layer uses it
+    if (hit) {
+        if (decode && prefetched) metrics_.slack.add(1000.0 * (ask_s - store_->ready_s(pair)));
+        return true;
+    }
+    if (decode && asked == PairState::loading) metrics_.misses_late += assignments;
     if (options_.mode == MissMode::soft && decode) {
         // The shared expert stands in; the read goes on for the tokens after this one.
         metrics_.fallbacks += assignments;
-        if (!store_->loading(pair)) {
+        if (asked == PairState::absent) {
             // Routing is sticky: the pair is likely needed again soon.
             const float score = std::max(recency_prior(pair), have_pred_ ? 0.9f * pred_next_[static_cast<size_t>(model_.config.num_hidden_layers * model_.config.n_routed_experts + pair)] : 0.0f);
             store_->prefetch(&pair, &score, 1);
@@ -360,6 +348,8 @@ bool Session::acquire(int32_t pair, uint64_t assignments, Phase phase) {
     }
     const double waited = store_->fetch_wait(pair);
     (decode ? metrics_.stall_s : metrics_.prefill_stall_s) += waited;
+    // A prefetch that arrived after the ask: negative slack, the time it was late by.
+    if (decode && prefetched && asked == PairState::loading) metrics_.slack.add(1000.0 * (ask_s - store_->ready_s(pair)));
     return true;
 }
 
@@ -437,15 +427,19 @@ void Session::moe(int64_t l, int64_t T, Phase phase) {
         rows_[static_cast<size_t>(at)] = static_cast<int32_t>(i / k);
         rows_w_[static_cast<size_t>(at)] = topw_[static_cast<size_t>(i)];
     }
-    // Resident experts first, then those being read, then the rest: compute overlaps the reads.
-    int64_t n_order = 0;
+    // The layer asks for its experts now: their states at this moment decide hits and misses.
+    // Resident experts compute first, then those being read, then the rest: compute overlaps
+    // the reads.
     if (options_.mode != MissMode::resident) store_->poll();
-    for (int pass = 0; pass < 3; ++pass) {
+    const double ask_s = std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+    int64_t n_order = 0;
+    for (int64_t e = 0; e < E; ++e) {
+        const int32_t pair = static_cast<int32_t>(l * E + e);
+        asked_[static_cast<size_t>(e)] = store_->ready(pair) ? PairState::ready : store_->loading(pair) ? PairState::loading : PairState::absent;
+    }
+    for (PairState pass : {PairState::ready, PairState::loading, PairState::absent}) {
         for (int64_t e = 0; e < E; ++e) {
-            if (count_[static_cast<size_t>(e)] == 0) continue;
-            const int32_t pair = static_cast<int32_t>(l * E + e);
-            const int kind = store_->ready(pair) ? 0 : store_->loading(pair) ? 1 : 2;
-            if (kind == pass) order_[static_cast<size_t>(n_order++)] = static_cast<int32_t>(e);
+            if (count_[static_cast<size_t>(e)] > 0 && asked_[static_cast<size_t>(e)] == pass) order_[static_cast<size_t>(n_order++)] = static_cast<int32_t>(e);
         }
     }
     std::fill(avail_.begin(), avail_.end(), 1.0f);
@@ -454,7 +448,7 @@ void Session::moe(int64_t l, int64_t T, Phase phase) {
         const int32_t pair = static_cast<int32_t>(l * E + e);
         const int32_t n = count_[static_cast<size_t>(e)];
         used_step_[static_cast<size_t>(pair)] = step_;  // routed to now, whether it computes or not
-        const bool available = acquire(pair, static_cast<uint64_t>(n), phase);
+        const bool available = acquire(pair, static_cast<uint64_t>(n), phase, asked_[static_cast<size_t>(e)], ask_s);
         avail_[static_cast<size_t>(e)] = available ? 1.0f : 0.0f;
         if (!available) continue;  // its weight times availability 0: the term is gone
         store_->pin(pair);
@@ -563,8 +557,8 @@ void Session::lookahead_prefetch(const float* h, const float* route) {
     for (int64_t kk = 0; kk < K; ++kk) {
         for (int64_t l = 0; l < L; ++l) {
             const float* pr = &la_out_[static_cast<size_t>((kk * L + l) * E)];
-            int32_t top[64];
-            topk(pr, E, std::min<int64_t>(k, 64), top);
+            int32_t* top = la_top_.data();  // [k], sized from the config
+            topk(pr, E, k, top);
             for (int64_t j = 0; j < k; ++j) {
                 la_pairs_[static_cast<size_t>(n)] = static_cast<int32_t>(l * E + top[j]);
                 la_scores_[static_cast<size_t>(n)] = (kk == 0 ? 0.9f : 0.8f) * pr[top[j]];

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "runtime/expert_store.h"
+#include "runtime/metrics.h"
 #include "runtime/model.h"
 
 namespace chronos::rt {
@@ -47,24 +48,6 @@ struct SessionOptions {
     float prefetch_threshold = 0.45f;  // lookahead candidates scoring below this are not read
     float reuse_prior = 0.5f;         // score floor of pairs the previous or current token used
 };
-
-// Everything is counted from what happened (DESIGN.md, Metrics). Decode counters are per
-// (generated token, layer, routed expert of the router's top-k).
-struct Metrics {
-    int64_t prompt_tokens = 0, decode_tokens = 0;
-    double prefill_s = 0, decode_s = 0;
-    uint64_t hits = 0, misses = 0, fallbacks = 0;  // decode
-    uint64_t misses_late = 0;  // decode misses whose read was already under way (predicted, not yet landed)
-    double stall_s = 0;                            // decode time spent waiting on reads
-    uint64_t prefill_hits = 0, prefill_misses = 0;
-    double prefill_stall_s = 0;
-    uint64_t bytes_read_load = 0, bytes_read_prefill = 0, bytes_read_decode = 0;
-    uint64_t reads_decode = 0;
-    uint64_t lookahead_named = 0, lookahead_total = 0;  // recall@top-k of the t+1 prediction
-    uint64_t intent_named = 0, intent_total = 0;        // decode assignments the intent set named
-};
-// a += b, field by field (benchmarks sum the sessions of several prompts).
-void metrics_add(Metrics& a, const Metrics& b);
 
 // An oracle for Session::on_predict: overwrites the lookahead's distributions pred [K, L, E]
 // for decode steps step+1 .. step+K with recorded routing, routes [n / (L*k)][L][k] (decode
@@ -104,10 +87,11 @@ public:
 
 private:
     enum class Phase : uint8_t { prefill, decode };
+    enum class PairState : uint8_t { ready, loading, absent };  // of a pair's read, when its layer asks
     void forward(const int32_t* ids, int64_t T, Phase phase, float* logits_all);
     void attention(int64_t l, int64_t T);  // a_ [T, H] -> att_ [T, H]
     void moe(int64_t l, int64_t T, Phase phase);  // a_ [T, H] -> adds into h_
-    bool acquire(int32_t pair, uint64_t assignments, Phase phase);
+    bool acquire(int32_t pair, uint64_t assignments, Phase phase, PairState asked, double ask_s);
     void expert_forward(int32_t pair, const int32_t* rows, float* out, int64_t n);
     void lookahead_prefetch(const float* h, const float* route);
     void refill_layer(int64_t l);
@@ -132,10 +116,11 @@ private:
     // Scratch. [T, ...] buffers are sized for tmax_ rows.
     std::vector<float> h_, a_, att_, q_, kv_, k_, v_, heads_, probs_, topw_, xs_, g_, u_, y_, sg_, su_, conv_;
     std::vector<int32_t> topi_, count_, start_, rows_, order_;
+    std::vector<PairState> asked_;  // per expert of the current layer
     std::vector<float> rows_w_, avail_, thread_scratch_;
     std::vector<float> logits_, h_la_, route_prev_, route_cur_, route_prev2_;
     std::vector<float> la_in_, la_hid_, la_out_, pred_next_, intent_score_;
-    std::vector<int32_t> pred_top_, la_pairs_;
+    std::vector<int32_t> pred_top_, la_pairs_, la_top_;
     std::vector<float> la_scores_;
     std::vector<uint8_t> intent_set_;
     bool have_pred_ = false;

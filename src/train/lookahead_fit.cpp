@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/progress.h"
+#include "format/trainer_state.h"
 #include "train/adamw.h"
 #include "train/batches.h"
 #include "train/checkpoint_io.h"
@@ -60,11 +61,11 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
     if (ck.tokenizer_path.empty()) fail("{} has no tokenizer.model", o.model);
     std::string out_dir = o.out.empty() ? o.model : o.out;
     while (out_dir.size() > 1 && out_dir.back() == '/') out_dir.pop_back();  // the default log goes beside it, not inside
-    json state = json::object();
-    if (file_exists(o.model + "/trainer_state.json")) {
-        state = json::parse(file_read_all(o.model + "/trainer_state.json"), nullptr, /*allow_exceptions=*/false);
-        if (!state.is_object()) fail("{}/trainer_state.json is not a JSON object", o.model);
-    }
+    // The pretraining state is carried over with the fit recorded in it; a checkpoint no step
+    // has trained (chronos init) starts from the fresh state, so that what is written is a
+    // trainer_state.json its reader accepts.
+    json state = (file_exists(o.model + "/trainer_state.json") ? trainer_state_load(o.model + "/trainer_state.json")
+                                                               : trainer_state_fresh()).doc;
 
     // A new width means a new head: everything else is copied, the head starts from the
     // model's usual initialisation (seeded), and config.json records the width.

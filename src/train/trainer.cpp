@@ -1,11 +1,9 @@
 // trainer.cpp: `chronos train pretrain` — the Stage 1 loop.
 //
-// Per step: every rank takes its rows of the global batch (samples step*G .. step*G+G-1 of the
-// stateless sampler), runs grad_accum micro-batches, the gradients are averaged over ranks in
-// one all-reduce, clipped by global norm, and AdamW updates. The fallback mask is drawn once
-// per step for the global batch from a generator seeded by (seed, step), and each rank takes
-// its rows, so N processes compute exactly what one process does with the combined batch.
-// Nothing depends on state outside the checkpoint, so --resume continues exactly.
+// Per step: every rank computes its share of the step's gradient and the ranks average it
+// (train_step_gradient, train_step.h: N processes compute what one process does with the
+// combined batch); the gradient is clipped by global norm and AdamW updates. Nothing depends on
+// state outside the checkpoint, so --resume continues exactly.
 #include <ATen/CPUGeneratorImpl.h>
 #include <spdlog/spdlog.h>
 
@@ -17,11 +15,13 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/progress.h"
+#include "format/trainer_state.h"
 #include "train/adamw.h"
 #include "train/batches.h"
 #include "train/checkpoint_io.h"
 #include "train/distributed.h"
 #include "train/objective.h"
+#include "train/train_step.h"
 #include "train/train_api.h"
 
 namespace chronos {
@@ -80,6 +80,48 @@ void save_checkpoint(const std::string& dir, ChronosModel& model, const AdamW& o
 
 }  // namespace
 
+torch::Tensor train_step_gradient(ChronosModel& model, SequenceSampler& sampler, const TrainHyper& hyper, int64_t step,
+                                  DistributedGroup& group) {
+    const ModelConfig& config = model->config;
+    const int rank = group.rank(), world = group.world();
+    CHRONOS_ASSERT(hyper.batch_size % (world * hyper.grad_accum) == 0, "batch not divisible by ranks x micro-batches");
+    const int64_t micro = hyper.batch_size / (world * hyper.grad_accum), rows_per_rank = hyper.batch_size / world;
+    const int64_t L = config.num_hidden_layers, k = config.num_experts_per_tok, T = hyper.seq_len;
+    // Fallback mask for the global batch, drawn from (seed, step) alone.
+    torch::Tensor keep;
+    if (config.fallback_mask_prob > 0) {
+        auto gen = at::detail::createCPUGenerator(hyper.seed * 1000003ull + static_cast<uint64_t>(step));
+        keep = (torch::rand({L, hyper.batch_size, T, k}, gen) >= config.fallback_mask_prob).to(torch::kFloat32);
+    }
+    std::vector<torch::Tensor> params = model->parameters();
+    for (auto& p : params) p.mutable_grad() = torch::Tensor();
+    // [ce, total, balance, temporal, lookahead]
+    torch::Tensor metrics = torch::zeros({5}, torch::kFloat64);
+    for (int64_t a = 0; a < hyper.grad_accum; ++a) {
+        const int64_t row0 = rank * rows_per_rank + a * micro;
+        torch::Tensor ids = sampler_batch(sampler, step * hyper.batch_size + row0, micro, T);
+        torch::Tensor kp = keep.defined() ? keep.narrow(1, row0, micro) : torch::Tensor();
+        ObjectiveTerms terms = objective_pretrain(model, ids, kp, [&](torch::Tensor& counts) {
+            if (world == 1) return;
+            group.allreduce_mean({counts});
+            counts.mul_(static_cast<double>(world));
+        });
+        (terms.total / static_cast<double>(hyper.grad_accum)).backward();
+        const double la = lookahead_mean(terms);
+        metrics += torch::tensor({terms.ce.item<double>(), terms.total.item<double>(), terms_mean(terms.balance),
+                                  terms_mean(terms.temporal), la}, torch::kFloat64) /
+                   static_cast<double>(hyper.grad_accum);
+    }
+    std::vector<torch::Tensor> grads;
+    for (auto& p : params) {
+        if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+        grads.push_back(p.grad());
+    }
+    group.allreduce_mean(grads);
+    group.allreduce_mean({metrics});
+    return metrics;
+}
+
 int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
     const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     if (o.dist.nproc > 1 && o.dist.rank < 0) {
@@ -133,9 +175,9 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
         }
         model_copy_weights(model, ck);
         opt.load(o.out + "/optimizer.safetensors");
-        json state = json::parse(file_read_all(o.out + "/trainer_state.json"));
-        start_step = state.at("step").get<int64_t>();
-        tokens_seen = state.at("tokens_seen").get<int64_t>();
+        const TrainerState state = trainer_state_load(o.out + "/trainer_state.json");
+        start_step = state.step;
+        tokens_seen = state.tokens_seen;
         if (opt.steps_done() != start_step) fail("--resume: optimizer state and trainer state disagree in {}", o.out);
         spdlog::info("resuming {} at step {}", o.out, start_step);
     } else if (lead && dir_exists(o.out) && file_exists(o.out + "/trainer_state.json")) {
@@ -163,46 +205,16 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
         if (!log) fail("cannot open log {}", log_path);
     }
 
-    const int64_t L = config.num_hidden_layers, k = config.num_experts_per_tok, T = hyper.seq_len;
-    const int64_t rows_per_rank = hyper.batch_size / world;
+    const int64_t T = hyper.seq_len;
+    std::vector<torch::Tensor> weights;
+    for (auto& p : params) weights.push_back(p.second);
     ProgressBar bar(o.baseline ? "pretrain baseline" : "pretrain", static_cast<uint64_t>(hyper.steps), "steps");
     bar.set(static_cast<uint64_t>(start_step));
     model->train();
     double last_val = std::nan("");
     for (int64_t step = start_step; step < hyper.steps; ++step) {
         const auto t0 = std::chrono::steady_clock::now();
-        // Fallback mask for the global batch, drawn from (seed, step) alone.
-        torch::Tensor keep;
-        if (config.fallback_mask_prob > 0) {
-            auto gen = at::detail::createCPUGenerator(hyper.seed * 1000003ull + static_cast<uint64_t>(step));
-            keep = (torch::rand({L, hyper.batch_size, T, k}, gen) >= config.fallback_mask_prob).to(torch::kFloat32);
-        }
-        for (auto& p : params) p.second.mutable_grad() = torch::Tensor();
-        // [ce, total, balance, temporal, lookahead]
-        torch::Tensor metrics = torch::zeros({5}, torch::kFloat64);
-        for (int64_t a = 0; a < hyper.grad_accum; ++a) {
-            const int64_t row0 = rank * rows_per_rank + a * micro;
-            torch::Tensor ids = sampler_batch(sampler, step * hyper.batch_size + row0, micro, T);
-            torch::Tensor kp = keep.defined() ? keep.narrow(1, row0, micro) : torch::Tensor();
-            ObjectiveTerms terms = objective_pretrain(model, ids, kp, [&](torch::Tensor& counts) {
-                if (world == 1) return;
-                group.allreduce_mean({counts});
-                counts.mul_(static_cast<double>(world));
-            });
-            (terms.total / static_cast<double>(hyper.grad_accum)).backward();
-            const double la = lookahead_mean(terms);
-            metrics += torch::tensor({terms.ce.item<double>(), terms.total.item<double>(), terms_mean(terms.balance),
-                                      terms_mean(terms.temporal), la}, torch::kFloat64) /
-                       static_cast<double>(hyper.grad_accum);
-        }
-        std::vector<torch::Tensor> grads, weights;
-        for (auto& p : params) {
-            if (!p.second.grad().defined()) p.second.mutable_grad() = torch::zeros_like(p.second);
-            grads.push_back(p.second.grad());
-            weights.push_back(p.second);
-        }
-        group.allreduce_mean(grads);
-        group.allreduce_mean({metrics});
+        torch::Tensor metrics = train_step_gradient(model, sampler, hyper, step, group);
         const double grad_norm = torch::nn::utils::clip_grad_norm_(weights, hyper.grad_clip);
         const double lr = opt.step();
         tokens_seen += hyper.batch_size * T;

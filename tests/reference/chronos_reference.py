@@ -5,7 +5,8 @@ checkpoint directory, runs the token ids of a `chronos eval logits` JSON file, a
 largest difference from the logits in that file.
 
 Usage: chronos_reference.py CHECKPOINT_DIR LOGITS_JSON [TOLERANCE]
-Exit status 0 if every logit agrees within TOLERANCE (default 1e-4).
+Exit status 0 if every logit agrees within TOLERANCE (default: float32_bound of the checkpoint,
+the bound the C++ parity tests use, tests/numerics.h).
 """
 import json
 import struct
@@ -133,19 +134,35 @@ def forward(W, c, ids):
     return h @ head.T
 
 
+def float32_bound(W, c, T):
+    """Worst-case |float32 logits - exact| of a Chronos forward pass over T tokens (docs/testing.md):
+    each of the L x 16 + 2 rounding stages is within gamma_n (u = 2^-24) of the magnitudes it
+    combines, n the longest sum; the last product's magnitudes are bounded by sqrt(H) x the
+    final norm's largest weight x the longest lm_head row (Cauchy-Schwarz)."""
+    u = 2.0 ** -24
+    n = max(c["hidden_size"], c["moe_intermediate_size"] * max(c["n_shared_experts"], 1), c["kv_lora_rank"],
+            c["num_attention_heads"] * max(c["v_head_dim"], c["head_dim"]), T)
+    gamma = n * u / (1 - n * u)
+    stages = c["num_hidden_layers"] * 16 + 2
+    head = W["model.embed_tokens.weight"] if c["tie_word_embeddings"] else W["lm_head.weight"]
+    scale = np.sqrt(c["hidden_size"]) * np.abs(W["model.norm.weight"]).max() * np.sqrt((head * head).sum(1)).max()
+    return stages * gamma * scale
+
+
 def main():
     ckpt, logits_path = sys.argv[1], sys.argv[2]
-    tol = float(sys.argv[3]) if len(sys.argv) > 3 else 1e-4
     with open(ckpt + "/config.json") as f:
         config = json.load(f)
     with open(logits_path) as f:
         got = json.load(f)
     W = read_safetensors(ckpt + "/model.safetensors")
+    tol = float(sys.argv[3]) if len(sys.argv) > 3 else float32_bound(W, config, len(got["ids"]))
     ref = forward(W, config, np.array(got["ids"]))
     diff = np.abs(ref - np.array(got["logits"], dtype=np.float64))
     worst = np.unravel_index(np.argmax(diff), diff.shape)
     print(f"{len(got['ids'])} tokens, {ref.shape[1]} logits each: max abs diff {diff.max():.3g} "
-          f"at position {worst[0]}, token {worst[1]} (reference {ref[worst]:.6f}, chronos {got['logits'][worst[0]][worst[1]]:.6f})")
+          f"at position {worst[0]}, token {worst[1]} (reference {ref[worst]:.6f}, chronos {got['logits'][worst[0]][worst[1]]:.6f}); "
+          f"bound {tol:.3g}")
     sys.exit(0 if diff.max() <= tol else 1)
 
 

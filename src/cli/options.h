@@ -1,0 +1,20 @@
+// options.h: range checks for the numeric options of the `chronos` command. CLI11's own Range
+// lets NaN through (every comparison with NaN is false) and takes "inf" for a number; these
+// reject both. A failure names the option (CLI11 prefixes it) and the range.
+//
+//     cmd->add_option("--temperature", t)->check(chronos::cli_range(0, 100));
+//     cmd->add_option("--top-p", p)->check(chronos::cli_range(0, 1, /*low_open=*/true));  // (0, 1]
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace chronos {
+
+// A finite number x with lo <= x <= hi (lo < x with low_open).
+CLI::Validator cli_range(double lo, double hi, bool low_open = false);
+
+// Upper bound of --threads: OpenBLAS is built here for at most 64 threads, and past a few
+// threads per core the products only slow down.
+constexpr int kMaxThreads = 256;
+
+}  // namespace chronos
