@@ -65,7 +65,7 @@ if [ ! -s runs/small/cluster_manifest.json ] || [ runs/small/model.safetensors -
 fi
 
 echo
-echo "== offloaded generation: 25% of the experts in RAM, exact mode, sampled (temperature 0.8, top-p 0.95, penalty 1.1) =="
+echo "== offloaded generation: 25% of the experts in RAM, exact mode, sampled (temperature 0.7, top-p 0.9, penalty 1.3) =="
 # A fixed seed per prompt, so that reruns print the same text; the first run's metrics are kept.
 seed=1
 metrics="--metrics-json bench/results/generate_small.json"
@@ -83,6 +83,6 @@ echo "== offload benchmark (held-out prompts; resident vs libtorch, exact/soft/l
   --json bench/results/offload_small.json --markdown bench/results/offload_small.md
 
 echo
-echo "== offload on a simulated slow disk: every expert read takes 30 ms (exact vs lru vs soft at 25%: stall and pipeline slack) =="
-"$chronos" bench offload --model runs/small --data data/prepared/pretrain.test.jsonl --sim-read-ms 30 --budgets 25 \
+echo "== offload on a simulated slow disk: every expert read takes 30 ms (exact vs lru vs soft at 25%, and with a perfect predictor: stall and pipeline slack) =="
+"$chronos" bench offload --model runs/small --data data/prepared/pretrain.test.jsonl --sim-read-ms 30 --budgets 25 --oracle \
   --modes exact,soft,lru --no-eager --json bench/results/offload_small_sim30.json --markdown bench/results/offload_small_sim30.md

@@ -497,6 +497,23 @@ TEST(RuntimeMetrics, AReadUnderWayWhenTheLayerAsksIsALateMissEvenIfAnotherWaitCo
     // The premise: the prompt read each expert on its own (a blocking fetch), token 4 one read
     // per layer for its two adjacent experts.
     EXPECT_EQ(s.store().counters().reads, static_cast<uint64_t>(2 * L + L));
+
+    // soft never waits: all eight reads are still under way when their layers ask and when the
+    // experts' turns come (a token computes in far less than 50 ms), so all eight are late
+    // misses served by the shared expert.
+    rt::SessionOptions soft_opts = so;
+    soft_opts.mode = rt::MissMode::soft;
+    rt::Session soft(rm, soft_opts);
+    soft.prefill(prompt, 1);
+    for (int32_t l : {1, 2, 3, 0}) {
+        const int32_t pairs[2] = {l * E + 4, l * E + 5};
+        ASSERT_EQ(soft.store().prefetch(pairs, score, 2), 2);
+    }
+    soft.decode(4);
+    EXPECT_EQ(soft.metrics().hits, 0u);
+    EXPECT_EQ(soft.metrics().misses_late, static_cast<uint64_t>(2 * L));
+    EXPECT_EQ(soft.metrics().fallbacks, static_cast<uint64_t>(2 * L));
+    EXPECT_EQ(soft.metrics().stall_s, 0.0);
 }
 
 // The simulated latency comes from the option or the environment; a bad value is refused.

@@ -24,12 +24,13 @@ namespace chronos {
 namespace {
 
 // Sampling by default (greedy decoding of a small model loops on one phrase): a temperature
-// below 1 with nucleus sampling and a mild repetition penalty, as local-model tools default to.
-// --greedy or --temperature 0 picks the most likely token instead.
+// below 1 with top-k and nucleus sampling, and a repetition penalty of 1.3 (at 1.1, `small`
+// still repeats "been been be be"; 1.3 reads best of the settings tried on it,
+// docs/experiments.md). --greedy or --temperature 0 picks the most likely token instead.
 struct GenerateArgs {
     std::string model, prompt, mode = "exact", budget = "100%", metrics_json, io = "uring";
     int64_t max_tokens = 64, top_k = 40;
-    float temperature = 0.8f, top_p = 0.95f, repetition_penalty = 1.1f, prefetch_threshold = rt::SessionOptions{}.prefetch_threshold;
+    float temperature = 0.7f, top_p = 0.9f, repetition_penalty = 1.3f, prefetch_threshold = rt::SessionOptions{}.prefetch_threshold;
     std::optional<uint64_t> seed;  // none: drawn at random and printed, so a run can be repeated
     double sim_read_ms = -1;       // < 0: CHRONOS_SIM_READ_MS, else 0
     int threads = 0;

@@ -323,9 +323,10 @@ void Session::attention(int64_t l, int64_t T) {
 
 // A pair is a hit only if its read was complete when its layer first asked for it (`asked`, its
 // state at the layer's start), however soon a wait for another pair of the layer completes it:
-// a read under way at the ask is a late miss. Exact waits for a miss; soft lets the shared
-// expert stand in and keeps the read going for later tokens. Returns whether the expert
-// computes. Pipeline slack is recorded for the prefetched pairs decode uses.
+// a read under way at the ask is a late miss. Exact waits for a miss; soft uses a late read
+// that has landed by the expert's turn and otherwise lets the shared expert stand in, keeping
+// the read going for later tokens. Returns whether the expert computes. Pipeline slack is
+// recorded for the prefetched pairs decode uses.
 bool Session::acquire(int32_t pair, uint64_t assignments, Phase phase, PairState asked, double ask_s) {
     const bool decode = phase == Phase::decode;
     const bool hit = asked == PairState::ready;
@@ -337,7 +338,17 @@ bool Session::acquire(int32_t pair, uint64_t assignments, Phase phase, PairState
     }
     if (decode && asked == PairState::loading) metrics_.misses_late += assignments;
     if (options_.mode == MissMode::soft && decode) {
-        // The shared expert stands in; the read goes on for the tokens after this one.
+        // A read under way may have landed while the layer's resident experts computed: then
+        // the expert computes (still a miss: it was not ready when asked, and its slack is
+        // negative). Otherwise the shared expert stands in and the read goes on for the tokens
+        // after this one.
+        if (asked == PairState::loading) {
+            store_->poll();
+            if (store_->ready(pair)) {
+                if (prefetched) metrics_.slack.add(1000.0 * (ask_s - store_->ready_s(pair)));
+                return true;
+            }
+        }
         metrics_.fallbacks += assignments;
         if (asked == PairState::absent) {
             // Routing is sticky: the pair is likely needed again soon.
