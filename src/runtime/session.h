@@ -79,7 +79,7 @@ public:
     // [T, k], and the availability the layer computed with, per expert [E] (1 or 0).
     std::function<void(int64_t layer, const int32_t* topk, int64_t T, const float* avail)> on_route;
     // Benchmark hook, called right after the lookahead head ran, with `step` the decode steps
-    // this session has run (0 while its first prompt runs): it may overwrite the head's
+    // the Session has run (0 while its first prompt runs): it may overwrite the head's
     // distributions pred [K, L, E] for steps step+1 .. step+K before anything is scheduled from
     // them. `chronos bench offload --oracle` writes there the routing a resident run recorded:
     // what a perfect predictor would buy.
