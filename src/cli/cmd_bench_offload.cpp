@@ -1,7 +1,8 @@
 // cmd_bench_offload.cpp: `chronos bench offload` — the offload benchmark of DESIGN.md
-// (Benchmark protocol). One process, one machine, the same weights, prompts and threads for
-// every side:
-//   - resident decode on the native runtime vs libtorch eager decode;
+// (Benchmark protocol). One run, one machine, the same weights, prompts and threads for every
+// side:
+//   - resident decode on the native runtime vs libtorch eager decode (run by chronos-train on
+//     the same tokens: this process links no libtorch);
 //   - the IO engine's read bandwidth vs a plain sequential read of the same pack files;
 //   - exact / soft / lru at each RAM budget, teacher-forced on the resident run's tokens, so
 //     every mode does the same work: tok/s, hit and fallback rates, stall, bytes read per
@@ -14,6 +15,8 @@
 //     pipeline slack (how long before its layer asked a used prefetch had arrived).
 #include <fcntl.h>
 #include <omp.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -22,6 +25,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -29,6 +33,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/app.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/blas_info.h"
@@ -37,7 +42,8 @@
 #include "data/jsonl.h"
 #include "runtime/runtime.h"
 #include "tokenizer/tokenizer.h"
-#include "train/train_api.h"
+
+extern char** environ;
 
 namespace chronos {
 
@@ -129,6 +135,41 @@ double kl_logits(const float* p_logits, const float* q_logits, int64_t V) {
     return kl;
 }
 
+struct EagerDecode {
+    int64_t tokens = 0;
+    double seconds = 0;
+};
+
+// libtorch eager decode of the same prompts, teacher-forced on the same continuations, with the
+// same threads: `chronos bench eager-decode` in chronos-train, through a temporary file.
+EagerDecode eager_decode_in_train_process(const std::string& model, const std::vector<std::vector<int32_t>>& prompts,
+                                          const std::vector<std::vector<int32_t>>& continuations, int threads) {
+    namespace fs = std::filesystem;
+    std::string tmpl = (fs::temp_directory_path() / "chronos-eager-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) fail("cannot create a temporary directory in {}", fs::temp_directory_path().string());
+    const std::string tokens = tmpl + "/tokens.json", out = tmpl + "/eager.json";
+    file_write_atomic(tokens, nlohmann::json{{"prompts", prompts}, {"continuations", continuations}}.dump());
+    const std::string exe = cli_train_executable(), t = std::to_string(threads);
+    std::vector<std::string> args = {exe, "-q", "--threads", t, "bench", "eager-decode", "--model", model,
+                                     "--tokens", tokens, "--json", out, "--intra-op-threads", t};
+    std::vector<char*> argv;
+    for (std::string& x : args) argv.push_back(x.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    int status = 0;
+    const bool started = ::posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ) == 0;
+    const bool ok = started && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    EagerDecode r;
+    if (ok) {
+        const nlohmann::json j = nlohmann::json::parse(file_read_all(out));
+        r = {j.at("tokens").get<int64_t>(), j.at("seconds").get<double>()};
+    }
+    fs::remove_all(tmpl);
+    if (!started) fail("cannot run {} for the libtorch comparison (use --no-eager to skip it)", exe);
+    if (!ok) fail("the libtorch eager decode ({} bench eager-decode) failed (use --no-eager to skip it)", exe);
+    return r;
+}
+
 struct ModeRun {
     std::string mode;
     double budget = 1.0;
@@ -142,7 +183,7 @@ struct ModeRun {
 };
 
 void run_offload(const OffloadArgs& a) {
-    const int threads = omp_get_max_threads();  // before libtorch touches the OpenMP set-up
+    const int threads = omp_get_max_threads();
     // The lists first: a typo fails before any file is read.
     std::vector<double> budgets;
     for (const std::string& item : split_commas(a.budgets, "--budgets")) {
@@ -265,11 +306,11 @@ void run_offload(const OffloadArgs& a) {
         }
     }
 
-    EagerDecodeResult eager;
+    EagerDecode eager;
     if (a.eager) {
         std::vector<std::vector<int32_t>> cont;
         for (const auto& t : tokens) cont.emplace_back(t.begin(), t.end() - 1);
-        eager = eager_decode(a.model, prompts, cont, threads);
+        eager = eager_decode_in_train_process(a.model, prompts, cont, threads);
     }
 
     const double resident_tok_s = decode_tok_s(resident.m);

@@ -1,4 +1,6 @@
-// commands.h: each file in src/cli registers one group of `chronos` subcommands.
+// commands.h: each file in src/cli registers one group of `chronos` subcommands: the lean
+// process (main.cpp) registers data, tokenizer, inspect, generate and bench; chronos-train
+// (main_train.cpp) registers train, eval, trace, pack, init and its own bench group.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -24,6 +26,8 @@ void cmd_data_register(CLI::App& app);
 void cmd_train_register(CLI::App& app);
 void cmd_eval_register(CLI::App& app);
 void cmd_bench_register(CLI::App& app);
+// `chronos bench pretrain-report` and `chronos bench eager-decode` (chronos-train).
+void cmd_bench_train_register(CLI::App& app);
 void cmd_pack_register(CLI::App& app);
 // `chronos train intent`, registered under the train subcommand.
 void cmd_intent_register(CLI::App& train);

@@ -1,109 +1,83 @@
-// main.cpp: the `chronos` command. Parses global options, checks the BLAS, and dispatches to
-// the subcommands registered by the cmd_*.cpp files. User errors exit with status 1 and one
-// clear line on stderr; usage errors (an unknown option, a value out of its range) print the
-// same kind of line and exit with CLI11's status.
-#include <malloc.h>
+// main.cpp: `chronos`, the lean inference process. It links no libtorch, c10, gloo, protobuf or
+// igraph: on a machine short of memory every megabyte of code mapped is a megabyte not holding
+// experts. It runs info, data, tokenizer, inspect, generate and the machine and offload
+// benchmarks itself, and hands every command that needs the libtorch model (train, eval, trace,
+// pack, init, bench pretrain-report, bench eager-decode) to `chronos-train`, built beside it,
+// with the same arguments (app.h).
 #include <omp.h>
-#include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
 
+#include "cli/app.h"
 #include "cli/commands.h"
-#include "cli/options.h"
 #include "core/blas_info.h"
-#include "core/error.h"
-#include "core/log.h"
+#include "runtime/generate.h"
 #include "runtime/kernels.h"
 
 namespace chronos {
-GlobalOptions& cli_globals() {
-    static GlobalOptions g;
-    return g;
-}
-CommandLine& cli_command_line() {
-    static CommandLine c;
-    return c;
-}
-}  // namespace chronos
+namespace {
 
-// glibc maps blocks above its mmap threshold (128 KB-32 MB) and unmaps them on free, so every
-// training step re-faulted and re-zeroed the same activation buffers (page faults and page
-// clearing were ~6% of a `small` pretraining profile). Serving every block from the heap (no
-// mmap) and never trimming it keeps them: +3-11% from blocks up to 32 MB, another +7-14% from
-// the larger ones (the [tokens, vocab] logits and their gradients) in interleaved runs
-// (docs/benchmarks.md).
-static void malloc_keep_freed_blocks() {
-    mallopt(M_MMAP_MAX, 0);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+// The commands chronos-train runs, with what --help says of them.
+const std::pair<const char*, const char*> kTrainCommands[] = {
+    {"train", "train a model: pretrain, lookahead, intent (runs in chronos-train)"},
+    {"eval", "evaluate a checkpoint: ppl, routing, logits (runs in chronos-train)"},
+    {"trace", "record every token's experts over a calibration set (runs in chronos-train)"},
+    {"pack", "cluster experts and write .ctsr packs + cluster_manifest.json (runs in chronos-train)"},
+    {"init", "write a randomly initialised checkpoint (runs in chronos-train)"},
+};
+
+bool runs_in_train_process(const CommandWords& w) {
+    for (const auto& [name, what] : kTrainCommands) {
+        if (w.command == name) return true;
+    }
+    return w.command == "bench" && (w.subcommand == "pretrain-report" || w.subcommand == "eager-decode");
 }
 
-int main(int argc, char** argv) {
-    malloc_keep_freed_blocks();
-    chronos::cli_command_line() = {argc, argv};
-    CLI::App app{"Chronos: a storage-aware Mixture-of-Experts stack"};
-    app.require_subcommand(1);
-    app.set_version_flag("--version", "chronos 0.1.0");
-    chronos::GlobalOptions& global = chronos::cli_globals();
-    app.add_option("--threads", global.threads, "threads for OpenMP and BLAS (default: all cores)")->check(chronos::cli_range(0, chronos::kMaxThreads));
-    app.add_flag("-v,--verbose", global.verbose, "debug logging");
-    app.add_flag("-q,--quiet", global.quiet, "warnings and errors only");
+// Replaces this process with chronos-train, beside this executable, and the same arguments.
+int exec_train_process(int argc, char** argv) {
+    cli_command_line() = {argc, argv};
+    std::string path = cli_train_executable();
+    std::vector<char*> args(argv, argv + argc);
+    args[0] = path.data();
+    args.push_back(nullptr);
+    ::execv(path.c_str(), args.data());
+    std::fprintf(stderr, "chronos: error: cannot run %s (%s): training, evaluation, tracing and packing run in chronos-train, "
+                 "which is built beside chronos (scripts/build.sh)\n", path.c_str(), std::strerror(errno));
+    return 1;
+}
 
-    // Runs before any subcommand callback.
-    app.parse_complete_callback([&]() {
-        chronos::log_init(global.quiet ? chronos::LogLevel::quiet
-                                       : (global.verbose ? chronos::LogLevel::verbose : chronos::LogLevel::normal));
-        if (global.threads > 0) {
-            omp_set_num_threads(global.threads);
-            chronos::blas_set_threads(global.threads);
-        }
-        chronos::BlasInfo blas = chronos::blas_probe();
-        if (!blas.is_openblas) {
-            spdlog::warn("BLAS is not OpenBLAS (sgemm_ from '{}'): matrix products will be many times slower; "
-                         "install libopenblas0-openmp (scripts/setup.sh)",
-                         blas.sgemm_library.empty() ? "nowhere" : blas.sgemm_library);
-        } else {
-            spdlog::debug("BLAS: OpenBLAS {} ({} threads) from {}", blas.openblas_config, blas.threads, blas.sgemm_library);
-        }
-    });
-
-    CLI::App* info = app.add_subcommand("info", "print the BLAS and thread set-up");
+void register_commands(CLI::App& app) {
+    CLI::App* info = app.add_subcommand("info", "print the BLAS, thread and kernel set-up, and this process's footprint");
     info->callback([]() {
-        chronos::BlasInfo blas = chronos::blas_probe();
+        BlasInfo blas = blas_probe();
         std::printf("blas: %s\n", blas.is_openblas ? "OpenBLAS" : "NOT OpenBLAS (slow)");
         std::printf("blas config: %s\n", blas.openblas_config.c_str());
         std::printf("sgemm from: %s\n", blas.sgemm_library.c_str());
         std::printf("libblas.so.3: %s\n", blas.libblas_so3.empty() ? "(not loaded)" : blas.libblas_so3.c_str());
         std::printf("blas threads: %d\n", blas.threads);
         std::printf("openmp threads: %d\n", omp_get_max_threads());
-        std::printf("runtime kernels: %s\n", chronos::rt::kernel_isa_name(chronos::rt::kernel_isa()));
+        std::printf("runtime kernels: %s\n", rt::kernel_isa_name(rt::kernel_isa()));
+        std::printf("shared libraries mapped: %zu\n", rt::mapped_libraries().size());
+        std::printf("peak RSS: %.1f MiB\n", static_cast<double>(rt::peak_rss_bytes()) / (1 << 20));
     });
+    cmd_data_register(app);
+    cmd_tokenizer_register(app);
+    cmd_inspect_register(app);
+    cmd_generate_register(app);
+    cmd_bench_register(app);
+    // Listed by --help; main hands them to chronos-train before they could be parsed here.
+    for (const auto& [name, what] : kTrainCommands) app.add_subcommand(name, what)->allow_extras();
+}
 
-    chronos::cmd_data_register(app);
-    chronos::cmd_tokenizer_register(app);
-    chronos::cmd_train_register(app);
-    chronos::cmd_eval_register(app);
-    chronos::cmd_bench_register(app);
-    chronos::cmd_pack_register(app);
-    chronos::cmd_inspect_register(app);
-    chronos::cmd_generate_register(app);
+}  // namespace
+}  // namespace chronos
 
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::RuntimeError& e) {
-        return e.get_exit_code();  // a command's own status (its workers said why)
-    } catch (const CLI::ParseError& e) {
-        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-        std::fflush(stdout);
-        std::fprintf(stderr, "chronos: error: %s (see --help)\n", e.what());
-        return e.get_exit_code();
-    } catch (const chronos::Error& e) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "chronos: error: %s\n", e.what());
-        return 1;
-    } catch (const std::exception& e) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "chronos: error: %s\n", e.what());
-        return 1;
-    }
-    return 0;
+int main(int argc, char** argv) {
+    if (chronos::runs_in_train_process(chronos::cli_command_words(argc, argv))) return chronos::exec_train_process(argc, argv);
+    return chronos::cli_run(argc, argv, chronos::register_commands);
 }

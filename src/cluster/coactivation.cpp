@@ -150,14 +150,4 @@ ClusterPlan cluster_plan_build(const CoactivationGraph& g, const std::vector<int
     return plan;
 }
 
-ClusterPlan cluster_plan_natural(int64_t layers, int64_t experts) {
-    ClusterPlan plan;
-    for (int64_t l = 0; l < layers; ++l) {
-        std::vector<int64_t> c;
-        for (int64_t e = 0; e < experts; ++e) c.push_back(l * experts + e);
-        plan.clusters.push_back(c);
-    }
-    return plan;
-}
-
 }  // namespace chronos

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cluster/trace.h"
+#include "format/pack.h"
 
 namespace chronos {
 
@@ -37,14 +38,8 @@ CoactivationGraph coactivation_build(const Trace& trace, const CoactivationOptio
 // per layer, so every pair is packed somewhere).
 std::vector<int64_t> louvain_communities(const CoactivationGraph& g, double resolution, uint64_t seed);
 
-struct ClusterPlan {
-    std::vector<std::vector<int64_t>> clusters;  // pair ids in read order
-};
-
 // Communities -> clusters of at most max_bytes (bytes_per_pair each), ordered within.
 ClusterPlan cluster_plan_build(const CoactivationGraph& g, const std::vector<int64_t>& membership, int64_t experts,
                                uint64_t bytes_per_pair, uint64_t max_bytes);
-// Natural order, one cluster per layer (for untrained models / no trace).
-ClusterPlan cluster_plan_natural(int64_t layers, int64_t experts);
 
 }  // namespace chronos

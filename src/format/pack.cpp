@@ -51,6 +51,16 @@ void append_converted(const float* src, int64_t n, DType dtype, std::vector<uint
 
 }  // namespace
 
+ClusterPlan cluster_plan_natural(int64_t layers, int64_t experts) {
+    ClusterPlan plan;
+    for (int64_t l = 0; l < layers; ++l) {
+        std::vector<int64_t> c;
+        for (int64_t e = 0; e < experts; ++e) c.push_back(l * experts + e);
+        plan.clusters.push_back(c);
+    }
+    return plan;
+}
+
 PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, DType dtype) {
     const ModelConfig& c = ck.config;
     const int64_t H = c.hidden_size, F = c.moe_intermediate_size, E = c.n_routed_experts;

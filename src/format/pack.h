@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "cluster/coactivation.h"
 #include "format/checkpoint.h"
 
 namespace chronos {
@@ -40,6 +39,14 @@ struct PackManifest {
 };
 
 uint64_t pack_checksum(const void* data, uint64_t size);
+
+// Which pairs go into which pack file, in read order (clustering, src/cluster/, makes one from
+// a routing trace).
+struct ClusterPlan {
+    std::vector<std::vector<int64_t>> clusters;  // pair ids (layer * experts + expert) in read order
+};
+// Natural order, one cluster per layer (for untrained models / no trace).
+ClusterPlan cluster_plan_natural(int64_t layers, int64_t experts);
 
 // Writes the packs and the manifest into the checkpoint directory (atomically: new files under
 // a fresh packs/ generation, the manifest replaced last, old generations removed).

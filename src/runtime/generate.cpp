@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <set>
 
 #include "core/error.h"
 
@@ -59,6 +61,19 @@ uint64_t peak_rss_bytes() {
     return static_cast<uint64_t>(u.ru_maxrss) * 1024u;  // Linux reports KiB
 }
 
+std::vector<std::string> mapped_libraries() {
+    std::ifstream maps("/proc/self/maps");
+    std::set<std::string> libs;
+    std::string line;
+    while (std::getline(maps, line)) {
+        const size_t slash = line.find('/');
+        if (slash == std::string::npos) continue;
+        const std::string path = line.substr(slash);
+        if (path.find(".so") != std::string::npos) libs.insert(path);
+    }
+    return {libs.begin(), libs.end()};
+}
+
 nlohmann::ordered_json metrics_json(Session& session, const GenerateResult& result) {
     const Metrics& m = session.metrics();
     const ExpertStore& st = session.store();
@@ -95,6 +110,7 @@ nlohmann::ordered_json metrics_json(Session& session, const GenerateResult& resu
     j["decode_tok_s"] = m.decode_s > 0 ? static_cast<double>(m.decode_tokens) / m.decode_s : 0.0;
     j["ttft_ms"] = 1000.0 * result.ttft_s;
     j["peak_rss_bytes"] = peak_rss_bytes();
+    j["mapped_libraries"] = mapped_libraries();
     j["expert_slots"] = st.slot_count();
     j["resident_expert_bytes_allocated"] = st.allocated_bytes();
     j["experts_read"] = st.counters().experts_read;

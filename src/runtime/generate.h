@@ -44,6 +44,10 @@ uint64_t budget_parse(const std::string& text, uint64_t total_expert_bytes);
 // Peak resident set size of this process (getrusage), bytes.
 uint64_t peak_rss_bytes();
 
+// The shared objects this process has mapped (/proc/self/maps), sorted, each once: what the
+// inference process pays for in code before it holds a single expert.
+std::vector<std::string> mapped_libraries();
+
 // The DESIGN.md metrics of a finished generation, as counted.
 nlohmann::ordered_json metrics_json(Session& session, const GenerateResult& result);
 
