@@ -19,6 +19,7 @@
 #include "format/pack.h"
 #include "model/model.h"
 #include "runtime/kernels.h"
+#include "runtime/memory_budget.h"
 #include "runtime/runtime.h"
 #include "numerics.h"
 #include "test_helpers.h"
@@ -526,6 +527,67 @@ TEST(RuntimeIo, SimulatedReadLatencyIsValidated) {
     expect_error_mentions([] { rt::io_sim_read_ms_from_env(); }, "[0, 60000]");
     ::unsetenv("CHRONOS_SIM_READ_MS");
     EXPECT_EQ(rt::io_sim_read_ms_from_env(), 0.0);
+}
+
+// The memory limit comes from the cgroup files the kernel enforces (v1 or v2, the smallest on
+// the path to the root), else from MemAvailable: a fake tree stands in for /proc and /sys.
+TEST(RuntimeMemory, LimitIsTheSmallestCgroupLimitOnThePathElseMemAvailable) {
+    test::TempDir root;
+    auto write = [&](const std::string& rel, const std::string& text) {
+        std::filesystem::create_directories(std::filesystem::path(root.file(rel)).parent_path());
+        file_write_atomic(root.file(rel), text);
+    };
+    write("proc/meminfo", "MemTotal: 1000 kB\nMemAvailable: 2048 kB\n");
+    write("proc/self/cgroup", "4:memory:/a/b\n0::/\n");
+    write("sys/fs/cgroup/memory/memory.limit_in_bytes", "9223372036854771712\n");  // v1 "no limit"
+    write("sys/fs/cgroup/memory/a/memory.limit_in_bytes", "3000000\n");
+    write("sys/fs/cgroup/memory/a/b/memory.limit_in_bytes", "5000000\n");
+    rt::MemoryLimit l = rt::memory_limit_detect(root.path());
+    EXPECT_EQ(l.bytes, 3000000u) << "the parent's smaller limit applies";
+    EXPECT_NE(l.source.find("cgroup v1"), std::string::npos) << l.source;
+    // cgroup v2: "max" is no limit; a limit below it applies.
+    write("proc/self/cgroup", "0::/user/job\n");
+    write("sys/fs/cgroup/user/job/memory.max", "max\n");
+    write("sys/fs/cgroup/user/memory.max", "419430400\n");
+    l = rt::memory_limit_detect(root.path());
+    EXPECT_EQ(l.bytes, 419430400u);
+    EXPECT_NE(l.source.find("cgroup v2"), std::string::npos) << l.source;
+    // No limit anywhere: the memory available.
+    write("sys/fs/cgroup/user/memory.max", "max\n");
+    l = rt::memory_limit_detect(root.path());
+    EXPECT_EQ(l.bytes, 2048u * 1024u);
+    EXPECT_NE(l.source.find("MemAvailable"), std::string::npos);
+}
+
+// --ram-budget auto: the expert pool is what the limit leaves after what was measured, in
+// whole slots; a limit that cannot hold one layer's top-k besides is refused.
+TEST(RuntimeMemory, BudgetFromAGivenLimitLeavesTheRestToWholeExpertSlots) {
+    ModelConfig c = runtime_config();
+    PackedModel pm(c, 31);
+    rt::Model& rm = pm.runtime();
+    const uint64_t slot = rm.manifest.entries[0].length;  // a multiple of 4096 here
+    rt::SessionOptions so = mode_opts(rt::MissMode::exact);
+    const uint64_t base = rt::rss_bytes() + rm.dense_bytes + (64ull << 20);  // comfortably above what is taken
+    const rt::MemoryLimit limit{base + 5 * slot, "test"};
+    const rt::MemorySplit split = rt::memory_split_plan(rm, so, limit);
+    std::printf("%s\n", rt::memory_split_describe(split).c_str());
+    EXPECT_GT(split.code, 0u);
+    EXPECT_EQ(split.margin, rt::memory_margin_bytes(limit.bytes));
+    EXPECT_EQ(split.experts, static_cast<uint64_t>(split.slots) * slot);
+    const uint64_t rest = limit.bytes - split.code - split.dense - split.session - split.margin;
+    EXPECT_EQ(static_cast<uint64_t>(split.slots), std::min<uint64_t>(rest / slot, rm.manifest.entries.size()));
+    // A limit that holds about 5 slots past what the first plan measured: the slot count binds.
+    const uint64_t taken = split.code + split.dense + split.session;
+    // Solve limit - taken - margin(limit) = 5.5 slots, margin(limit) = 16 MiB + limit / 50.
+    const rt::MemoryLimit tight{(taken + (16ull << 20) + 11 * slot / 2) * 50 / 49, "test"};
+    const rt::MemorySplit small = rt::memory_split_plan(rm, so, tight);
+    const uint64_t small_rest = tight.bytes - small.code - small.dense - small.session - small.margin;
+    EXPECT_EQ(static_cast<uint64_t>(small.slots), small_rest / slot);
+    EXPECT_LT(small.slots, static_cast<int64_t>(rm.manifest.entries.size())) << "the limit should bind";
+    so.ram_budget = small.experts;
+    rt::Session s(rm, so);
+    EXPECT_EQ(s.store().slot_count(), small.slots);
+    expect_error_mentions([&] { rt::memory_split_plan(rm, so, {split.code, "a tight test limit"}); }, "one layer's top-k needs");
 }
 
 TEST(RuntimeFaults, BadPacksReadsAndInputsGiveClearErrors) {

@@ -28,7 +28,8 @@ namespace {
 // still repeats "been been be be"; 1.3 reads best of the settings tried on it,
 // docs/experiments.md). --greedy or --temperature 0 picks the most likely token instead.
 struct GenerateArgs {
-    std::string model, prompt, mode = "exact", budget = "100%", metrics_json, io = "uring";
+    std::string model, prompt, mode = "exact", budget = "auto", metrics_json, io = "uring";
+    double mem_limit_mb = 0;  // > 0: the limit auto sizes from, instead of the cgroup's
     int64_t max_tokens = 64, top_k = 40;
     float temperature = 0.7f, top_p = 0.9f, repetition_penalty = 1.3f, prefetch_threshold = rt::SessionOptions{}.prefetch_threshold;
     std::optional<uint64_t> seed;  // none: drawn at random and printed, so a run can be repeated
@@ -60,7 +61,6 @@ void run_generate(const GenerateArgs& a) {
 
     rt::SessionOptions so;
     so.mode = rt::miss_mode_parse(a.mode);
-    so.ram_budget = rt::budget_parse(a.budget, model.expert_bytes_total());
     so.io.direct = !a.buffered;
     so.io.uring = a.io == "uring";
     so.use_intent = !a.no_intent;
@@ -68,6 +68,18 @@ void run_generate(const GenerateArgs& a) {
     so.preload = a.preload;
     so.prefetch_threshold = a.prefetch_threshold;
     so.io.sim_read_ms = sim_read_ms;
+    std::optional<rt::MemorySplit> split;
+    if (a.budget == "auto") {
+        // The pool from the memory limit (resident mode holds every expert whatever the limit).
+        const rt::MemoryLimit limit = a.mem_limit_mb > 0 ? rt::MemoryLimit{static_cast<uint64_t>(a.mem_limit_mb * (1 << 20)), "--mem-limit"}
+                                                         : rt::memory_limit_detect();
+        split = rt::memory_split_plan(model, so, limit);
+        so.ram_budget = split->experts;
+        std::cerr << rt::memory_split_describe(*split) << "\n";
+    } else {
+        if (a.mem_limit_mb > 0) fail("--mem-limit sizes the budget itself: use it with --ram-budget auto (the default)");
+        so.ram_budget = rt::budget_parse(a.budget, model.expert_bytes_total());
+    }
     rt::Session session(model, so);
     rt::SamplerOptions sopt;
     sopt.temperature = a.greedy ? 0.0f : a.temperature;
@@ -99,6 +111,11 @@ void run_generate(const GenerateArgs& a) {
     nlohmann::ordered_json m = rt::metrics_json(session, result);
     m["model"] = a.model;
     m["ram_budget_bytes"] = so.ram_budget;
+    if (split) {
+        m["memory_split"] = {{"limit_bytes", split->limit.bytes}, {"limit_source", split->limit.source}, {"code_bytes", split->code},
+                             {"dense_bytes", split->dense}, {"session_bytes", split->session}, {"margin_bytes", split->margin},
+                             {"expert_bytes", split->experts}, {"expert_slots", split->slots}};
+    }
     m["expert_bytes_total"] = model.expert_bytes_total();
     m["threads"] = omp_get_max_threads();
     m["sampling"] = {{"temperature", sopt.temperature}, {"top_k", sopt.top_k}, {"top_p", sopt.top_p},
@@ -130,7 +147,10 @@ void cmd_generate_register(CLI::App& app) {
     g->add_option("--prompt", a->prompt, "prompt text")->required();
     g->add_option("--mode", a->mode, "miss policy: exact (wait), soft (shared expert stands in), lru (plain offload), resident")
         ->capture_default_str();
-    g->add_option("--ram-budget", a->budget, "RAM for experts: a share of all expert bytes (25%) or bytes (512M)")->capture_default_str();
+    g->add_option("--ram-budget", a->budget, "RAM for experts: auto (what the memory limit leaves), a share of all expert bytes (25%) "
+                                             "or bytes (512M)")->capture_default_str();
+    g->add_option("--mem-limit", a->mem_limit_mb, "memory limit in MiB for --ram-budget auto (default: the cgroup's, else MemAvailable)")
+        ->check(cli_range(1, 1e9));
     g->add_option("--max-tokens", a->max_tokens, "tokens to generate (at most what the context leaves after the prompt)")
         ->capture_default_str()->check(cli_range(1, 1e15));
     g->add_option("--temperature", a->temperature, "sampling temperature (0 = greedy)")->capture_default_str()->check(cli_range(0, 100));

@@ -69,9 +69,14 @@ public:
     IntentWeights intent;
 
     uint64_t expert_bytes_total() const;  // all routed experts in their stored dtype
+    uint64_t dense_bytes = 0;             // the dense tensors the runtime reads (mmap'd)
+    // Reads one byte of every page of the dense tensors, so that they are resident before
+    // memory is measured (the first forward would fault them in anyway).
+    void dense_prefault() const;
 
 private:
     std::unique_ptr<SafetensorsFile> weights_;
+    std::vector<std::pair<const uint8_t*, uint64_t>> dense_;  // the tensors behind dense_bytes
 };
 
 // Drops the pack files' pages from the page cache (posix_fadvise DONTNEED): a cold start for

@@ -15,14 +15,15 @@
 //     nlohmann::ordered_json metrics = chronos::rt::metrics_json(session, result);
 //
 // Parts: kernels.h (OpenMP + BLAS), io_engine.h (io_uring, O_DIRECT), expert_store.h (RAM
-// tier), model.h (weights), session.h (state, scheduling, miss policies), sampler.h,
-// generate.h.
+// tier), model.h (weights), session.h (state, scheduling, miss policies), metrics.h,
+// memory_budget.h (the budget from the memory limit), sampler.h, generate.h.
 #pragma once
 
 #include "runtime/expert_store.h"
 #include "runtime/generate.h"
 #include "runtime/io_engine.h"
 #include "runtime/kernels.h"
+#include "runtime/memory_budget.h"
 #include "runtime/model.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
