@@ -20,6 +20,7 @@
 #include "model/model.h"
 #include "runtime/kernels.h"
 #include "runtime/memory_budget.h"
+#include "runtime/policy_replay.h"
 #include "runtime/runtime.h"
 #include "numerics.h"
 #include "test_helpers.h"
@@ -515,6 +516,57 @@ TEST(RuntimeMetrics, AReadUnderWayWhenTheLayerAsksIsALateMissEvenIfAnotherWaitCo
     EXPECT_EQ(soft.metrics().misses_late, static_cast<uint64_t>(2 * L));
     EXPECT_EQ(soft.metrics().fallbacks, static_cast<uint64_t>(2 * L));
     EXPECT_EQ(soft.metrics().stall_s, 0.0);
+}
+
+// Routing that never changes visits the layers' pairs in a cycle. With fewer slots than one
+// token's pairs (a layer short of them) LRU evicts exactly the pair needed next and never hits;
+// the runtime's policy (the same Residency the store asks) keeps all but one slot's pairs and
+// cycles the last, as Belady's MIN does: the cliff becomes a slope.
+TEST(RuntimePolicy, ACyclicTraceDefeatsLruButNotTheRuntimePolicy) {
+    Trace t;
+    t.shape = {8, 4, 2};  // 8 layers, 4 experts, top-2: 16 pairs per token
+    TraceSequence seq;
+    const uint32_t T = 40;
+    seq.tokens.assign(T, 7);
+    for (uint32_t i = 0; i < T * 8; ++i) seq.experts.insert(seq.experts.end(), {1, 2});
+    seq.weights.assign(seq.experts.size(), 0.5f);
+    t.sequences.push_back(seq);
+    for (int64_t slots : {4, 8, 12, 14}) {  // up to one layer short of the 16 pairs
+        const rt::ReplayCounts lru = rt::policy_replay(t, slots, rt::ReplayPolicy::lru, 0.5f);
+        const rt::ReplayCounts ours = rt::policy_replay(t, slots, rt::ReplayPolicy::chronos, 0.5f);
+        const rt::ReplayCounts best = rt::policy_replay(t, slots, rt::ReplayPolicy::min, 0.5f);
+        std::printf("%lld slots: lru %.3f, runtime %.3f, min %.3f\n", static_cast<long long>(slots), lru.hit_rate(), ours.hit_rate(),
+                    best.hit_rate());
+        EXPECT_EQ(lru.hits, 0u) << slots << " slots";
+        EXPECT_GT(best.hits, 0u);
+        EXPECT_GE(ours.hit_rate(), 0.85 * best.hit_rate()) << slots << " slots";
+        EXPECT_LE(ours.hits, best.hits) << "MIN is the optimum of these three";
+    }
+    // A tier that holds the cycle: everything after the first token hits, whatever the policy.
+    for (rt::ReplayPolicy p : {rt::ReplayPolicy::lru, rt::ReplayPolicy::chronos, rt::ReplayPolicy::min}) {
+        EXPECT_EQ(rt::policy_replay(t, 16, p, 0.5f).misses, 16u) << rt::replay_policy_name(p);
+    }
+}
+
+// The same in the engine: a token repeated, so every layer routes to the same two experts, at a
+// budget of 6 slots for 8 pairs per token. lru misses every lookup; exact keeps 5 pairs resident
+// and gives resident's logits all the same.
+TEST(RuntimePolicy, BelowOneTokensExpertsExactStillHits) {
+    test::TempDir tmp;
+    save_known_trace_model(tmp.path());
+    rt::Model rm(tmp.path());
+    const uint64_t slot = rm.manifest.entries[0].length;
+    std::vector<int32_t> ids(30, 3);  // experts {3, 4} in every layer, every token
+    rt::Session resident(rm, mode_opts(rt::MissMode::resident));
+    const std::vector<float> want = runtime_logits(resident, ids, 2, rm.config.vocab_size);
+    rt::Session lru(rm, mode_opts(rt::MissMode::lru, 6 * slot));
+    runtime_logits(lru, ids, 2, rm.config.vocab_size);
+    rt::Session exact(rm, mode_opts(rt::MissMode::exact, 6 * slot));
+    EXPECT_EQ(runtime_logits(exact, ids, 2, rm.config.vocab_size), want);
+    const auto rate = [](const rt::Metrics& m) { return static_cast<double>(m.hits) / static_cast<double>(m.hits + m.misses); };
+    std::printf("6 slots, 8 pairs per token: lru hit rate %.3f, exact %.3f\n", rate(lru.metrics()), rate(exact.metrics()));
+    EXPECT_EQ(lru.metrics().hits, 0u) << "LRU cycles through the tier";
+    EXPECT_GE(rate(exact.metrics()), 0.5) << "5 of 8 pairs can stay resident";
 }
 
 // The simulated latency comes from the option or the environment; a bad value is refused.

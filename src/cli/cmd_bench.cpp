@@ -20,6 +20,7 @@ void cmd_bench_register(CLI::App& app) {
 
     auto n = std::make_shared<int>(1536);
     cmd_bench_offload_register(*bench);
+    cmd_bench_policy_register(*bench);
     CLI::App* sg = bench->add_subcommand("sgemm", "measured single-precision GEMM peak of this machine");
     sg->add_option("--size", *n, "matrix size")->capture_default_str()->check(CLI::Range(64, 8192));
     sg->callback([n]() { std::cout << fmt::format("sgemm {}^3: {:.1f} GFLOP/s\n", *n, sgemm_peak_gflops(*n, 5)); });

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "core/error.h"
 
@@ -14,8 +15,8 @@ namespace chronos::rt {
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 ExpertStore::ExpertStore(const PackManifest& manifest, const std::string& dir, uint64_t budget_bytes, int64_t min_slots,
-                         const IoOptions& io)
-    : manifest_(manifest), dir_(dir) {
+                         const IoOptions& io, Residency* policy)
+    : manifest_(manifest), dir_(dir), policy_(policy) {
     CHRONOS_ASSERT(!manifest_.entries.empty(), "empty pack manifest");
     expert_bytes_ = manifest_.entries[0].length;
     slot_bytes_ = align_up(expert_bytes_, kPackAlignment);
@@ -33,7 +34,7 @@ ExpertStore::ExpertStore(const PackManifest& manifest, const std::string& dir, u
     slots_.resize(static_cast<size_t>(n_slots));
     for (int64_t s = 0; s < n_slots; ++s) slots_[static_cast<size_t>(s)].data = pool_ + static_cast<uint64_t>(s) * slot_bytes_;
     slot_of_.assign(static_cast<size_t>(n_pairs), -1);
-    score_.assign(static_cast<size_t>(n_pairs), 0.0f);
+    candidates_.reserve(static_cast<size_t>(n_slots));
     queued_.reserve(static_cast<size_t>(n_pairs));
     order_.reserve(static_cast<size_t>(4 * n_pairs));
     std::vector<std::string> paths;
@@ -78,12 +79,9 @@ const uint8_t* ExpertStore::data(int32_t pair) const {
     return slots_[static_cast<size_t>(slot_of_[static_cast<size_t>(pair)])].data;
 }
 
-void ExpertStore::touch(int32_t pair, uint64_t clock) {
+void ExpertStore::mark_used(int32_t pair) {
     const int32_t s = slot_of_[static_cast<size_t>(pair)];
-    if (s >= 0) {
-        slots_[static_cast<size_t>(s)].last_use = clock;
-        slots_[static_cast<size_t>(s)].used = true;
-    }
+    if (s >= 0) slots_[static_cast<size_t>(s)].used = true;
 }
 
 void ExpertStore::pin(int32_t pair) {
@@ -98,31 +96,25 @@ void ExpertStore::unpin(int32_t pair) {
     --slots_[static_cast<size_t>(s)].pins;
 }
 
-int32_t ExpertStore::take_slot(float below_score, bool any_score) {
-    int32_t best = -1;
+int32_t ExpertStore::take_slot(float below_score) {
+    candidates_.clear();
     for (size_t i = 0; i < slots_.size(); ++i) {
         const Slot& s = slots_[i];
         if (s.state == SlotState::free) return static_cast<int32_t>(i);
-        if (s.state != SlotState::ready || s.pins > 0) continue;
-        const float sc = score_[static_cast<size_t>(s.pair)];
-        if (!any_score && !(sc < below_score)) continue;
-        if (best < 0) {
-            best = static_cast<int32_t>(i);
-            continue;
-        }
-        const Slot& b = slots_[static_cast<size_t>(best)];
-        const float bs = score_[static_cast<size_t>(b.pair)];
-        if (sc < bs || (sc == bs && s.last_use < b.last_use)) best = static_cast<int32_t>(i);
+        if (s.state == SlotState::ready && s.pins == 0) candidates_.push_back(s.pair);
     }
-    if (best >= 0) {
-        Slot& s = slots_[static_cast<size_t>(best)];
-        slot_of_[static_cast<size_t>(s.pair)] = -1;
-        s.pair = -1;
-        s.state = SlotState::free;
-        ++counters_.evictions;
-        counters_.evicted_unused += s.used ? 0 : 1;
-        s.used = false;
-    }
+    if (candidates_.empty()) return -1;
+    CHRONOS_ASSERT(policy_ != nullptr, "an expert store without a replacement policy had to evict");
+    const int v = policy_->victim(candidates_.data(), static_cast<int>(candidates_.size()), below_score);
+    if (v < 0) return -1;
+    const int32_t best = slot_of_[static_cast<size_t>(candidates_[static_cast<size_t>(v)])];
+    Slot& s = slots_[static_cast<size_t>(best)];
+    slot_of_[static_cast<size_t>(s.pair)] = -1;
+    s.pair = -1;
+    s.state = SlotState::free;
+    ++counters_.evictions;
+    counters_.evicted_unused += s.used ? 0 : 1;
+    s.used = false;
     return best;
 }
 
@@ -224,8 +216,12 @@ int ExpertStore::prefetch(const int32_t* pair, const float* score, int n) {
     for (int i = 0; i < m; ++i) {
         const int32_t p = pair[order[i]];
         if (slot_of_[static_cast<size_t>(p)] >= 0) continue;  // resident, loading, or queued just now
-        score_[static_cast<size_t>(p)] = std::max(score_[static_cast<size_t>(p)], score[order[i]]);
-        const int32_t s = take_slot(score_[static_cast<size_t>(p)], false);
+        float keep = score[order[i]];
+        if (policy_ != nullptr) {
+            policy_->raise_score(p, keep);
+            keep = policy_->score(p);
+        }
+        const int32_t s = take_slot(keep);
         if (s < 0) {
             counters_.prefetches_dropped++;
             continue;
@@ -245,14 +241,15 @@ int ExpertStore::prefetch(const int32_t* pair, const float* score, int n) {
 double ExpertStore::fetch_wait(int32_t pair) {
     if (ready(pair)) return 0.0;
     const auto t0 = std::chrono::steady_clock::now();
+    constexpr float kAny = std::numeric_limits<float>::infinity();  // a needed pair takes any victim
     if (slot_of_[static_cast<size_t>(pair)] < 0) {
-        int32_t s = take_slot(0.0f, true);
+        int32_t s = take_slot(kAny);
         while (s < 0) {  // every slot is loading or pinned: let a read finish
             CHRONOS_ASSERT(io_->in_flight() > 0, "every expert slot is pinned: the budget check should have prevented this");
             IoCompletion c[8];
             int n = io_->reap(c, 8, true);
             for (int j = 0; j < n; ++j) complete(c[j]);
-            s = take_slot(0.0f, true);
+            s = take_slot(kAny);
         }
         Slot& slot = slots_[static_cast<size_t>(s)];
         slot.pair = pair;
@@ -281,7 +278,7 @@ void ExpertStore::preload(int64_t n) {
     n = std::min(n, slot_count());
     for (int32_t p = 0; p < static_cast<int32_t>(n); ++p) {
         if (slot_of_[static_cast<size_t>(p)] >= 0) continue;
-        const int32_t s = take_slot(0.0f, true);
+        const int32_t s = take_slot(std::numeric_limits<float>::infinity());
         Slot& slot = slots_[static_cast<size_t>(s)];
         slot.pair = p;
         slot.state = SlotState::loading;

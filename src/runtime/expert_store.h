@@ -3,13 +3,13 @@
 // once from the byte budget, holds the resident pairs; reads come from the cluster packs through
 // the IoEngine, whole runs of adjacent experts as one sequential read.
 //
-// Readiness is per pair: a layer waits only for the experts it needs. Eviction takes the
-// ready, unpinned slot with the lowest predictor score, least recently used among equals, so the
-// predictors (intent classifier, lookahead) decide what stays, not only recency. Every read is
-// checked: an IO error, a short read or a checksum mismatch throws chronos::Error naming the
-// pack, never hands out garbage weights.
+// Readiness is per pair: a layer waits only for the experts it needs. Which ready, unpinned slot
+// to give up is the replacement policy's choice (residency.h), not the store's: the store is the
+// mechanism (slots, reads, checks). Every read is checked: an IO error, a short read or a
+// checksum mismatch throws chronos::Error naming the pack, never hands out garbage weights.
 //
-//     chronos::rt::ExpertStore store(manifest, ckpt_dir, budget_bytes, {});
+//     chronos::rt::Residency policy(layers, experts, chronos::rt::Residency::Kind::chronos, 0.5f);
+//     chronos::rt::ExpertStore store(manifest, ckpt_dir, budget_bytes, 2, {}, &policy);
 //     int32_t want[2] = {3, 9}; float score[2] = {0.9f, 0.7f};
 //     store.prefetch(want, score, 2);            // async
 //     store.fetch_wait(3);                       // blocks until pair 3 is resident
@@ -23,6 +23,7 @@
 
 #include "format/pack.h"
 #include "runtime/io_engine.h"
+#include "runtime/residency.h"
 
 namespace chronos::rt {
 
@@ -40,9 +41,10 @@ struct StoreCounters {
 
 class ExpertStore {
 public:
-    // budget_bytes: RAM for expert slots; throws if it cannot hold `min_slots` experts.
+    // budget_bytes: RAM for expert slots; throws if it cannot hold `min_slots` experts. policy
+    // chooses what to evict (it may be null for a store that never evicts: a budget for all).
     ExpertStore(const PackManifest& manifest, const std::string& dir, uint64_t budget_bytes, int64_t min_slots,
-                const IoOptions& io);
+                const IoOptions& io, Residency* policy = nullptr);
     ~ExpertStore();
     ExpertStore(const ExpertStore&) = delete;
     ExpertStore& operator=(const ExpertStore&) = delete;
@@ -65,12 +67,13 @@ public:
     // Bytes of a ready pair (gate [F, H] | up [F, H] | down [H, F], stored dtype).
     const uint8_t* data(int32_t pair) const;
 
-    // Queues reads for the pairs that are neither ready nor loading, highest score first. A pair
-    // gets a free slot or evicts a ready, unpinned slot whose score is lower than its own;
-    // otherwise it is dropped. Never blocks. Returns the number of pairs queued.
+    // Queues reads for the pairs that are neither ready nor loading, highest score first (each
+    // raises its policy score to at least this). A pair gets a free slot or evicts a ready,
+    // unpinned slot the policy gives up for it (one scoring lower); otherwise it is dropped.
+    // Never blocks. Returns the number of pairs queued.
     int prefetch(const int32_t* pair, const float* score, int n);
-    // Blocks until the pair is ready, queueing it if needed (evicting regardless of scores).
-    // Returns the seconds spent waiting.
+    // Blocks until the pair is ready, queueing it if needed (the policy's victim, whatever its
+    // score). Returns the seconds spent waiting.
     double fetch_wait(int32_t pair);
     // Collects finished reads without blocking.
     void poll();
@@ -79,9 +82,8 @@ public:
     // Reads pairs 0 .. n-1 (at most as many as there are slots) and waits for them.
     void preload(int64_t n);
 
-    void set_score(int32_t pair, float score) { score_[static_cast<size_t>(pair)] = score; }
-    float score(int32_t pair) const { return score_[static_cast<size_t>(pair)]; }
-    void touch(int32_t pair, uint64_t clock);
+    // The layer computed with this pair (a read that is used is not counted as evicted unused).
+    void mark_used(int32_t pair);
     void pin(int32_t pair);
     void unpin(int32_t pair);
 
@@ -96,8 +98,7 @@ private:
         int32_t pair = -1;
         SlotState state = SlotState::free;
         int32_t pins = 0;
-        uint64_t last_use = 0;
-        bool used = false;        // touched since it was read
+        bool used = false;        // computed with since it was read
         bool prefetched = false;  // read queued by prefetch()
         double ready_s = 0;       // steady-clock seconds at which the read completed
     };
@@ -111,7 +112,7 @@ private:
         iovec iov[kMaxRun];
     };
 
-    int32_t take_slot(float below_score, bool any_score);  // a free or evictable slot, or -1
+    int32_t take_slot(float below_score);  // a free slot, or the policy's victim scoring below; -1 if none
     void submit_pairs(std::vector<int32_t>& queued);         // coalesce and submit
     void complete(const IoCompletion& c);
     int32_t free_op();
@@ -122,7 +123,8 @@ private:
     uint8_t* pool_ = nullptr;
     std::vector<Slot> slots_;
     std::vector<int32_t> slot_of_;  // per pair, -1 when not resident
-    std::vector<float> score_;      // per pair
+    Residency* policy_ = nullptr;
+    std::vector<int32_t> candidates_;  // scratch for take_slot: evictable pairs
     std::vector<Op> ops_;
     std::vector<int32_t> queued_;   // scratch for prefetch
     std::vector<int> order_;        // scratch for prefetch

@@ -39,7 +39,11 @@ MissMode miss_mode_parse(const std::string& name) {
     fail("unknown mode '{}' (exact, soft, lru or resident)", name);
 }
 
-Session::Session(const Model& model, const SessionOptions& options) : model_(model), options_(options) {
+Session::Session(const Model& model, const SessionOptions& options)
+    : model_(model),
+      options_(options),
+      residency_(model.config.num_hidden_layers, model.config.n_routed_experts,
+                 options.mode == MissMode::lru ? Residency::Kind::lru : Residency::Kind::chronos, options.reuse_prior) {
     kernel_isa();  // reads CHRONOS_KERNELS here, where a bad value can throw, not inside a parallel region
     const ModelConfig& c = model_.config;
     const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok, L = c.num_hidden_layers;
@@ -49,7 +53,7 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
 
     // The store cuts the budget into whole slots and never allocates more than one per pair.
     const uint64_t budget = (options_.mode == MissMode::resident || options_.ram_budget == 0) ? kBudgetAll : options_.ram_budget;
-    store_ = std::make_unique<ExpertStore>(model_.manifest, model_.dir, budget, k, options_.io);
+    store_ = std::make_unique<ExpertStore>(model_.manifest, model_.dir, budget, k, options_.io, &residency_);
     if (options_.mode == MissMode::resident) {
         store_->load_all();
     } else if (options_.preload) {
@@ -102,7 +106,6 @@ Session::Session(const Model& model, const SessionOptions& options) : model_(mod
     la_pairs_.assign(static_cast<size_t>(std::max<int64_t>(K, 1) * L * k), 0);
     sized(la_scores_, std::max<int64_t>(K, 1) * L * k);
     intent_set_.assign(static_cast<size_t>(L * E), 0);
-    used_step_.assign(static_cast<size_t>(L * E), -2);
 
     for (int64_t l = 0; l < L; ++l) {
         const AttentionKind kind = c.attention_pattern[static_cast<size_t>(l)];
@@ -351,8 +354,8 @@ bool Session::acquire(int32_t pair, uint64_t assignments, Phase phase, PairState
         }
         metrics_.fallbacks += assignments;
         if (asked == PairState::absent) {
-            // Routing is sticky: the pair is likely needed again soon.
-            const float score = std::max(recency_prior(pair), have_pred_ ? 0.9f * pred_next_[static_cast<size_t>(model_.config.num_hidden_layers * model_.config.n_routed_experts + pair)] : 0.0f);
+            // Routing is sticky: the pair is likely needed again soon (the policy's reuse prior).
+            const float score = have_pred_ ? 0.9f * pred_next_[static_cast<size_t>(model_.config.num_hidden_layers * model_.config.n_routed_experts + pair)] : 0.0f;
             store_->prefetch(&pair, &score, 1);
         }
         return false;
@@ -438,6 +441,7 @@ void Session::moe(int64_t l, int64_t T, Phase phase) {
         rows_[static_cast<size_t>(at)] = static_cast<int32_t>(i / k);
         rows_w_[static_cast<size_t>(at)] = topw_[static_cast<size_t>(i)];
     }
+    residency_.at(step_, l);
     // The layer asks for its experts now: their states at this moment decide hits and misses.
     // Resident experts compute first, then those being read, then the rest: compute overlaps
     // the reads.
@@ -458,12 +462,12 @@ void Session::moe(int64_t l, int64_t T, Phase phase) {
         const int32_t e = order_[static_cast<size_t>(i)];
         const int32_t pair = static_cast<int32_t>(l * E + e);
         const int32_t n = count_[static_cast<size_t>(e)];
-        used_step_[static_cast<size_t>(pair)] = step_;  // routed to now, whether it computes or not
+        residency_.use(pair);  // routed to now, whether it computes or not
         const bool available = acquire(pair, static_cast<uint64_t>(n), phase, asked_[static_cast<size_t>(e)], ask_s);
         avail_[static_cast<size_t>(e)] = available ? 1.0f : 0.0f;
         if (!available) continue;  // its weight times availability 0: the term is gone
         store_->pin(pair);
-        store_->touch(pair, ++clock_);
+        store_->mark_used(pair);
         const int32_t s = start_[static_cast<size_t>(e)];
         expert_forward(pair, &rows_[static_cast<size_t>(s)], &y_[static_cast<size_t>(s) * static_cast<size_t>(H)], n);
         store_->unpin(pair);
@@ -498,7 +502,7 @@ void Session::refill_layer(int64_t l) {
     const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
     for (int64_t e = 0; e < E; ++e) {
         const int32_t p = static_cast<int32_t>(l * E + e);
-        store_->set_score(p, pair_score(p, /*current_token=*/false));
+        residency_.set_score(p, pair_score(p, /*current_token=*/false));
     }
     const int32_t* top = &pred_top_[static_cast<size_t>(L * k + l * k)];  // t+1's prediction for this layer
     for (int64_t j = 0; j < k; ++j) {
@@ -508,24 +512,17 @@ void Session::refill_layer(int64_t l) {
     store_->prefetch(la_pairs_.data(), la_scores_.data(), confident(static_cast<int>(k)));
 }
 
-// Eviction score of a pair (docs/runtime.md): the intent prior, the reuse prior, the lookahead's
+// The predictors' expectation for a pair (docs/runtime.md): the intent prior, the lookahead's
 // t+1 and t+2 probabilities, and, while the current token still needs its later layers, the
-// prediction made for it.
+// prediction made for it. The reuse prior is the replacement policy's own (residency.h).
 float Session::pair_score(int32_t pair, bool current_token) const {
     const ModelConfig& c = model_.config;
     const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
     const size_t p = static_cast<size_t>(pair);
     float s = model_.intent.present && options_.use_intent ? 0.3f * intent_score_[p] : 0.0f;
     if (current_token) s = std::max(s, pred_next_[p]);
-    s = std::max(s, recency_prior(pair));
     for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * la_out_[static_cast<size_t>(kk * LE) + p]);
     return s;
-}
-
-// A pair the previous or the current token used is likely used again (routing is sticky):
-// its score never drops below the reuse prior, so a guess must be confident to evict it.
-float Session::recency_prior(int32_t pair) const {
-    return used_step_[static_cast<size_t>(pair)] + 1 >= step_ ? options_.reuse_prior : 0.0f;
 }
 
 // Keeps the first n lookahead candidates whose score reaches the prefetch threshold: when the
@@ -563,7 +560,7 @@ void Session::lookahead_prefetch(const float* h, const float* route) {
     // Eviction scores: what this token still needs (the previous prediction; nothing once the
     // head reads the last block), then t+1, t+2, with the intent classifier's prior underneath.
     const bool token_done = lookahead_reads_own_routing(c);  // the head ran after t's last block
-    for (int32_t p = 0; p < static_cast<int32_t>(L * E); ++p) store_->set_score(p, pair_score(p, /*current_token=*/!token_done));
+    for (int32_t p = 0; p < static_cast<int32_t>(L * E); ++p) residency_.set_score(p, pair_score(p, /*current_token=*/!token_done));
     int n = 0;
     for (int64_t kk = 0; kk < K; ++kk) {
         for (int64_t l = 0; l < L; ++l) {
@@ -605,7 +602,7 @@ void Session::intent_prefetch(const int32_t* ids, int64_t T) {
         const float z = iw.out_b[static_cast<size_t>(p)] + dot(&iw.out_w[static_cast<size_t>(p * D)], hid.data(), D);
         intent_score_[static_cast<size_t>(p)] = 1.0f / (1.0f + std::exp(-z));
         pairs[static_cast<size_t>(p)] = static_cast<int32_t>(p);
-        store_->set_score(static_cast<int32_t>(p), intent_score_[static_cast<size_t>(p)]);
+        residency_.set_score(static_cast<int32_t>(p), intent_score_[static_cast<size_t>(p)]);
     }
     std::sort(pairs.begin(), pairs.end(), [&](int32_t a, int32_t b) { return intent_score_[static_cast<size_t>(a)] > intent_score_[static_cast<size_t>(b)]; });
     const int64_t n = std::min<int64_t>(store_->slot_count(), L * E);

@@ -46,7 +46,7 @@ struct SessionOptions {
     bool use_lookahead = true;  // exact/soft: prefetch the lookahead's predictions in decode
     bool preload = false;       // fill every slot before the first prompt (a warm start)
     float prefetch_threshold = 0.45f;  // lookahead candidates scoring below this are not read
-    float reuse_prior = 0.5f;         // score floor of pairs the previous or current token used
+    float reuse_prior = 0.5f;         // score floor of a pair in its layer's latest routing (residency.h)
 };
 
 // An oracle for Session::on_predict: overwrites the lookahead's distributions pred [K, L, E]
@@ -96,16 +96,15 @@ private:
     void lookahead_prefetch(const float* h, const float* route);
     void refill_layer(int64_t l);
     int confident(int n);
-    float recency_prior(int32_t pair) const;
     float pair_score(int32_t pair, bool current_token) const;
     void intent_prefetch(const int32_t* ids, int64_t T);
 
     const Model& model_;
     SessionOptions options_;
+    Residency residency_;  // what the store evicts; scores from the predictors below
     std::unique_ptr<ExpertStore> store_;
     Metrics metrics_;
     int64_t pos_ = 0;
-    uint64_t clock_ = 0;
     int64_t tmax_ = 0;  // longest batch the buffers hold
 
     // Caches, per layer. MLA: latent [P, r] and rope key [P, dr]. GQA: [P, nkv*hd];
@@ -125,7 +124,6 @@ private:
     std::vector<uint8_t> intent_set_;
     bool have_pred_ = false;
     int64_t step_ = 0;                // decode steps so far (prefill is step 0)
-    std::vector<int64_t> used_step_;  // per pair, the step that last used it
     int64_t scratch_per_thread_ = 0;
 };
 
