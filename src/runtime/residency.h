@@ -4,19 +4,24 @@
 // router chose and what the predictors expect; `chronos bench policy` replays a routing trace
 // through the same object, beside LRU and Belady's MIN (policy_replay.h).
 //
-// A pair's score is the larger of the predictors' expectation (intent classifier, lookahead;
-// the session sets it) and its reuse estimate: a pair in the latest routing of its layer is
-// chosen again with a probability that grows with how many tokens in a row it has been chosen
-// (routing is sticky: on `small`, 0.51 after one token and 0.95 after five or more). The policy
-// learns that probability per run length from the routing it sees, starting from `reuse_prior`.
-// A pair not expected again scores 0.
+// Who may be evicted: a pair's score is the larger of the predictors' expectation (intent
+// classifier, lookahead; the session sets it) and `reuse_prior` for a pair in one of its layer's
+// last two routings (routing is sticky). A prefetch may only evict a pair scoring below its own.
 //
-// The victim is the pair with the lowest score per layer until it is needed: layers are visited
-// in a cycle, so a pair of layer l' is next needed (l' - l) mod L layers after the layer l
-// computing now (a full L for layer l itself). Weighing the score by that distance is what keeps
-// a tier smaller than one token's experts useful: LRU evicts exactly the pair needed next there,
-// and misses on every access. Among equals (all pairs scoring 0), the least recently used goes.
-// Kind lru is the plain offload engine: no scores, least recently used first.
+// Which goes first: the pair with the lowest expectation per layer until it is needed. Its
+// expectation is the probability, learned from the routing the policy sees, that its layer's
+// next routing chooses it, given two things known before that routing: the predictors' score
+// (in buckets of 0.1) and how many tokens in a row the pair has been chosen (routing is sticky:
+// on `small`, chosen again with 0.51 after one token, 0.95 after five or more). Learning both
+// together calibrates the predictors against the stickiness: a perfect predictor's 0 wins over
+// a long run, a weak one's does not. Each cell starts at its prior (the score, raised to
+// `reuse_prior` for a pair in the latest routing) with two pseudo-observations.
+// Layers are visited in a cycle, so a pair of layer l' is next needed (l' - l) mod L
+// layers after the layer l computing now (a full L for layer l itself). Weighing by that
+// distance keeps a tier smaller than one token's experts useful: LRU evicts exactly the pair
+// needed next there, and misses on every access. Pairs expected nowhere (no score, not in the
+// latest routing) count 0, and among equals the least recently used goes. Kind lru is the
+// plain offload engine: no scores, LRU.
 //
 //     chronos::rt::Residency r(layers, experts, chronos::rt::Residency::Kind::chronos, 0.5f);
 //     r.at(step, layer);  r.use(pair);  r.set_score(pair, 0.9f * p_next);
@@ -43,21 +48,26 @@ public:
     // The predictors' expectation for a pair (0 clears it); raise keeps the larger.
     void set_score(int32_t pair, float score) { score_[static_cast<size_t>(pair)] = score; }
     void raise_score(int32_t pair, float score);
-    // What keeps a pair: max(predictors, reuse estimate); always 0 for lru.
+    // What protects a pair from a prefetch: max(predictors, reuse prior); always 0 for lru.
     float score(int32_t pair) const;
-    // Whether the pair is part of the latest routing of its layer.
+    // Whether the pair is part of the latest routing of its layer, or of one of its last two.
     bool in_latest_routing(int32_t pair) const;
-    // The learned probability that a pair chosen `run` tokens in a row is chosen once more.
-    float reuse_estimate(int32_t run) const;
+    bool in_recent_routing(int32_t pair) const;
+    // The learned probability that the pair is chosen at its layer's next routing, given its
+    // predictors' score and how many tokens in a row it has been chosen.
+    float expectation(int32_t pair) const;
     // Index into pairs[n] (resident, evictable) of the one to evict, -1 if none may go: with
     // `below` finite, only a pair scoring under it (a prefetch must not evict a better guess).
     int victim(const int32_t* pairs, int n, float below) const;
 
 private:
-    static constexpr int kRuns = 8;  // run lengths 1 .. 7, and 8 or more
+    static constexpr int kRuns = 8;     // run lengths 1 .. 7, and 8 or more (0: not in the latest routing)
+    static constexpr int kScores = 10;  // predictor score buckets of width 0.1
+    size_t cell(int32_t pair) const;    // (score bucket, run bucket) -> index into stayed_/seen_
+    void snapshot_layer(int64_t layer); // the cells of the layer's pairs before it routes
     bool evict_before(int32_t a, int32_t b) const;
     int64_t layers_until_needed(int32_t pair) const;
-    void learn_layer(int64_t layer);  // counts which pairs of the layer's last two routings stayed
+    void learn_layer(int64_t layer);  // counts, per cell, which pairs its latest routing chose
 
     int64_t L_, E_;
     Kind kind_;
@@ -70,7 +80,8 @@ private:
     std::vector<int32_t> run_;          // per pair, tokens in a row its layer chose it (at used_step_)
     std::vector<int64_t> layer_step_;   // per layer, the step that computed it last
     std::vector<int64_t> layer_prev_;   // per layer, the step before that
-    std::array<double, kRuns> stayed_{}, seen_{};  // per run length: chosen again / observed
+    std::vector<int32_t> cell_at_;      // per pair, its cell before its layer's latest routing
+    std::array<double, kScores*(kRuns + 1)> stayed_{}, seen_{};  // per cell: chosen / observed
 };
 
 }  // namespace chronos::rt
