@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/config.h"
+#include "format/model_config.h"
 #include "core/error.h"
 #include "fuzz_rejection.h"
 
@@ -44,8 +44,10 @@ void check_sizes(const chronos::ModelConfig& c) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string text(reinterpret_cast<const char*>(data), size);
     chronos::ModelConfig c;
+    chronos::LossWeights w;
     try {
         c = chronos::config_parse(text, "fuzz");
+        w = chronos::loss_weights_from_json(nlohmann::json::parse(text), "fuzz");
     } catch (const chronos::Error& e) {
         fuzz_check_rejection(e);  // rejected cleanly
         return 0;
@@ -55,13 +57,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (static_cast<int64_t>(c.attention_pattern.size()) != c.num_hidden_layers) std::abort();
     if (c.num_experts_per_tok < 1 || c.num_experts_per_tok > c.n_routed_experts || c.n_routed_experts > 65535) std::abort();
     if (c.lookahead_input_layer < 0 || c.lookahead_input_layer >= c.num_hidden_layers) std::abort();
-    for (double x : {c.rms_norm_eps, c.rope_theta, c.lambda_balance, c.lambda_temporal, c.lambda_lookahead, c.fallback_mask_prob}) {
+    for (double x : {c.rms_norm_eps, c.rope_theta, w.lambda_balance, w.lambda_temporal, w.lambda_lookahead, w.fallback_mask_prob}) {
         if (!std::isfinite(x)) std::abort();
     }
-    if (c.lambda_router_kl != 0) std::abort();
+    if (w.lambda_router_kl != 0 || !(w.fallback_mask_prob >= 0 && w.fallback_mask_prob < 1)) std::abort();
     check_sizes(c);
-    const std::string once = chronos::config_to_json(c).dump();
+    const std::string once = chronos::config_to_json(c, w).dump();
     const chronos::ModelConfig again = chronos::config_parse(once, "fuzz (round trip)");
-    if (chronos::config_to_json(again).dump() != once) std::abort();
+    const chronos::LossWeights again_w = chronos::loss_weights_from_json(nlohmann::json::parse(once), "fuzz (round trip)");
+    if (chronos::config_to_json(again, again_w).dump() != once) std::abort();
     return 0;
 }

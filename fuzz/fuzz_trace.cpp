@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cluster/trace.h"
+#include "format/trace.h"
 #include "core/error.h"
 #include "fuzz_rejection.h"
 

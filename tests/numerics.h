@@ -15,7 +15,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/config.h"
+#include "format/model_config.h"
 
 namespace chronos::test {
 

@@ -28,7 +28,7 @@ void write_checkpoint(const std::string& dir, const ModelConfig& c, float fill, 
         w.add(spec.name, DType::F32, spec.shape, storage.back().data(), static_cast<uint64_t>(n) * 4);
     }
     CheckpointStaging stage(dir);
-    config_save(c, stage.file("config.json"));
+    config_save(c, LossWeights{}, stage.file("config.json"));
     w.write(stage.file("model.safetensors"));
     stage.commit();
 }

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "core/config.h"
+#include "format/model_config.h"
 #include "core/error.h"
 #include "test_helpers.h"
 
@@ -27,15 +27,20 @@ TEST(Config, SaveLoadRoundTrip) {
     test::TempDir dir;
     ModelConfig c = test::tiny_model_config();
     c.expert_dtype = DType::BF16;
-    c.lambda_balance = 0.01;
+    LossWeights w;
+    w.lambda_balance = 0.01;
+    w.fallback_mask_prob = 0.25;
     c.lookahead_target = LookaheadTarget::router_probs;
-    config_save(c, dir.file("config.json"));
+    config_save(c, w, dir.file("config.json"));
     ModelConfig r = config_load(dir.file("config.json"));
-    EXPECT_EQ(config_to_json(r).dump(), config_to_json(c).dump());
+    LossWeights rw = loss_weights_load(dir.file("config.json"));
+    EXPECT_EQ(config_to_json(r, rw).dump(), config_to_json(c, w).dump());
+    EXPECT_EQ(rw.lambda_balance, 0.01);
+    EXPECT_EQ(rw.fallback_mask_prob, 0.25);
 }
 
 TEST(Config, EveryFieldIsWrittenExplicitly) {
-    nlohmann::ordered_json j = config_to_json(test::tiny_model_config());
+    nlohmann::ordered_json j = config_to_json(test::tiny_model_config(), LossWeights{});
     for (const char* key : {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
                             "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "n_routed_experts",
                             "num_experts_per_tok", "n_shared_experts", "moe_intermediate_size", "norm_topk_prob",
@@ -47,7 +52,7 @@ TEST(Config, EveryFieldIsWrittenExplicitly) {
 }
 
 TEST(Config, WrongConfigsGetClearErrors) {
-    nlohmann::json good = nlohmann::json::parse(config_to_json(test::tiny_model_config()).dump());
+    nlohmann::json good = nlohmann::json::parse(config_to_json(test::tiny_model_config(), LossWeights{}).dump());
     auto with = [&](const char* key, nlohmann::json value) {
         nlohmann::json j = good;
         j[key] = value;
@@ -72,7 +77,7 @@ TEST(Config, WrongConfigsGetClearErrors) {
 }
 
 TEST(Config, CheckpointsFromBeforeTheLookaheadTargetReadAsTheSoftmaxTarget) {
-    nlohmann::json j = nlohmann::json::parse(config_to_json(test::tiny_model_config()).dump());
+    nlohmann::json j = nlohmann::json::parse(config_to_json(test::tiny_model_config(), LossWeights{}).dump());
     EXPECT_EQ(config_from_json(j, "new").lookahead_target, LookaheadTarget::router_topk);
     j.erase("lookahead_target");
     EXPECT_EQ(config_from_json(j, "old").lookahead_target, LookaheadTarget::router_probs);
@@ -81,7 +86,7 @@ TEST(Config, CheckpointsFromBeforeTheLookaheadTargetReadAsTheSoftmaxTarget) {
 TEST(Config, CheckpointsFromBeforeTheHeadsInputLayerReadBlockZero) {
     ModelConfig c = test::tiny_model_config();
     c.lookahead_input_layer = 1;
-    nlohmann::json j = nlohmann::json::parse(config_to_json(c).dump());
+    nlohmann::json j = nlohmann::json::parse(config_to_json(c, LossWeights{}).dump());
     EXPECT_EQ(config_from_json(j, "new").lookahead_input_layer, 1);
     j.erase("lookahead_input_layer");
     EXPECT_EQ(config_from_json(j, "old").lookahead_input_layer, 0);
@@ -95,7 +100,7 @@ TEST(Config, MalformedFileIsAnError) {
 }
 
 TEST(Config, SizesAboveTheirLimitsAreRefusedByName) {
-    nlohmann::json good = nlohmann::json::parse(config_to_json(test::tiny_model_config()).dump());
+    nlohmann::json good = nlohmann::json::parse(config_to_json(test::tiny_model_config(), LossWeights{}).dump());
     auto with = [&](std::initializer_list<std::pair<const char*, nlohmann::json>> fields) {
         nlohmann::json j = good;
         for (const auto& [key, value] : fields) j[key] = value;
@@ -155,25 +160,41 @@ TEST(Config, RealNumbersMustBeFiniteAndLambdasNonNegative) {
     expect_invalid([&](ModelConfig& c) { c.rms_norm_eps = inf; }, "rms_norm_eps must be positive and finite (got inf)");
     expect_invalid([&](ModelConfig& c) { c.rms_norm_eps = nan; }, "rms_norm_eps must be positive and finite");
     expect_invalid([&](ModelConfig& c) { c.rope_theta = inf; }, "rope_theta must be positive and finite (got inf)");
-    expect_invalid([&](ModelConfig& c) { c.lambda_balance = nan; }, "lambda_balance must be finite and >= 0 (got nan)");
-    expect_invalid([&](ModelConfig& c) { c.lambda_temporal = -0.5; }, "lambda_temporal must be finite and >= 0 (got -0.5)");
-    expect_invalid([&](ModelConfig& c) { c.lambda_lookahead = inf; }, "lambda_lookahead must be finite and >= 0 (got inf)");
-    expect_invalid([&](ModelConfig& c) { c.fallback_mask_prob = nan; }, "fallback_mask_prob must be in [0, 1) (got nan)");
+    auto expect_invalid_weights = [](auto set, const std::string& needle) {
+        LossWeights w;
+        set(w);
+        test::expect_error_mentions([&] { loss_weights_validate(w, "cfg"); }, needle);
+    };
+    expect_invalid_weights([&](LossWeights& w) { w.lambda_balance = nan; }, "lambda_balance must be finite and >= 0 (got nan)");
+    expect_invalid_weights([&](LossWeights& w) { w.lambda_temporal = -0.5; }, "lambda_temporal must be finite and >= 0 (got -0.5)");
+    expect_invalid_weights([&](LossWeights& w) { w.lambda_lookahead = inf; }, "lambda_lookahead must be finite and >= 0 (got inf)");
+    expect_invalid_weights([&](LossWeights& w) { w.fallback_mask_prob = nan; }, "fallback_mask_prob must be in [0, 1) (got nan)");
     // JSON cannot spell inf: a number too large for a double is a JSON error naming the file.
     test::expect_error_mentions([] { config_parse(R"({"rope_theta": 1e400})", "cfg.json"); }, "cfg.json: not valid JSON");
 }
 
 TEST(Config, LambdaRouterKlIsRefusedUntilItIsImplemented) {
-    nlohmann::json j = nlohmann::json::parse(config_to_json(test::tiny_model_config()).dump());
+    nlohmann::json j = nlohmann::json::parse(config_to_json(test::tiny_model_config(), LossWeights{}).dump());
     j["lambda_router_kl"] = 0.1;
-    expect_config_error(j, "lambda_router_kl is not implemented yet (the router KL anchor comes with the alignment stages): set it to 0");
+    test::expect_error_mentions([&] { loss_weights_from_json(j, "cfg"); },
+                                "lambda_router_kl is not implemented yet (the router KL anchor comes with the alignment stages): set it to 0");
+    EXPECT_NO_THROW(config_from_json(j, "cfg"));  // the runtime's reader never looks at it
     j["lambda_router_kl"] = 0.0;
+    EXPECT_NO_THROW(loss_weights_from_json(j, "cfg"));
+}
+
+TEST(Config, TheRuntimesReaderNeedsNoLossWeights) {
+    // What serving reads is the architecture: a config.json without the training-only fields
+    // parses, and only the loss weights' reader asks for them.
+    nlohmann::json j = nlohmann::json::parse(config_to_json(test::tiny_model_config(), LossWeights{}).dump());
+    for (const char* key : {"lambda_balance", "lambda_temporal", "lambda_lookahead", "lambda_router_kl", "fallback_mask_prob"}) j.erase(key);
     EXPECT_NO_THROW(config_from_json(j, "cfg"));
+    test::expect_error_mentions([&] { loss_weights_from_json(j, "cfg"); }, "missing field \"lambda_balance\"");
 }
 
 TEST(Config, ParseOfTextNamesItsSource) {
-    const std::string good = config_to_json(test::tiny_model_config()).dump();
-    EXPECT_EQ(config_to_json(config_parse(good, "mem")).dump(), good);
+    const std::string good = config_to_json(test::tiny_model_config(), LossWeights{}).dump();
+    EXPECT_EQ(config_to_json(config_parse(good, "mem"), loss_weights_from_json(nlohmann::json::parse(good), "mem")).dump(), good);
     test::expect_error_mentions([] { config_parse("{\"vocab_size\": ", "mem.json"); }, "mem.json: not valid JSON");
     test::expect_error_mentions([] { config_parse("[1, 2]", "mem.json"); }, "mem.json: config is not a JSON object");
 }

@@ -8,7 +8,7 @@
 #include <functional>
 #include <string>
 
-#include "core/config.h"
+#include "format/model_config.h"
 #include "core/error.h"
 #include "core/file_io.h"
 

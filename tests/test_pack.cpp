@@ -9,7 +9,7 @@
 #include <random>
 
 #include "cluster/coactivation.h"
-#include "cluster/trace.h"
+#include "format/trace.h"
 #include "core/error.h"
 #include "format/pack.h"
 #include "test_helpers.h"
@@ -36,7 +36,7 @@ std::string make_checkpoint(const std::string& dir) {
         w.add(s.name, DType::F32, s.shape, storage.back().data(), static_cast<uint64_t>(n) * 4);
     }
     CheckpointStaging stage(dir);
-    config_save(c, stage.file("config.json"));
+    config_save(c, LossWeights{}, stage.file("config.json"));
     w.write(stage.file("model.safetensors"));
     stage.commit();
     return dir;

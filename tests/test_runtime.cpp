@@ -66,7 +66,7 @@ void save_and_pack(ChronosModel& model, const std::string& dir, DType dtype = DT
     std::vector<torch::Tensor> keep;
     model_add_tensors(model, w, keep);
     CheckpointStaging stage(dir);
-    config_save(model->config, stage.file("config.json"));
+    config_save(model->config, model->losses, stage.file("config.json"));
     w.write(stage.file("model.safetensors"));
     stage.commit();
     Checkpoint ck = checkpoint_open(dir);

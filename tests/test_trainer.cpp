@@ -119,9 +119,9 @@ ModelConfig tiny_config() {
 
 // A float64 model with weights large enough that routing differs from token to token (a fresh
 // initialisation routes nearly uniformly, and its gradient barely depends on the data).
-ChronosModel float64_model(const ModelConfig& c) {
+ChronosModel float64_model(const ModelConfig& c, const LossWeights& w) {
     torch::manual_seed(17);
-    ChronosModel m(c);
+    ChronosModel m(c, w);
     torch::NoGradGuard ng;
     for (auto& p : m->named_parameters()) {
         if (p.key().find("mlp.gate.") != std::string::npos) p.value().normal_(0.0, 0.5);
@@ -147,11 +147,11 @@ struct StepResult {
 };
 
 // One step's gradient (step 3 of the run) of `world` ranks, each on its own thread with its own
-// float64_model(c), all-reduced through Gloo as the trainer does; rank 0's result.
-StepResult ranks_gradient(const ModelConfig& c, const std::vector<int32_t>& tokens, const TrainHyper& h, int world,
+// float64_model(c, w), all-reduced through Gloo as the trainer does; rank 0's result.
+StepResult ranks_gradient(const ModelConfig& c, const LossWeights& w, const std::vector<int32_t>& tokens, const TrainHyper& h, int world,
                           const std::string& rendezvous) {
     std::vector<ChronosModel> copies;  // built here: initialisation draws from the global generator
-    for (int r = 0; r < world; ++r) copies.push_back(float64_model(c));
+    for (int r = 0; r < world; ++r) copies.push_back(float64_model(c, w));
     std::vector<StepResult> out(static_cast<size_t>(world));
     std::vector<std::exception_ptr> errors(static_cast<size_t>(world));
     std::vector<std::thread> threads;
@@ -184,30 +184,31 @@ StepResult ranks_gradient(const ModelConfig& c, const std::vector<int32_t>& toke
 // difference left is the order of sums (kReorderBound64).
 TEST(Trainer, DataParallelRanksAndAccumulationComputeTheCombinedBatchsGradient) {
     const ModelConfig c = tiny_config();
+    const LossWeights w = named_config_load("tiny").losses;
     Tokenizer tok(test::test_tokenizer());
     const std::vector<int32_t> tokens = tokens_load_pretrain(data_train(), tok);
     TrainHyper h = named_config_load("tiny").train;
     h.batch_size = 8;
     h.seq_len = 32;
     test::TempDir dir;
-    const StepResult one = ranks_gradient(c, tokens, h, 1, "");
-    const StepResult two = ranks_gradient(c, tokens, h, 2, "file:" + dir.file("rdzv"));
+    const StepResult one = ranks_gradient(c, w, tokens, h, 1, "");
+    const StepResult two = ranks_gradient(c, w, tokens, h, 2, "file:" + dir.file("rdzv"));
     const double d_two = relative_difference(two.gradient, one.gradient);
     const double d_loss = std::abs(two.metrics[1].item<double>() - one.metrics[1].item<double>()) / one.metrics[1].item<double>();
 
-    ModelConfig nb = c;
+    LossWeights nb = w;
     nb.lambda_balance = 0;
     nb.lambda_temporal = 0;
     TrainHyper h_acc = h;
     h_acc.grad_accum = 2;
-    const StepResult whole = ranks_gradient(nb, tokens, h, 1, "");
-    const StepResult accum = ranks_gradient(nb, tokens, h_acc, 1, "");
+    const StepResult whole = ranks_gradient(c, nb, tokens, h, 1, "");
+    const StepResult accum = ranks_gradient(c, nb, tokens, h_acc, 1, "");
     const double d_acc = relative_difference(accum.gradient, whole.gradient);
 
     // What the bound must catch: the gradient of another batch of the same run.
     TrainHyper other = h;
     other.seed = h.seed + 1;
-    const double d_other = relative_difference(ranks_gradient(c, tokens, other, 1, "").gradient, one.gradient);
+    const double d_other = relative_difference(ranks_gradient(c, w, tokens, other, 1, "").gradient, one.gradient);
     std::printf("float64 step gradient, |a - b| / |b|: 2 ranks %.3g, 2 micro-batches %.3g (total loss %.3g), another batch %.3g; bound %.0e\n",
                 d_two, d_acc, d_loss, d_other, kReorderBound64);
     EXPECT_LE(d_two, kReorderBound64) << "2 ranks differ from 1 process with the combined batch";

@@ -12,7 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "cluster/trace.h"
+#include "format/trace.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "runtime/policy_replay.h"

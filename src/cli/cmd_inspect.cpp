@@ -84,7 +84,7 @@ void cmd_inspect_register(CLI::App& app) {
             Checkpoint ck = checkpoint_open(*path);
             nlohmann::ordered_json j = describe(*ck.weights);
             j["checkpoint"] = *path;
-            j["config"] = config_to_json(ck.config);
+            j["config"] = config_to_json(ck.config, ck.losses);
             if (!ck.tokenizer_path.empty()) {
                 Tokenizer tok(ck.tokenizer_path);
                 j["tokenizer"] = {{"path", ck.tokenizer_path}, {"vocab_size", tok.vocab_size()}};

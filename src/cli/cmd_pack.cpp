@@ -8,7 +8,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cluster/coactivation.h"
-#include "cluster/trace.h"
+#include "format/trace.h"
 #include "core/error.h"
 #include "format/pack.h"
 #include "train/train_api.h"

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "cluster/trace.h"
+#include "format/trace.h"
 #include "format/pack.h"
 
 namespace chronos {

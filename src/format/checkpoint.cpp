@@ -106,6 +106,7 @@ Checkpoint checkpoint_open(const std::string& dir) {
     if (!file_exists(config_path)) fail("{}: no config.json (not a checkpoint directory?)", dir);
     if (!file_exists(weights_path)) fail("{}: no model.safetensors", dir);
     ck.config = config_load(config_path);
+    ck.losses = loss_weights_load(config_path);
     ck.weights = std::make_unique<SafetensorsFile>(weights_path);
     checkpoint_validate_tensors(ck.config, ck.weights->header(), weights_path);
     if (file_exists(dir + "/tokenizer.model")) ck.tokenizer_path = dir + "/tokenizer.model";

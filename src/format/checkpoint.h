@@ -1,6 +1,6 @@
 // checkpoint.h: the checkpoint directory shared by the train wing and the runtime.
 //
-//   DIR/config.json         ModelConfig (core/config.h), every field explicit
+//   DIR/config.json         ModelConfig (format/model_config.h), every field explicit
 //   DIR/model.safetensors   fp32 master weights, names as checkpoint_tensor_specs() lists
 //   DIR/tokenizer.model     SentencePiece model (tokenizer/tokenizer.h)
 //   DIR/...                 later stages add files (optimizer state, intent classifier, packs)
@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "format/model_config.h"
 #include "format/safetensors.h"
 
 namespace chronos {
@@ -41,6 +41,7 @@ void checkpoint_validate_tensors(const ModelConfig& c, const SafetensorsHeader& 
 struct Checkpoint {
     std::string dir;
     ModelConfig config;
+    LossWeights losses;  // how it was trained (training reads them; the runtime does not)
     std::unique_ptr<SafetensorsFile> weights;
     std::string tokenizer_path;  // empty if the directory has none
 };

@@ -22,8 +22,9 @@ DecoderImpl::DecoderImpl(const ModelConfig& c) {
     norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
-ChronosModelImpl::ChronosModelImpl(const ModelConfig& c) : config(c) {
+ChronosModelImpl::ChronosModelImpl(const ModelConfig& c, const LossWeights& w) : config(c), losses(w) {
     config_validate(c, "model config");
+    loss_weights_validate(w, "model config");
     model = register_module("model", Decoder(c));
     if (!c.tie_word_embeddings) {
         lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, c.vocab_size).bias(false)));

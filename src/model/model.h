@@ -14,7 +14,7 @@
 
 #include <vector>
 
-#include "core/config.h"
+#include "format/model_config.h"
 
 namespace chronos {
 
@@ -153,12 +153,13 @@ struct ForwardOutput {
 };
 
 struct ChronosModelImpl : torch::nn::Module {
-    explicit ChronosModelImpl(const ModelConfig& c);
+    explicit ChronosModelImpl(const ModelConfig& c, const LossWeights& losses = {});
     ForwardOutput forward(const torch::Tensor& ids, const ForwardOptions& options = {});
     // Normal(0, 0.02) for matrices, ones for norms; deterministic given torch::manual_seed.
     void init_weights();
 
     ModelConfig config;
+    LossWeights losses;  // the objective's weights, saved with the checkpoint
     Decoder model{nullptr};
     torch::nn::Linear lm_head{nullptr};
     LookaheadHead lookahead{nullptr};

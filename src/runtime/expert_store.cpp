@@ -137,9 +137,7 @@ void ExpertStore::submit_pairs(std::vector<int32_t>& queued) {
     while (i < queued.size()) {
         int32_t o = free_op();
         while (o < 0) {  // every op in flight: collect one
-            IoCompletion c[8];
-            int n = io_->reap(c, 8, true);
-            for (int j = 0; j < n; ++j) complete(c[j]);
+            reap(/*wait=*/true);
             o = free_op();
         }
         Op& op = ops_[static_cast<size_t>(o)];
@@ -196,12 +194,24 @@ void ExpertStore::complete(const IoCompletion& c) {
     op.used = false;
 }
 
+int ExpertStore::reap(bool wait) {
+    IoCompletion c[kReapBatch];
+    const int n = io_->reap(c, kReapBatch, wait);
+    for (int j = 0; j < n; ++j) complete(c[j]);
+    return n;
+}
+
+void ExpertStore::assign(int32_t slot, int32_t pair, bool prefetched) {
+    Slot& s = slots_[static_cast<size_t>(slot)];
+    s.pair = pair;
+    s.state = SlotState::loading;
+    s.prefetched = prefetched;
+    slot_of_[static_cast<size_t>(pair)] = slot;
+    queued_.push_back(pair);
+}
+
 void ExpertStore::poll() {
-    IoCompletion c[16];
-    for (;;) {
-        int n = io_->reap(c, 16, false);
-        for (int j = 0; j < n; ++j) complete(c[j]);
-        if (n < 16) break;
+    while (reap(/*wait=*/false) == kReapBatch) {
     }
 }
 
@@ -226,12 +236,7 @@ int ExpertStore::prefetch(const int32_t* pair, const float* score, int n) {
             counters_.prefetches_dropped++;
             continue;
         }
-        Slot& slot = slots_[static_cast<size_t>(s)];
-        slot.pair = p;
-        slot.state = SlotState::loading;
-        slot.prefetched = true;
-        slot_of_[static_cast<size_t>(p)] = s;
-        queued_.push_back(p);
+        assign(s, p, /*prefetched=*/true);
     }
     const int queued = static_cast<int>(queued_.size());
     if (queued > 0) submit_pairs(queued_);
@@ -246,25 +251,16 @@ double ExpertStore::fetch_wait(int32_t pair) {
         int32_t s = take_slot(kAny);
         while (s < 0) {  // every slot is loading or pinned: let a read finish
             CHRONOS_ASSERT(io_->in_flight() > 0, "every expert slot is pinned: the budget check should have prevented this");
-            IoCompletion c[8];
-            int n = io_->reap(c, 8, true);
-            for (int j = 0; j < n; ++j) complete(c[j]);
+            reap(/*wait=*/true);
             s = take_slot(kAny);
         }
-        Slot& slot = slots_[static_cast<size_t>(s)];
-        slot.pair = pair;
-        slot.state = SlotState::loading;
-        slot.prefetched = false;
-        slot_of_[static_cast<size_t>(pair)] = s;
         queued_.clear();
-        queued_.push_back(pair);
+        assign(s, pair, /*prefetched=*/false);
         submit_pairs(queued_);
     }
     while (!ready(pair)) {
-        IoCompletion c[8];
-        int n = io_->reap(c, 8, true);
+        const int n = reap(/*wait=*/true);
         CHRONOS_ASSERT(n > 0 || io_->in_flight() > 0, "waiting for a read that was never submitted");
-        for (int j = 0; j < n; ++j) complete(c[j]);
     }
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -278,20 +274,10 @@ void ExpertStore::preload(int64_t n) {
     n = std::min(n, slot_count());
     for (int32_t p = 0; p < static_cast<int32_t>(n); ++p) {
         if (slot_of_[static_cast<size_t>(p)] >= 0) continue;
-        const int32_t s = take_slot(std::numeric_limits<float>::infinity());
-        Slot& slot = slots_[static_cast<size_t>(s)];
-        slot.pair = p;
-        slot.state = SlotState::loading;
-        slot.prefetched = false;
-        slot_of_[static_cast<size_t>(p)] = s;
-        queued_.push_back(p);
+        assign(take_slot(std::numeric_limits<float>::infinity()), p, /*prefetched=*/false);
     }
     submit_pairs(queued_);
-    while (io_->in_flight() > 0) {
-        IoCompletion c[16];
-        int n = io_->reap(c, 16, true);
-        for (int j = 0; j < n; ++j) complete(c[j]);
-    }
+    while (io_->in_flight() > 0) reap(/*wait=*/true);
 }
 
 }  // namespace chronos::rt

@@ -112,7 +112,10 @@ private:
         iovec iov[kMaxRun];
     };
 
+    static constexpr int kReapBatch = 16;  // completions collected per call
     int32_t take_slot(float below_score);  // a free slot, or the policy's victim scoring below; -1 if none
+    void assign(int32_t slot, int32_t pair, bool prefetched);  // the slot starts loading the pair; queued_ gets it
+    int reap(bool wait);                   // completes the reads that finished (at least one if wait); how many
     void submit_pairs(std::vector<int32_t>& queued);         // coalesce and submit
     void complete(const IoCompletion& c);
     int32_t free_op();

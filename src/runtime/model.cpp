@@ -65,27 +65,7 @@ Model::Model(const std::string& dir_) : dir(dir_) {
         lookahead.hidden = c.lookahead_hidden_size;
     }
 
-    const std::string ipath = dir + "/intent.safetensors";
-    if (file_exists(ipath)) {
-        SafetensorsFile f(ipath);
-        nlohmann::json meta = nlohmann::json::parse(file_read_all(dir + "/intent.json"));
-        intent.present = true;
-        intent.horizon = meta.at("horizon").get<int64_t>();
-        intent.hidden = meta.at("hidden").get<int64_t>();
-        intent.tail_tokens = meta.value("tail_tokens", int64_t{8});
-        const int64_t in = 2 * c.hidden_size, pairs = c.num_hidden_layers * c.n_routed_experts;
-        auto copy = [&](const char* name, std::vector<float>& dst, int64_t numel) {
-            TensorView t = f.tensor(name);
-            if (t.info->dtype != DType::F32 || t.info->numel() != numel) {
-                fail("{}: {} has the wrong shape or dtype for this model (retrain with `chronos train intent`)", ipath, name);
-            }
-            dst.assign(t.as<float>(), t.as<float>() + numel);
-        };
-        copy("intent.up_proj.weight", intent.up_w, intent.hidden * in);
-        copy("intent.up_proj.bias", intent.up_b, intent.hidden);
-        copy("intent.out_proj.weight", intent.out_w, pairs * intent.hidden);
-        copy("intent.out_proj.bias", intent.out_b, pairs);
-    }
+    intent = intent_load(dir, c);
 }
 
 void model_drop_page_cache(const Model& model) {

@@ -12,7 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "format/intent.h"
+#include "format/model_config.h"
 #include "format/pack.h"
 #include "format/safetensors.h"
 
@@ -46,12 +47,8 @@ struct LookaheadWeights {
     int64_t hidden = 0;            // D
 };
 
-// The intent classifier (intent.safetensors + intent.json), absent until `chronos train intent`.
-struct IntentWeights {
-    bool present = false;
-    int64_t hidden = 0, horizon = 0, tail_tokens = 8;
-    std::vector<float> up_w, up_b, out_w, out_b;  // [D, 2H], [D], [L*E, D], [L*E]
-};
+// The intent classifier (format/intent.h), present = false until `chronos train intent`.
+using IntentWeights = IntentClassifier;
 
 class Model {
 public:

@@ -13,7 +13,7 @@
 
 #include <cstdint>
 
-#include "cluster/trace.h"
+#include "format/trace.h"
 
 namespace chronos::rt {
 

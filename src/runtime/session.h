@@ -4,16 +4,10 @@
 // Forward passes: prefill() runs the prompt as a batch (GEMM); decode() runs one token (GEMV).
 // Both use buffers sized at construction; the decode step allocates nothing.
 //
-// Scheduling (the point of Chronos):
-//   prefill  the intent classifier's predicted pairs are queued before the first layer runs,
-//            so their reads overlap prefill compute;
-//   decode   after block j = lookahead_input_layer (0 by default) of token t the lookahead head
-//            names the experts of t+1..t+K; they are queued at once and read while the later
-//            layers of t compute, and each layer from j on refills its freed slots with them.
-// Miss policies (MissMode): exact waits (output identical to resident at any budget); soft lets
-// the shared expert stand in (availability 0, counted as a fallback) and queues the read for
-// later tokens; lru is the plain offload engine (no prediction, blocking read, LRU eviction);
-// resident reads every expert at start.
+// Scheduling (the point of Chronos) is the Prefetcher's (prefetcher.h): the session calls it at
+// the prompt, at each token, after block lookahead_input_layer and for each expert a layer
+// needs; the ExpertStore (expert_store.h) moves the bytes. The layers are plain functions
+// (layers.h) over the session's caches and scratch.
 //
 //     chronos::rt::Model model("runs/small");
 //     chronos::rt::Session s(model, {.mode = chronos::rt::MissMode::exact, .ram_budget = 1 << 24});
@@ -29,31 +23,12 @@
 #include <vector>
 
 #include "runtime/expert_store.h"
+#include "runtime/layers.h"
 #include "runtime/metrics.h"
 #include "runtime/model.h"
+#include "runtime/prefetcher.h"
 
 namespace chronos::rt {
-
-enum class MissMode : uint8_t { exact, soft, lru, resident };
-const char* miss_mode_name(MissMode m);
-MissMode miss_mode_parse(const std::string& name);  // throws on an unknown name
-
-struct SessionOptions {
-    MissMode mode = MissMode::exact;
-    uint64_t ram_budget = 0;  // bytes for expert slots; 0: all experts
-    IoOptions io;
-    bool use_intent = true;     // exact/soft: prefetch the intent classifier's set at prefill
-    bool use_lookahead = true;  // exact/soft: prefetch the lookahead's predictions in decode
-    bool preload = false;       // fill every slot before the first prompt (a warm start)
-    float prefetch_threshold = 0.45f;  // lookahead candidates scoring below this are not read
-    float reuse_prior = 0.5f;         // score floor of a pair in its layer's latest routing (residency.h)
-};
-
-// An oracle for Session::on_predict: overwrites the lookahead's distributions pred [K, L, E]
-// for decode steps step+1 .. step+K with recorded routing, routes [n / (L*k)][L][k] (decode
-// step s at row s-1): 1 for each chosen expert, 0 for the rest. Steps past the recording keep
-// the head's own prediction.
-void prediction_from_routes(const int32_t* routes, int64_t n, const ModelConfig& c, int64_t step, float* pred);
 
 class Session {
 public:
@@ -87,44 +62,31 @@ public:
 
 private:
     enum class Phase : uint8_t { prefill, decode };
-    enum class PairState : uint8_t { ready, loading, absent };  // of a pair's read, when its layer asks
     void forward(const int32_t* ids, int64_t T, Phase phase, float* logits_all);
-    void attention(int64_t l, int64_t T);  // a_ [T, H] -> att_ [T, H]
-    void moe(int64_t l, int64_t T, Phase phase);  // a_ [T, H] -> adds into h_
-    bool acquire(int32_t pair, uint64_t assignments, Phase phase, PairState asked, double ask_s);
-    void expert_forward(int32_t pair, const int32_t* rows, float* out, int64_t n);
-    void lookahead_prefetch(const float* h, const float* route);
-    void refill_layer(int64_t l);
-    int confident(int n);
-    float pair_score(int32_t pair, bool current_token) const;
-    void intent_prefetch(const int32_t* ids, int64_t T);
+    void moe_layer(int64_t l, int64_t T, Phase phase);  // a_ [T, H] -> adds into h_
 
     const Model& model_;
     SessionOptions options_;
-    Residency residency_;  // what the store evicts; scores from the predictors below
+    Prefetcher prefetcher_;  // predictions, scores, the miss policy; owns the replacement policy
     std::unique_ptr<ExpertStore> store_;
     Metrics metrics_;
     int64_t pos_ = 0;
-    int64_t tmax_ = 0;  // longest batch the buffers hold
+    int64_t tmax_ = 0;   // longest batch the buffers hold
+    int64_t step_ = 0;   // decode steps so far (prefill is step 0)
 
-    // Caches, per layer. MLA: latent [P, r] and rope key [P, dr]. GQA: [P, nkv*hd];
-    // sliding window: a ring of `window` rows with their positions.
-    std::vector<std::vector<float>> cache_a_, cache_b_;
-    std::vector<std::vector<int64_t>> ring_pos_;
-
-    // Scratch. [T, ...] buffers are sized for tmax_ rows.
-    std::vector<float> h_, a_, att_, q_, kv_, k_, v_, heads_, probs_, topw_, xs_, g_, u_, y_, sg_, su_, conv_;
-    std::vector<int32_t> topi_, count_, start_, rows_, order_;
-    std::vector<PairState> asked_;  // per expert of the current layer
-    std::vector<float> rows_w_, avail_, thread_scratch_;
-    std::vector<float> logits_, h_la_, route_prev_, route_cur_, route_prev2_;
-    std::vector<float> la_in_, la_hid_, la_out_, pred_next_, intent_score_;
-    std::vector<int32_t> pred_top_, la_pairs_, la_top_;
-    std::vector<float> la_scores_;
-    std::vector<uint8_t> intent_set_;
-    bool have_pred_ = false;
-    int64_t step_ = 0;                // decode steps so far (prefill is step 0)
-    int64_t scratch_per_thread_ = 0;
+    std::vector<LayerCache> caches_;  // per layer
+    AttentionScratch attn_;
+    MoeGroups groups_;
+    ExpertScratch expert_;
+    // [T, ...] buffers sized for tmax_ rows: residual stream h_, normalised input a_, attention
+    // output att_, router probabilities probs_ [T, E] and top-k topi_/topw_ [T, k], expert
+    // outputs y_ [T*k, H], shared expert activations sg_/su_ [T, Fs].
+    std::vector<float> h_, a_, att_, probs_, topw_, y_, sg_, su_;
+    std::vector<int32_t> topi_, order_;  // order_ [E]: the chosen experts in compute order
+    std::vector<PairState> asked_;       // per expert of the current layer
+    std::vector<float> avail_;           // [E] 1 if the expert computed, 0 if it fell back
+    std::vector<float> logits_, h_la_;   // [V], the head's input [H]
+    std::vector<float> route_prev_, route_cur_, route_prev2_;  // full routings [L*E]: t-1, t, t-2 (prompt)
 };
 
 }  // namespace chronos::rt

@@ -32,7 +32,7 @@ void model_copy_weights(ChronosModel& model, const Checkpoint& ck, const std::fu
 
 ChronosModel model_load(const std::string& dir) {
     Checkpoint ck = checkpoint_open(dir);
-    ChronosModel model(ck.config);
+    ChronosModel model(ck.config, ck.losses);
     model_copy_weights(model, ck);
     return model;
 }
@@ -40,6 +40,7 @@ ChronosModel model_load(const std::string& dir) {
 void model_init(const InitOptions& o) {
     NamedConfig nc = named_config_load(o.config);
     ModelConfig c = o.baseline ? config_make_baseline(nc.model) : nc.model;
+    const LossWeights losses = o.baseline ? losses_make_baseline(nc.losses) : nc.losses;
     if (!o.tokenizer.empty()) {
         Tokenizer tok(o.tokenizer);
         c.vocab_size = tok.vocab_size();
@@ -48,9 +49,9 @@ void model_init(const InitOptions& o) {
     }
     if (c.vocab_size <= 0) fail("init: give --tokenizer or --vocab-size (config {} has no vocab_size)", nc.path);
     torch::manual_seed(o.seed);
-    ChronosModel model(c);
+    ChronosModel model(c, losses);
     CheckpointStaging stage(o.out);
-    config_save(c, stage.file("config.json"));
+    config_save(c, losses, stage.file("config.json"));
     SafetensorsWriter w;
     std::vector<torch::Tensor> keep;
     model_add_tensors(model, w, keep);

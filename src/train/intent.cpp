@@ -13,7 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
-#include "cluster/trace.h"
+#include "format/trace.h"
+#include "format/intent.h"
 #include "format/pack.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -177,20 +178,21 @@ IntentMetrics intent_train(const IntentOptions& o) {
     torch::NoGradGuard ng;
     torch::Tensor w_up = net.up_proj->weight / sd.unsqueeze(0);  // [D, 2H]
     torch::Tensor b_up = -(w_up * mu.unsqueeze(0)).sum(1);       // [D]
-    SafetensorsWriter w;
-    std::vector<torch::Tensor> keep = {w_up.contiguous(), b_up.contiguous(), net.out_proj->weight.contiguous(),
-                                       net.out_proj->bias.contiguous()};
-    const char* names[] = {"intent.up_proj.weight", "intent.up_proj.bias", "intent.out_proj.weight", "intent.out_proj.bias"};
-    for (size_t i = 0; i < keep.size(); ++i) {
-        std::vector<int64_t> shape(keep[i].sizes().begin(), keep[i].sizes().end());
-        w.add(names[i], DType::F32, shape, keep[i].data_ptr<float>(), static_cast<uint64_t>(keep[i].numel()) * 4);
-    }
-    w.write(o.model + "/intent.safetensors");
-    nlohmann::json meta{{"format", "chronos-intent-v1"}, {"horizon", o.horizon}, {"hidden", o.hidden}, {"tail_tokens", kTailTokens},
-                        {"features", "mean of model.embed_tokens over the prompt ++ mean over its last tail_tokens"},
-                        {"output", "sigmoid scores per pair, layer-major (layer * n_routed_experts + expert)"},
-                        {"holdout", o.holdout}};
-    file_write_atomic(o.model + "/intent.json", meta.dump(2) + "\n");
+    auto values = [](const torch::Tensor& t) {
+        const torch::Tensor x = t.contiguous();
+        return std::vector<float>(x.data_ptr<float>(), x.data_ptr<float>() + x.numel());
+    };
+    IntentClassifier ic;
+    ic.present = true;
+    ic.hidden = o.hidden;
+    ic.horizon = o.horizon;
+    ic.tail_tokens = kTailTokens;
+    ic.holdout = o.holdout;
+    ic.up_w = values(w_up);
+    ic.up_b = values(b_up);
+    ic.out_w = values(net.out_proj->weight);
+    ic.out_b = values(net.out_proj->bias);
+    intent_save(o.model, ic, c);
     torch::Tensor scores = torch::silu(torch::addmm(b_up, x_eval, w_up.t()));
     scores = torch::addmm(net.out_proj->bias, scores, net.out_proj->weight.t());
     return evaluate(scores, d, std::max<int64_t>(1, pairs / 4));
@@ -199,21 +201,18 @@ IntentMetrics intent_train(const IntentOptions& o) {
 IntentMetrics intent_eval(const std::string& model_dir, const std::string& trace_path, double budget_fraction, double holdout) {
     Checkpoint ck = checkpoint_open(model_dir);
     const ModelConfig& c = ck.config;
-    SafetensorsFile f(model_dir + "/intent.safetensors");
-    nlohmann::json meta = nlohmann::json::parse(file_read_all(model_dir + "/intent.json"));
+    IntentClassifier ic = intent_load(model_dir, c);
+    if (!ic.present) fail("{} has no intent classifier (train one with `chronos train intent`)", model_dir);
     Trace trace = trace_read(trace_path);
     TensorView ev = ck.weights->tensor("model.embed_tokens.weight");
     torch::Tensor embed = torch::from_blob(const_cast<uint8_t*>(ev.data), {c.vocab_size, c.hidden_size}, torch::kFloat32);
-    IntentData d = intent_data(trace, embed, meta.at("horizon").get<int64_t>(), holdout);
-    auto t = [&](const char* name) {
-        TensorView v = f.tensor(name);
-        return torch::from_blob(const_cast<uint8_t*>(v.data), v.info->shape, torch::kFloat32);
-    };
+    IntentData d = intent_data(trace, embed, ic.horizon, holdout);
+    const int64_t pairs = c.num_hidden_layers * c.n_routed_experts, D = ic.hidden;
+    auto t = [](std::vector<float>& v, std::vector<int64_t> shape) { return torch::from_blob(v.data(), shape, torch::kFloat32); };
     torch::NoGradGuard ng;
     torch::Tensor x_eval = rows_where(d.features, d.held_out, true);
-    torch::Tensor h = torch::silu(torch::addmm(t("intent.up_proj.bias"), x_eval, t("intent.up_proj.weight").t()));
-    torch::Tensor scores = torch::addmm(t("intent.out_proj.bias"), h, t("intent.out_proj.weight").t());
-    const int64_t pairs = c.num_hidden_layers * c.n_routed_experts;
+    torch::Tensor h = torch::silu(torch::addmm(t(ic.up_b, {D}), x_eval, t(ic.up_w, {D, 2 * c.hidden_size}).t()));
+    torch::Tensor scores = torch::addmm(t(ic.out_b, {pairs}), h, t(ic.out_w, {pairs, D}).t());
     const int64_t budget = std::max<int64_t>(1, static_cast<int64_t>(budget_fraction * static_cast<double>(pairs)));
     IntentMetrics m = evaluate(scores, d, budget);
     if (file_exists(model_dir + "/cluster_manifest.json")) {

@@ -77,7 +77,7 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
         config.lookahead_input_layer = o.input_layer;
     }
     torch::manual_seed(o.seed);
-    ChronosModel model(config);
+    ChronosModel model(config, ck.losses);
     const bool new_head = config.lookahead_hidden_size != c.lookahead_hidden_size || config.lookahead_input_layer != c.lookahead_input_layer;
     model_copy_weights(model, ck, [&](const std::string& name) { return new_head && is_head_parameter(name); });
     if (new_head) {
@@ -157,7 +157,7 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
         if (name != "config.json" && name != "model.safetensors" && name != "trainer_state.json") others.push_back(name);
     }
     CheckpointStaging stage(out_dir);
-    config_save(config, stage.file("config.json"));
+    config_save(config, ck.losses, stage.file("config.json"));
     w.write(stage.file("model.safetensors"));
     file_write_atomic(stage.file("trainer_state.json"), state.dump(2) + "\n");
     stage.keep_from(o.model, others);

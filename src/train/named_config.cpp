@@ -51,6 +51,7 @@ NamedConfig named_config_load(const std::string& name_or_path) {
     const bool has_vocab = model.contains("vocab_size");
     if (!has_vocab) model["vocab_size"] = 1;
     nc.model = config_from_json(model, nc.path + " (model)");
+    nc.losses = loss_weights_from_json(model, nc.path + " (model)");
     if (!has_vocab) nc.model.vocab_size = 0;
 
     const nlohmann::json train = j.value("train", nlohmann::json::object());
@@ -92,10 +93,12 @@ ModelConfig config_make_baseline(const ModelConfig& c) {
     b.attention_pattern.assign(static_cast<size_t>(c.num_hidden_layers), AttentionKind::gqa);
     b.lookahead_steps = 0;
     b.lookahead_hidden_size = 0;
-    b.lambda_temporal = 0;
-    b.lambda_lookahead = 0;
-    b.lambda_router_kl = 0;
-    b.fallback_mask_prob = 0;
+    return b;
+}
+
+LossWeights losses_make_baseline(const LossWeights& w) {
+    LossWeights b;
+    b.lambda_balance = w.lambda_balance;
     return b;
 }
 

@@ -35,6 +35,7 @@ torch::Tensor lookahead_total(const std::vector<std::vector<torch::Tensor>>& ter
 ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids, const torch::Tensor& keep,
                                   const std::function<void(torch::Tensor&)>& sum_counts) {
     const ModelConfig& c = model->config;
+    const LossWeights& w = model->losses;
     const int64_t B = ids.size(0), T = ids.size(1) - 1;
     torch::Tensor inputs = ids.narrow(1, 0, T), targets = ids.narrow(1, 1, T);
     ForwardOptions fo;
@@ -56,10 +57,10 @@ ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids,
         r.temporal.push_back(loss_temporal_counted(probs, r.out.router_topk[static_cast<size_t>(l)], valid, all_counts[l]));
     }
     const double L = static_cast<double>(c.num_hidden_layers);
-    if (c.lambda_balance > 0) total = total + c.lambda_balance * torch::stack(r.balance).sum() / L;
-    if (c.lambda_temporal > 0) total = total + c.lambda_temporal * torch::stack(r.temporal).sum() / L;
+    if (w.lambda_balance > 0) total = total + w.lambda_balance * torch::stack(r.balance).sum() / L;
+    if (w.lambda_temporal > 0) total = total + w.lambda_temporal * torch::stack(r.temporal).sum() / L;
     r.lookahead = lookahead_terms(r.out, valid, c);
-    if (!r.lookahead.empty() && c.lambda_lookahead > 0) total = total + c.lambda_lookahead * lookahead_total(r.lookahead);
+    if (!r.lookahead.empty() && w.lambda_lookahead > 0) total = total + w.lambda_lookahead * lookahead_total(r.lookahead);
     r.total = total;
     return r;
 }

@@ -5,7 +5,7 @@
 // answer; pretrain text -> the first `pretrain_prompt` tokens, then what follows.
 #include <spdlog/spdlog.h>
 
-#include "cluster/trace.h"
+#include "format/trace.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "data/jsonl.h"

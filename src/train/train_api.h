@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.h"
+#include "format/model_config.h"
 
 namespace chronos {
 
@@ -30,6 +30,7 @@ struct TrainHyper {
 
 struct NamedConfig {
     ModelConfig model;   // vocab_size is 0 until taken from the tokenizer
+    LossWeights losses;  // the lambda_* and fallback_mask_prob fields of the model section
     TrainHyper train;
     std::string path;
 };
@@ -38,6 +39,8 @@ struct NamedConfig {
 NamedConfig named_config_load(const std::string& name_or_path);
 // The plain-MoE baseline of a config: full causal GQA everywhere, no lookahead, no locality.
 ModelConfig config_make_baseline(const ModelConfig& c);
+// Its loss mix: the balance term alone (no temporal, lookahead or router KL term, no masking).
+LossWeights losses_make_baseline(const LossWeights& w);
 
 struct DistributedOptions {
     int nproc = 1;                 // >1: this process launches nproc local workers

@@ -66,7 +66,7 @@ double validation_loss(ChronosModel& model, const std::vector<int32_t>& tokens, 
 void save_checkpoint(const std::string& dir, ChronosModel& model, const AdamW& opt, const std::string& tokenizer_path,
                      int64_t step, int64_t tokens_seen, const TrainHyper& hyper, bool baseline) {
     CheckpointStaging stage(dir);
-    config_save(model->config, stage.file("config.json"));
+    config_save(model->config, model->losses, stage.file("config.json"));
     SafetensorsWriter w;
     std::vector<torch::Tensor> keep;
     model_add_tensors(model, w, keep);
@@ -89,9 +89,10 @@ torch::Tensor train_step_gradient(ChronosModel& model, SequenceSampler& sampler,
     const int64_t L = config.num_hidden_layers, k = config.num_experts_per_tok, T = hyper.seq_len;
     // Fallback mask for the global batch, drawn from (seed, step) alone.
     torch::Tensor keep;
-    if (config.fallback_mask_prob > 0) {
+    const double mask_prob = model->losses.fallback_mask_prob;
+    if (mask_prob > 0) {
         auto gen = at::detail::createCPUGenerator(hyper.seed * 1000003ull + static_cast<uint64_t>(step));
-        keep = (torch::rand({L, hyper.batch_size, T, k}, gen) >= config.fallback_mask_prob).to(torch::kFloat32);
+        keep = (torch::rand({L, hyper.batch_size, T, k}, gen) >= mask_prob).to(torch::kFloat32);
     }
     std::vector<torch::Tensor> params = model->parameters();
     for (auto& p : params) p.mutable_grad() = torch::Tensor();
@@ -147,13 +148,14 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
 
     Tokenizer tok(o.tokenizer);
     ModelConfig config = o.baseline ? config_make_baseline(nc.model) : nc.model;
+    const LossWeights losses = o.baseline ? losses_make_baseline(nc.losses) : nc.losses;
     if (config.vocab_size != 0 && config.vocab_size != tok.vocab_size()) {
         fail("config {} has vocab_size {} but the tokenizer {} has {}", nc.path, config.vocab_size, o.tokenizer, tok.vocab_size());
     }
     config.vocab_size = tok.vocab_size();
 
     torch::manual_seed(hyper.seed);
-    ChronosModel model(config);
+    ChronosModel model(config, losses);
     int64_t start_step = 0, tokens_seen = 0;
     std::vector<std::pair<std::string, torch::Tensor>> params;
     for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
@@ -163,14 +165,14 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
         Checkpoint ck = checkpoint_open(o.out);
         // A model without a head has no head fields to disagree on: a baseline written before
         // lookahead_target existed reads it as router_probs, and that must not refuse it.
-        auto comparable = [](ModelConfig c) {
+        auto comparable = [](ModelConfig c, const LossWeights& w) {
             if (c.lookahead_steps == 0) {
                 c.lookahead_target = LookaheadTarget::router_topk;
                 c.lookahead_input_layer = 0;
             }
-            return config_to_json(c).dump();
+            return config_to_json(c, w).dump();
         };
-        if (comparable(ck.config) != comparable(config)) {
+        if (comparable(ck.config, ck.losses) != comparable(config, losses)) {
             fail("--resume: {} holds a different model config than {}{}", o.out, nc.path, o.baseline ? " --baseline" : "");
         }
         model_copy_weights(model, ck);

@@ -1,5 +1,5 @@
 // trace.cpp: little-endian binary reader and writer of the CTRC format.
-#include "cluster/trace.h"
+#include "format/trace.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-// config.h: the model configuration shared by both wings (`config.json` in a checkpoint).
+// model_config.h: the model configuration shared by both wings (`config.json` in a checkpoint).
 //
 // Field names follow Hugging Face / DeepSeek-V2 where one exists; Chronos-only fields sit
 // beside them. Every field is written explicitly and every field is required on read, so a
@@ -63,17 +63,24 @@ struct ModelConfig {
     // The block whose output the head reads (0 .. L-1). With the last block, the head runs once
     // token t has passed every layer and also sees t's own routing; below it, t-1's.
     int64_t lookahead_input_layer = 0;
-    double lambda_balance = 0.0;
-    double lambda_temporal = 0.0;
-    double lambda_lookahead = 0.0;
-    double lambda_router_kl = 0.0;
-    double fallback_mask_prob = 0.0;
     DType expert_dtype = DType::F32;    // dtype experts are stored with in packs
 
     int64_t n_moe_layers() const { return num_hidden_layers; }  // every layer is MoE
 };
 
-// Parses and validates; `what` names the source in error messages.
+// The Chronos loss mix: hyperparameters of training alone. config.json records them beside the
+// architecture, so that a checkpoint says how it was trained and the next stage starts from
+// them, but ModelConfig does not hold them: the runtime reads only what serving needs.
+struct LossWeights {
+    double lambda_balance = 0.0;
+    double lambda_temporal = 0.0;
+    double lambda_lookahead = 0.0;
+    double lambda_router_kl = 0.0;
+    double fallback_mask_prob = 0.0;  // share of chosen experts masked in training (soft-mode practice)
+};
+
+// Parses and validates; `what` names the source in error messages. The loss weights' fields
+// are not read here.
 ModelConfig config_from_json(const nlohmann::json& j, const std::string& what);
 // Parses config.json text held in memory: invalid JSON and every invalid field throw
 // chronos::Error naming `what` (the fuzz target fuzz/fuzz_config.cpp holds it to that).
@@ -82,12 +89,19 @@ ModelConfig config_parse(const std::string& text, const std::string& what);
 // t-1's): the one rule the libtorch model and the runtime must agree on.
 bool lookahead_reads_own_routing(const ModelConfig& c);
 ModelConfig config_load(const std::string& path);
-nlohmann::ordered_json config_to_json(const ModelConfig& c);
+// Every field of config.json: the architecture, then the loss weights.
+nlohmann::ordered_json config_to_json(const ModelConfig& c, const LossWeights& w);
 // Atomic write of config.json.
-void config_save(const ModelConfig& c, const std::string& path);
+void config_save(const ModelConfig& c, const LossWeights& w, const std::string& path);
 // Throws chronos::Error if fields disagree with each other (heads vs kv heads, top-k > experts...),
-// a size is above its limit (config.cpp says why each limit is where it is), a real number is
-// not finite, or a field that is not implemented yet (lambda_router_kl) is not 0.
+// a size is above its limit (model_config.cpp says why each limit is where it is) or a real
+// number is not finite.
 void config_validate(const ModelConfig& c, const std::string& what);
+
+// The loss weights of config.json (every field required), validated: finite and >= 0, the
+// masking share in [0, 1), and a field that is not implemented yet (lambda_router_kl) 0.
+LossWeights loss_weights_from_json(const nlohmann::json& j, const std::string& what);
+LossWeights loss_weights_load(const std::string& config_path);
+void loss_weights_validate(const LossWeights& w, const std::string& what);
 
 }  // namespace chronos

@@ -1,5 +1,5 @@
-// config.cpp: strict JSON <-> ModelConfig conversion.
-#include "core/config.h"
+// model_config.cpp: strict JSON <-> ModelConfig conversion.
+#include "format/model_config.h"
 
 #include <cmath>
 
@@ -132,11 +132,6 @@ ModelConfig config_from_json(const json& j, const std::string& what) {
                              ? lookahead_target_from_name(get_string(j, "lookahead_target", what), what)
                              : LookaheadTarget::router_probs;
     c.lookahead_input_layer = j.contains("lookahead_input_layer") ? get_int(j, "lookahead_input_layer", what) : 0;
-    c.lambda_balance = get_double(j, "lambda_balance", what);
-    c.lambda_temporal = get_double(j, "lambda_temporal", what);
-    c.lambda_lookahead = get_double(j, "lambda_lookahead", what);
-    c.lambda_router_kl = get_double(j, "lambda_router_kl", what);
-    c.fallback_mask_prob = get_double(j, "fallback_mask_prob", what);
     std::string dt = get_string(j, "expert_dtype", what);
     if (dt == "f32") c.expert_dtype = DType::F32;
     else if (dt == "bf16") c.expert_dtype = DType::BF16;
@@ -246,23 +241,48 @@ void config_validate(const ModelConfig& c, const std::string& what) {
     // must be finite (JSON cannot spell NaN or inf, but configs built in code can hold them).
     if (!std::isfinite(c.rms_norm_eps) || c.rms_norm_eps <= 0) fail("{}: rms_norm_eps must be positive and finite (got {})", what, c.rms_norm_eps);
     if (!std::isfinite(c.rope_theta) || c.rope_theta <= 0) fail("{}: rope_theta must be positive and finite (got {})", what, c.rope_theta);
-    for (auto [v, name] : {std::pair{c.lambda_balance, "lambda_balance"}, std::pair{c.lambda_temporal, "lambda_temporal"},
-                           std::pair{c.lambda_lookahead, "lambda_lookahead"}, std::pair{c.lambda_router_kl, "lambda_router_kl"}}) {
-        // A negative weight would reward the very thing its loss term penalises.
-        if (!std::isfinite(v) || v < 0) fail("{}: {} must be finite and >= 0 (got {})", what, name, v);
-    }
-    // Read and saved, but no objective uses it yet: a non-zero value would be silently ignored.
-    if (c.lambda_router_kl != 0) {
-        fail("{}: lambda_router_kl is not implemented yet (the router KL anchor comes with the alignment stages): set it to 0", what);
-    }
     if (c.lookahead_steps < 0) fail("{}: lookahead_steps must be >= 0", what);
     if (c.lookahead_steps > 0) positive(c.lookahead_hidden_size, "lookahead_hidden_size");
     if (c.lookahead_input_layer < 0 || c.lookahead_input_layer >= c.num_hidden_layers) {
         fail("{}: lookahead_input_layer {} is not a layer (0 .. {})", what, c.lookahead_input_layer, c.num_hidden_layers - 1);
     }
-    if (!(c.fallback_mask_prob >= 0 && c.fallback_mask_prob < 1)) {  // written so that NaN fails too
-        fail("{}: fallback_mask_prob must be in [0, 1) (got {})", what, c.fallback_mask_prob);
+}
+
+LossWeights loss_weights_from_json(const json& j, const std::string& what) {
+    if (!j.is_object()) fail("{}: config is not a JSON object", what);
+    LossWeights w;
+    w.lambda_balance = get_double(j, "lambda_balance", what);
+    w.lambda_temporal = get_double(j, "lambda_temporal", what);
+    w.lambda_lookahead = get_double(j, "lambda_lookahead", what);
+    w.lambda_router_kl = get_double(j, "lambda_router_kl", what);
+    w.fallback_mask_prob = get_double(j, "fallback_mask_prob", what);
+    loss_weights_validate(w, what);
+    return w;
+}
+
+void loss_weights_validate(const LossWeights& w, const std::string& what) {
+    for (auto [v, name] : {std::pair{w.lambda_balance, "lambda_balance"}, std::pair{w.lambda_temporal, "lambda_temporal"},
+                           std::pair{w.lambda_lookahead, "lambda_lookahead"}, std::pair{w.lambda_router_kl, "lambda_router_kl"}}) {
+        // A negative weight would reward the very thing its loss term penalises.
+        if (!std::isfinite(v) || v < 0) fail("{}: {} must be finite and >= 0 (got {})", what, name, v);
     }
+    // Read and saved, but no objective uses it yet: a non-zero value would be silently ignored.
+    if (w.lambda_router_kl != 0) {
+        fail("{}: lambda_router_kl is not implemented yet (the router KL anchor comes with the alignment stages): set it to 0", what);
+    }
+    if (!(w.fallback_mask_prob >= 0 && w.fallback_mask_prob < 1)) {  // written so that NaN fails too
+        fail("{}: fallback_mask_prob must be in [0, 1) (got {})", what, w.fallback_mask_prob);
+    }
+}
+
+LossWeights loss_weights_load(const std::string& config_path) {
+    json j;
+    try {
+        j = json::parse(file_read_all(config_path));
+    } catch (const json::exception& e) {
+        fail("{}: not valid JSON: {}", config_path, e.what());
+    }
+    return loss_weights_from_json(j, config_path);
 }
 
 bool lookahead_reads_own_routing(const ModelConfig& c) { return c.lookahead_input_layer == c.num_hidden_layers - 1; }
@@ -279,7 +299,7 @@ ModelConfig config_parse(const std::string& text, const std::string& what) {
 
 ModelConfig config_load(const std::string& path) { return config_parse(file_read_all(path), path); }
 
-nlohmann::ordered_json config_to_json(const ModelConfig& c) {
+nlohmann::ordered_json config_to_json(const ModelConfig& c, const LossWeights& w) {
     nlohmann::ordered_json j;
     j["model_type"] = c.model_type;
     j["vocab_size"] = c.vocab_size;
@@ -309,17 +329,17 @@ nlohmann::ordered_json config_to_json(const ModelConfig& c) {
     j["lookahead_hidden_size"] = c.lookahead_hidden_size;
     j["lookahead_target"] = lookahead_target_name(c.lookahead_target);
     j["lookahead_input_layer"] = c.lookahead_input_layer;
-    j["lambda_balance"] = c.lambda_balance;
-    j["lambda_temporal"] = c.lambda_temporal;
-    j["lambda_lookahead"] = c.lambda_lookahead;
-    j["lambda_router_kl"] = c.lambda_router_kl;
-    j["fallback_mask_prob"] = c.fallback_mask_prob;
+    j["lambda_balance"] = w.lambda_balance;
+    j["lambda_temporal"] = w.lambda_temporal;
+    j["lambda_lookahead"] = w.lambda_lookahead;
+    j["lambda_router_kl"] = w.lambda_router_kl;
+    j["fallback_mask_prob"] = w.fallback_mask_prob;
     j["expert_dtype"] = expert_dtype_name(c.expert_dtype);
     return j;
 }
 
-void config_save(const ModelConfig& c, const std::string& path) {
-    file_write_atomic(path, config_to_json(c).dump(2) + "\n");
+void config_save(const ModelConfig& c, const LossWeights& w, const std::string& path) {
+    file_write_atomic(path, config_to_json(c, w).dump(2) + "\n");
 }
 
 }  // namespace chronos

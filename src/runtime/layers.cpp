@@ -1,0 +1,289 @@
+// layers.cpp: see layers.h.
+#include "runtime/layers.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "runtime/kernels.h"
+
+namespace chronos::rt {
+
+namespace {
+
+void sized(std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(std::max<int64_t>(n, 1)), 0.0f); }
+
+}  // namespace
+
+LayerCache layer_cache_init(const ModelConfig& c, AttentionKind kind) {
+    const int64_t P = c.max_position_embeddings;
+    LayerCache cache;
+    if (kind == AttentionKind::mla) {
+        cache.a.assign(static_cast<size_t>(P * c.kv_lora_rank), 0.0f);
+        cache.b.assign(static_cast<size_t>(P * c.qk_rope_head_dim), 0.0f);
+    } else {
+        const int64_t rows = kind == AttentionKind::swa ? std::min(c.sliding_window, P) : P;
+        const int64_t width = c.num_key_value_heads * c.head_dim;
+        cache.a.assign(static_cast<size_t>(rows * width), 0.0f);
+        cache.b.assign(static_cast<size_t>(rows * width), 0.0f);
+        cache.ring_pos.assign(static_cast<size_t>(rows), -1);
+    }
+    return cache;
+}
+
+void layer_cache_reset(LayerCache& cache) { std::fill(cache.ring_pos.begin(), cache.ring_pos.end(), -1); }
+
+AttentionScratch::AttentionScratch(const ModelConfig& c, int64_t tmax) {
+    const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, hd = c.head_dim;
+    const int64_t r = c.kv_lora_rank, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim;
+    sized(q, tmax * nh * std::max(dn + dr, hd));
+    sized(kv, tmax * (r + dr));
+    sized(k, tmax * nkv * hd);
+    sized(v, tmax * nkv * hd);
+    sized(heads, tmax * nh * std::max(dv, hd));
+    // A head's MLA latent query and output (r each) and its scores over the context (P).
+    per_thread_len = 2 * r + c.max_position_embeddings + 16;
+    sized(per_thread, per_thread_len * omp_get_max_threads());
+}
+
+namespace {
+
+// MLA with absorbed projections: the cache holds the normalised latent c [P, r] and the rotated
+// rope key [P, dr]. Per head, q_lat = W_uk^T q_nope scores against c directly, and the value is
+// W_uv (sum_s p_s c_s): the latent is never expanded to keys and values.
+void attention_mla(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache& cache,
+                   int64_t pos, int64_t T, AttentionScratch& s) {
+    const int64_t H = c.hidden_size, nh = c.num_attention_heads;
+    const int64_t r = c.kv_lora_rank, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim;
+    const int64_t qw = dn + dr;
+    float* ckv = cache.a.data();
+    float* krope = cache.b.data();
+    float* q = s.q.data();
+    float* kv = s.kv.data();
+    matmul_wt(x, w.q_proj, q, T, H, nh * qw);  // [T, nh*(dn+dr)]
+    matmul_wt(x, w.kv_a, kv, T, H, r + dr);    // [T, r+dr]
+    for (int64_t t = 0; t < T; ++t) {
+        const int64_t p = pos + t;
+        rmsnorm(kv + t * (r + dr), w.kv_a_norm, ckv + p * r, 1, r, c.rms_norm_eps);
+        std::memcpy(krope + p * dr, kv + t * (r + dr) + r, static_cast<size_t>(dr) * sizeof(float));
+        rope_rotate(krope + p * dr, dr, p, c.rope_theta);
+        for (int64_t h = 0; h < nh; ++h) rope_rotate(q + t * nh * qw + h * qw + dn, dr, p, c.rope_theta);
+    }
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(qw)));
+    float* scratch = s.per_thread.data();
+    const int64_t per_thread = s.per_thread_len;
+    float* heads = s.heads.data();
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t idx = 0; idx < T * nh; ++idx) {
+        const int64_t t = idx / nh, h = idx % nh, S = pos + t + 1;
+        float* qlat = scratch + omp_get_thread_num() * per_thread;
+        float* olat = qlat + r;
+        float* sc = olat + r;
+        const float* qn = q + t * nh * qw + h * qw;
+        const float* qr = qn + dn;
+        const float* w_uk = w.kv_b + h * (dn + dv) * r;  // [dn, r]
+        const float* w_uv = w_uk + dn * r;               // [dv, r]
+        std::fill(qlat, qlat + r, 0.0f);
+        for (int64_t i = 0; i < dn; ++i) {
+            const float qi = qn[i];
+            const float* row = w_uk + i * r;
+            for (int64_t j = 0; j < r; ++j) qlat[j] += qi * row[j];
+        }
+        gemv(ckv, qlat, sc, S, r);                        // latent part of the scores
+        gemv(krope, qr, sc, S, dr, /*accumulate=*/true);  // + rope part
+        for (int64_t j = 0; j < S; ++j) sc[j] *= scale;
+        softmax(sc, S);
+        std::fill(olat, olat + r, 0.0f);
+        for (int64_t j = 0; j < S; ++j) {
+            const float ps = sc[j];
+            const float* cs = ckv + j * r;
+            for (int64_t i = 0; i < r; ++i) olat[i] += ps * cs[i];
+        }
+        gemv(w_uv, olat, heads + t * nh * dv + h * dv, dv, r);
+    }
+    matmul_wt(heads, w.o_proj, out, T, nh * dv, H);
+}
+
+// GQA, full causal or sliding window. The window cache is a ring of `window` rows; positions
+// keep counting, so RoPE stays relative after the ring wraps. Each row writes its key and value
+// and then attends, so a long prompt never sees a row that a later one overwrote.
+void attention_gqa(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache& cache,
+                   int64_t pos, int64_t T, AttentionScratch& s) {
+    const int64_t H = c.hidden_size, nh = c.num_attention_heads;
+    const int64_t nkv = c.num_key_value_heads, hd = c.head_dim, group = nh / nkv;
+    const int64_t window = w.kind == AttentionKind::swa ? c.sliding_window : 0;
+    float* kc = cache.a.data();
+    float* vc = cache.b.data();
+    const int64_t rows = static_cast<int64_t>(cache.ring_pos.size());
+    float* q = s.q.data();
+    float* k = s.k.data();
+    float* v = s.v.data();
+    float* heads = s.heads.data();
+    matmul_wt(x, w.wq, q, T, H, nh * hd);
+    matmul_wt(x, w.wk, k, T, H, nkv * hd);
+    matmul_wt(x, w.wv, v, T, H, nkv * hd);
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    float* scratch = s.per_thread.data();
+    const int64_t per_thread = s.per_thread_len;
+    for (int64_t t = 0; t < T; ++t) {
+        const int64_t p = pos + t;
+        for (int64_t h = 0; h < nh; ++h) rope_rotate(q + (t * nh + h) * hd, hd, p, c.rope_theta);
+        for (int64_t g = 0; g < nkv; ++g) rope_rotate(k + (t * nkv + g) * hd, hd, p, c.rope_theta);
+        const int64_t row = window > 0 ? p % rows : p;
+        std::memcpy(kc + row * nkv * hd, k + t * nkv * hd, static_cast<size_t>(nkv * hd) * sizeof(float));
+        std::memcpy(vc + row * nkv * hd, v + t * nkv * hd, static_cast<size_t>(nkv * hd) * sizeof(float));
+        cache.ring_pos[static_cast<size_t>(row)] = p;
+        const int64_t S = window > 0 ? std::min(p + 1, rows) : p + 1;  // rows holding p-window < pos <= p
+#pragma omp parallel for schedule(static)
+        for (int64_t h = 0; h < nh; ++h) {
+            float* sc = scratch + omp_get_thread_num() * per_thread;
+            const float* qh = q + (t * nh + h) * hd;
+            const int64_t g = h / group;
+            for (int64_t j = 0; j < S; ++j) sc[j] = dot(qh, kc + (j * nkv + g) * hd, hd) * scale;
+            softmax(sc, S);
+            float* o = heads + (t * nh + h) * hd;
+            std::fill(o, o + hd, 0.0f);
+            for (int64_t j = 0; j < S; ++j) {
+                const float ps = sc[j];
+                const float* vs = vc + (j * nkv + g) * hd;
+                for (int64_t i = 0; i < hd; ++i) o[i] += ps * vs[i];
+            }
+        }
+    }
+    matmul_wt(heads, w.o_proj, out, T, nh * hd, H);
+}
+
+}  // namespace
+
+void attention_forward(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache& cache,
+                       int64_t pos, int64_t T, AttentionScratch& s) {
+    if (w.kind == AttentionKind::mla) {
+        attention_mla(out, x, w, c, cache, pos, T, s);
+    } else {
+        attention_gqa(out, x, w, c, cache, pos, T, s);
+    }
+}
+
+void router_forward(float* probs, int32_t* topi, float* topw, const float* x, const LayerWeights& w,
+                    const ModelConfig& c, int64_t T) {
+    const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    matmul_wt(x, w.gate, probs, T, H, E);
+    for (int64_t t = 0; t < T; ++t) {
+        float* p = probs + t * E;
+        softmax(p, E);
+        int32_t* top = topi + t * k;
+        topk(p, E, k, top);
+        float sum = 0;
+        for (int64_t j = 0; j < k; ++j) sum += p[top[j]];
+        for (int64_t j = 0; j < k; ++j) topw[t * k + j] = c.norm_topk_prob ? p[top[j]] / sum : p[top[j]];
+    }
+}
+
+MoeGroups::MoeGroups(int64_t E, int64_t tmax, int64_t k)
+    : count(static_cast<size_t>(E), 0),
+      start(static_cast<size_t>(E + 1), 0),
+      rows(static_cast<size_t>(tmax * k), 0),
+      fill(static_cast<size_t>(E), 0),
+      rows_w(static_cast<size_t>(tmax * k), 0.0f) {}
+
+void moe_group(MoeGroups& g, const int32_t* topi, const float* topw, int64_t T, int64_t k, int64_t E) {
+    std::fill(g.count.begin(), g.count.end(), 0);
+    for (int64_t i = 0; i < T * k; ++i) g.count[static_cast<size_t>(topi[i])]++;
+    g.start[0] = 0;
+    for (int64_t e = 0; e < E; ++e) g.start[static_cast<size_t>(e + 1)] = g.start[static_cast<size_t>(e)] + g.count[static_cast<size_t>(e)];
+    std::fill(g.fill.begin(), g.fill.end(), 0);
+    for (int64_t i = 0; i < T * k; ++i) {
+        const int32_t e = topi[i];
+        const int32_t at = g.start[static_cast<size_t>(e)] + g.fill[static_cast<size_t>(e)]++;
+        g.rows[static_cast<size_t>(at)] = static_cast<int32_t>(i / k);
+        g.rows_w[static_cast<size_t>(at)] = topw[i];
+    }
+}
+
+ExpertScratch::ExpertScratch(const ModelConfig& c, int64_t tmax, DType dtype) {
+    const int64_t H = c.hidden_size, F = c.moe_intermediate_size;
+    sized(xs, tmax * H);
+    sized(g, tmax * F);
+    sized(u, tmax * F);
+    if (dtype != DType::F32) sized(conv, 3 * H * F);
+}
+
+void expert_forward(float* out, const float* x, const int32_t* rows, int64_t n, const uint8_t* weights, DType dtype,
+                    int64_t H, int64_t F, ExpertScratch& s) {
+    const float* wg;
+    if (dtype == DType::F32) {
+        wg = reinterpret_cast<const float*>(weights);
+    } else {
+        const auto* bits = reinterpret_cast<const uint16_t*>(weights);
+        if (dtype == DType::BF16) {
+            bf16_to_f32_n(bits, s.conv.data(), 3 * H * F);
+        } else {
+            f16_to_f32_n(bits, s.conv.data(), 3 * H * F);
+        }
+        wg = s.conv.data();
+    }
+    const float* wu = wg + F * H;  // gate [F, H] | up [F, H] | down [H, F]
+    const float* wd = wu + F * H;
+    for (int64_t i = 0; i < n; ++i) std::memcpy(s.xs.data() + i * H, x + rows[i] * H, static_cast<size_t>(H) * sizeof(float));
+    matmul2_wt(s.xs.data(), wg, s.g.data(), wu, s.u.data(), n, H, F);
+    silu_mul(s.g.data(), s.u.data(), n * F);
+    matmul_wt(s.g.data(), wd, out, n, F, H);
+}
+
+void moe_combine(float* out, const float* y, const MoeGroups& g, const float* avail, int64_t E, int64_t H) {
+    for (int64_t e = 0; e < E; ++e) {
+        if (avail[e] == 0.0f) continue;  // its weight times availability 0: the term is gone
+        for (int32_t i = g.start[static_cast<size_t>(e)]; i < g.start[static_cast<size_t>(e + 1)]; ++i) {
+            float* dst = out + static_cast<int64_t>(g.rows[static_cast<size_t>(i)]) * H;
+            const float* src = y + static_cast<int64_t>(i) * H;
+            const float wi = g.rows_w[static_cast<size_t>(i)];
+            for (int64_t j = 0; j < H; ++j) dst[j] += wi * src[j];
+        }
+    }
+}
+
+void shared_expert_forward(float* out, const float* x, const LayerWeights& w, int64_t T, int64_t H, int64_t Fs,
+                           float* sg, float* su) {
+    matmul2_wt(x, w.shared_gate, sg, w.shared_up, su, T, H, Fs);
+    silu_mul(sg, su, T * Fs);
+    matmul_wt(sg, w.shared_down, out, T, Fs, H, /*accumulate=*/true);
+}
+
+void lookahead_forward(float* out, const float* h, const float* route, const LookaheadWeights& w, const ModelConfig& c,
+                       float* in, float* hid) {
+    const int64_t H = c.hidden_size, L = c.num_hidden_layers, E = c.n_routed_experts;
+    const int64_t K = c.lookahead_steps, D = w.hidden;
+    rmsnorm(h, w.norm, in, 1, H, c.rms_norm_eps);
+    std::memcpy(in + H, route, static_cast<size_t>(L * E) * sizeof(float));
+    matmul_wt(in, w.up, hid, 1, H + L * E, D);
+    for (int64_t i = 0; i < D; ++i) hid[i] = hid[i] / (1.0f + std::exp(-hid[i]));
+    matmul_wt(hid, w.out, out, 1, D, K * L * E);  // [K, L, E]
+    for (int64_t i = 0; i < K * L; ++i) softmax(out + i * E, E);
+}
+
+void intent_forward(float* score, const int32_t* ids, int64_t T, const Model& model) {
+    const ModelConfig& c = model.config;
+    const IntentWeights& iw = model.intent;
+    const int64_t H = c.hidden_size, L = c.num_hidden_layers, E = c.n_routed_experts, D = iw.hidden;
+    std::vector<float> f(static_cast<size_t>(2 * H), 0.0f), hid(static_cast<size_t>(D));  // once per prompt
+    const int64_t tail = std::min(iw.tail_tokens, T);
+    for (int64_t t = 0; t < T; ++t) {
+        const float* row = model.embed + static_cast<int64_t>(ids[t]) * H;
+        for (int64_t j = 0; j < H; ++j) {
+            f[static_cast<size_t>(j)] += row[j] / static_cast<float>(T);
+            if (t >= T - tail) f[static_cast<size_t>(H + j)] += row[j] / static_cast<float>(tail);
+        }
+    }
+    for (int64_t i = 0; i < D; ++i) {
+        const float z = iw.up_b[static_cast<size_t>(i)] + dot(&iw.up_w[static_cast<size_t>(i * 2 * H)], f.data(), 2 * H);
+        hid[static_cast<size_t>(i)] = z / (1.0f + std::exp(-z));
+    }
+    for (int64_t p = 0; p < L * E; ++p) {
+        const float z = iw.out_b[static_cast<size_t>(p)] + dot(&iw.out_w[static_cast<size_t>(p * D)], hid.data(), D);
+        score[p] = 1.0f / (1.0f + std::exp(-z));
+    }
+}
+
+}  // namespace chronos::rt

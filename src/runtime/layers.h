@@ -1,0 +1,95 @@
+// layers.h: the runtime's layers as plain functions — attention (MLA, GQA, sliding window),
+// router, routed and shared experts — with explicit inputs, outputs and shapes. They hold no
+// state of their own: KV caches and scratch are passed in (sized once by the session, so that
+// decode allocates nothing), weights come from Model, and an expert's bytes from whoever holds
+// them. Shapes: T rows in the batch, H hidden, E routed experts, k experts per token, F expert
+// width, P context length.
+//
+//     chronos::rt::LayerCache cache = chronos::rt::layer_cache_init(c, w.kind);
+//     chronos::rt::AttentionScratch as(c, /*tmax=*/P);
+//     chronos::rt::attention_forward(out, x, w, c, cache, pos, T, as);      // x, out [T, H]
+//     chronos::rt::router_forward(probs, topi, topw, x, w, c, T);           // [T, E], [T, k], [T, k]
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "format/dtype.h"
+#include "format/model_config.h"
+#include "runtime/model.h"
+
+namespace chronos::rt {
+
+// One layer's KV cache. MLA: the normalised latent a [P, r] and the rotated rope key b [P, dr].
+// GQA: keys a and values b [rows, nkv*hd], rows = P, or the window for sliding-window layers,
+// whose cache is a ring with the position each row holds (ring_pos [rows], -1 for none).
+struct LayerCache {
+    std::vector<float> a, b;
+    std::vector<int64_t> ring_pos;
+};
+LayerCache layer_cache_init(const ModelConfig& c, AttentionKind kind);
+// Forgets every position (the caches' contents are overwritten before they are read again).
+void layer_cache_reset(LayerCache& cache);
+
+// Scratch for attention_forward, for batches of up to tmax rows and any thread count.
+struct AttentionScratch {
+    AttentionScratch(const ModelConfig& c, int64_t tmax);
+    std::vector<float> q, kv, k, v, heads;
+    std::vector<float> per_thread;  // threads x per_thread_len: a head's scores and latents
+    int64_t per_thread_len = 0;
+};
+
+// x [T, H] (normalised) -> out [T, H] for the rows at positions pos .. pos+T-1, each attending
+// to the cache up to itself; appends their keys and values to the cache first.
+void attention_forward(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache& cache,
+                       int64_t pos, int64_t T, AttentionScratch& s);
+
+// x [T, H] (normalised) -> probs [T, E] (softmax over all experts), topi [T, k] (the k most
+// probable), topw [T, k] (their probabilities, renormalised to sum 1 when norm_topk_prob).
+void router_forward(float* probs, int32_t* topi, float* topw, const float* x, const LayerWeights& w,
+                    const ModelConfig& c, int64_t T);
+
+// The T*k assignments of a routing grouped by expert (a counting sort): expert e's rows are
+// rows[start[e] .. start[e+1]) with weights rows_w, in row order.
+struct MoeGroups {
+    MoeGroups(int64_t E, int64_t tmax, int64_t k);
+    std::vector<int32_t> count, start, rows, fill;  // [E], [E+1], [T*k], [E]
+    std::vector<float> rows_w;                       // [T*k]
+};
+void moe_group(MoeGroups& g, const int32_t* topi, const float* topw, int64_t T, int64_t k, int64_t E);
+
+// Scratch for expert_forward: gathered rows, gate and up activations, and a widened copy of a
+// narrow expert.
+struct ExpertScratch {
+    ExpertScratch(const ModelConfig& c, int64_t tmax, DType dtype);
+    std::vector<float> xs, g, u, conv;
+};
+
+// rows [n] of x [*, H] through one expert, weights = gate [F, H] | up [F, H] | down [H, F] in
+// `dtype` -> out [n, H] (unweighted): down(silu(gate x) * up x).
+void expert_forward(float* out, const float* x, const int32_t* rows, int64_t n, const uint8_t* weights, DType dtype,
+                    int64_t H, int64_t F, ExpertScratch& s);
+
+// The routed experts' sum: out [T, H] += w * y for every assignment whose expert is available
+// (avail [E] is 1), y [T*k, H] holding each assignment's expert output at its grouped index.
+// Summed in expert order whatever order the experts computed in, so that a run that waited for
+// reads is bit-identical to a resident one.
+void moe_combine(float* out, const float* y, const MoeGroups& g, const float* avail, int64_t E, int64_t H);
+
+// The shared expert, always resident: out [T, H] += down(silu(gate x) * up x), x [T, H];
+// sg, su [T, Fs] scratch.
+void shared_expert_forward(float* out, const float* x, const LayerWeights& w, int64_t T, int64_t H, int64_t Fs,
+                           float* sg, float* su);
+
+// The lookahead head: h [H] (block lookahead_input_layer's output, normalised here) and a full
+// routing route [L*E] -> out [K, L, E], a distribution over experts per (step ahead, layer).
+// in [H + L*E] and hid [D] are scratch.
+void lookahead_forward(float* out, const float* h, const float* route, const LookaheadWeights& w, const ModelConfig& c,
+                       float* in, float* hid);
+
+// The intent classifier on a prompt ids [T]: features [mean embedding | mean of the last
+// tail_tokens embeddings] [2H] -> SiLU MLP -> score [L*E], a sigmoid per (layer, expert) pair.
+// Allocates its features (once per prompt).
+void intent_forward(float* score, const int32_t* ids, int64_t T, const Model& model);
+
+}  // namespace chronos::rt

@@ -1,0 +1,239 @@
+// prefetcher.cpp: see prefetcher.h. Shapes: L layers, E routed experts, k experts per token,
+// K lookahead steps, H hidden.
+#include "runtime/prefetcher.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "runtime/kernels.h"
+#include "runtime/layers.h"
+
+namespace chronos::rt {
+
+const char* miss_mode_name(MissMode m) {
+    switch (m) {
+        case MissMode::exact: return "exact";
+        case MissMode::soft: return "soft";
+        case MissMode::lru: return "lru";
+        case MissMode::resident: return "resident";
+    }
+    return "?";
+}
+
+MissMode miss_mode_parse(const std::string& name) {
+    for (MissMode m : {MissMode::exact, MissMode::soft, MissMode::lru, MissMode::resident}) {
+        if (name == miss_mode_name(m)) return m;
+    }
+    fail("unknown mode '{}' (exact, soft, lru or resident)", name);
+}
+
+void prediction_from_routes(const int32_t* routes, int64_t n, const ModelConfig& c, int64_t step, float* pred) {
+    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    CHRONOS_ASSERT(n % (L * k) == 0, "routes must hold whole steps of [L, k]");
+    const int64_t steps = n / (L * k);
+    for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) {
+        const int64_t s = step + 1 + kk;
+        if (s > steps) break;
+        for (int64_t l = 0; l < L; ++l) {
+            float* row = pred + (kk * L + l) * E;
+            std::fill(row, row + E, 0.0f);
+            for (int64_t j = 0; j < k; ++j) row[routes[((s - 1) * L + l) * k + j]] = 1.0f;
+        }
+    }
+}
+
+Prefetcher::Prefetcher(const Model& model, const SessionOptions& options)
+    : model_(model),
+      options_(options),
+      residency_(model.config.num_hidden_layers, model.config.n_routed_experts,
+                 options.mode == MissMode::lru ? Residency::Kind::lru : Residency::Kind::chronos, options.reuse_prior) {
+    const ModelConfig& c = model_.config;
+    const int64_t H = c.hidden_size, L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    const int64_t K = c.lookahead_steps;
+    auto sized = [](std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(std::max<int64_t>(n, 1)), 0.0f); };
+    sized(la_in_, H + L * E);
+    sized(la_hid_, model_.lookahead.hidden);
+    sized(la_out_, K * L * E);
+    sized(pred_next_, 2 * L * E);
+    sized(intent_score_, L * E);
+    pred_top_.assign(static_cast<size_t>(2 * L * k), -1);
+    la_top_.assign(static_cast<size_t>(k), 0);
+    la_pairs_.assign(static_cast<size_t>(std::max<int64_t>(K, 1) * L * k), 0);
+    sized(la_scores_, std::max<int64_t>(K, 1) * L * k);
+    intent_set_.assign(static_cast<size_t>(L * E), 0);
+}
+
+bool Prefetcher::predicts() const { return options_.mode == MissMode::exact || options_.mode == MissMode::soft; }
+
+// The intent classifier on the prompt: the best-scored pairs, as many as there are slots, are
+// queued before prefill computes.
+void Prefetcher::begin_prompt(const int32_t* ids, int64_t T, ExpertStore& store) {
+    std::fill(pred_top_.begin(), pred_top_.end(), -1);
+    have_pred_ = false;
+    if (!predicts() || !options_.use_intent || !model_.intent.present) return;
+    const ModelConfig& c = model_.config;
+    const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
+    intent_forward(intent_score_.data(), ids, T, model_);
+    std::vector<int32_t> pairs(static_cast<size_t>(LE));  // once per prompt
+    for (int64_t p = 0; p < LE; ++p) {
+        pairs[static_cast<size_t>(p)] = static_cast<int32_t>(p);
+        residency_.set_score(static_cast<int32_t>(p), intent_score_[static_cast<size_t>(p)]);
+    }
+    std::sort(pairs.begin(), pairs.end(), [&](int32_t a, int32_t b) { return intent_score_[static_cast<size_t>(a)] > intent_score_[static_cast<size_t>(b)]; });
+    const int64_t n = std::min<int64_t>(store.slot_count(), LE);
+    std::fill(intent_set_.begin(), intent_set_.end(), 0);
+    std::vector<float> scores(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+        intent_set_[static_cast<size_t>(pairs[static_cast<size_t>(i)])] = 1;
+        scores[static_cast<size_t>(i)] = intent_score_[static_cast<size_t>(pairs[static_cast<size_t>(i)])];
+    }
+    store.prefetch(pairs.data(), scores.data(), static_cast<int>(n));
+}
+
+void Prefetcher::begin_token() {
+    const ModelConfig& c = model_.config;
+    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    std::copy(pred_top_.begin() + L * k, pred_top_.end(), pred_top_.begin());
+    std::copy(pred_next_.begin() + L * E, pred_next_.end(), pred_next_.begin());
+}
+
+void Prefetcher::count_recall(int64_t l, const int32_t* top, Metrics& m) const {
+    const ModelConfig& c = model_.config;
+    const int64_t E = c.n_routed_experts, k = c.num_experts_per_tok;
+    for (int64_t j = 0; j < k; ++j) {
+        const int32_t e = top[j];
+        if (have_pred_) {
+            const int32_t* pred = &pred_top_[static_cast<size_t>(l * k)];
+            m.lookahead_named += std::find(pred, pred + k, e) != pred + k;
+            m.lookahead_total += 1;
+        }
+        if (model_.intent.present && options_.use_intent) {
+            m.intent_named += intent_set_[static_cast<size_t>(l * E + e)];
+            m.intent_total += 1;
+        }
+    }
+}
+
+// A pair is a hit only if its read was complete when its layer first asked for it (`asked`, its
+// state at the layer's start), however soon a wait for another pair of the layer completes it:
+// a read under way at the ask is a late miss. Exact waits for a miss; soft uses a late read
+// that has landed by the expert's turn and otherwise lets the shared expert stand in, keeping
+// the read going for later tokens. Pipeline slack is recorded for the prefetched pairs decode
+// uses.
+bool Prefetcher::acquire(int32_t pair, uint64_t assignments, bool decode, PairState asked, double ask_s,
+                         ExpertStore& store, Metrics& m) {
+    residency_.use(pair);  // routed to now, whether it computes or not
+    const bool hit = asked == PairState::ready;
+    (decode ? (hit ? m.hits : m.misses) : (hit ? m.prefill_hits : m.prefill_misses)) += assignments;
+    const bool prefetched = store.unused_prefetch(pair);  // before this layer uses it
+    if (hit) {
+        if (decode && prefetched) m.slack.add(1000.0 * (ask_s - store.ready_s(pair)));
+        return true;
+    }
+    if (decode && asked == PairState::loading) m.misses_late += assignments;
+    if (options_.mode == MissMode::soft && decode) {
+        // A read under way may have landed while the layer's resident experts computed: then
+        // the expert computes (still a miss: it was not ready when asked, and its slack is
+        // negative). Otherwise the shared expert stands in and the read goes on for the tokens
+        // after this one.
+        if (asked == PairState::loading) {
+            store.poll();
+            if (store.ready(pair)) {
+                if (prefetched) m.slack.add(1000.0 * (ask_s - store.ready_s(pair)));
+                return true;
+            }
+        }
+        m.fallbacks += assignments;
+        if (asked == PairState::absent) {
+            // Routing is sticky: the pair is likely needed again soon (the policy's reuse prior).
+            const ModelConfig& c = model_.config;
+            const float score = have_pred_ ? 0.9f * pred_next_[static_cast<size_t>(c.num_hidden_layers * c.n_routed_experts + pair)] : 0.0f;
+            store.prefetch(&pair, &score, 1);
+        }
+        return false;
+    }
+    const double waited = store.fetch_wait(pair);
+    (decode ? m.stall_s : m.prefill_stall_s) += waited;
+    // A prefetch that arrived after the ask: negative slack, the time it was late by.
+    if (decode && prefetched && asked == PairState::loading) m.slack.add(1000.0 * (ask_s - store.ready_s(pair)));
+    return true;
+}
+
+// The predictors' expectation for a pair (docs/runtime.md): the intent prior, the lookahead's
+// t+1 and t+2 probabilities, and, while the current token still needs its later layers, the
+// prediction made for it. The reuse prior is the replacement policy's own (residency.h).
+float Prefetcher::pair_score(int32_t pair, bool current_token) const {
+    const ModelConfig& c = model_.config;
+    const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
+    const size_t p = static_cast<size_t>(pair);
+    float s = model_.intent.present && options_.use_intent ? 0.3f * intent_score_[p] : 0.0f;
+    if (current_token) s = std::max(s, pred_next_[p]);
+    for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * la_out_[static_cast<size_t>(kk * LE) + p]);
+    return s;
+}
+
+// Keeps the first n lookahead candidates whose score reaches the prefetch threshold: when the
+// disk is the bottleneck a wrong guess costs a read and evicts a pair that might be reused.
+int Prefetcher::confident(int n) {
+    int m = 0;
+    for (int i = 0; i < n; ++i) {
+        if (la_scores_[static_cast<size_t>(i)] < options_.prefetch_threshold) continue;
+        la_pairs_[static_cast<size_t>(m)] = la_pairs_[static_cast<size_t>(i)];
+        la_scores_[static_cast<size_t>(m)] = la_scores_[static_cast<size_t>(i)];
+        ++m;
+    }
+    return m;
+}
+
+void Prefetcher::lookahead(const float* h, const float* route, int64_t step, ExpertStore& store,
+                           const std::function<void(int64_t step, float* pred)>& on_predict) {
+    const ModelConfig& c = model_.config;
+    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok, K = c.lookahead_steps;
+    lookahead_forward(la_out_.data(), h, route, model_.lookahead, c, la_in_.data(), la_hid_.data());
+    if (on_predict) on_predict(step, la_out_.data());
+    // The t+1 prediction is kept to count its recall when t+1 computes.
+    std::memcpy(&pred_next_[static_cast<size_t>(L * E)], la_out_.data(), static_cast<size_t>(L * E) * sizeof(float));
+    for (int64_t l = 0; l < L; ++l) topk(&la_out_[static_cast<size_t>(l * E)], E, k, &pred_top_[static_cast<size_t>(L * k + l * k)]);
+    have_pred_ = true;
+    if (!predicts() || !options_.use_lookahead) return;
+    // Eviction scores: what this token still needs (the previous prediction; nothing once the
+    // head reads the last block), then t+1, t+2, with the intent classifier's prior underneath.
+    const bool token_done = lookahead_reads_own_routing(c);  // the head ran after t's last block
+    for (int32_t p = 0; p < static_cast<int32_t>(L * E); ++p) residency_.set_score(p, pair_score(p, /*current_token=*/!token_done));
+    int n = 0;
+    for (int64_t kk = 0; kk < K; ++kk) {
+        for (int64_t l = 0; l < L; ++l) {
+            const float* pr = &la_out_[static_cast<size_t>((kk * L + l) * E)];
+            int32_t* top = la_top_.data();  // [k], sized from the config
+            topk(pr, E, k, top);
+            for (int64_t j = 0; j < k; ++j) {
+                la_pairs_[static_cast<size_t>(n)] = static_cast<int32_t>(l * E + top[j]);
+                la_scores_[static_cast<size_t>(n)] = (kk == 0 ? 0.9f : 0.8f) * pr[top[j]];
+                ++n;
+            }
+        }
+    }
+    store.prefetch(la_pairs_.data(), la_scores_.data(), confident(n));
+}
+
+// After layer l computed token t, its pairs are no longer needed for t: their scores drop to
+// what the lookahead says about t+1 and t+2, and the slots they free take t+1's predicted
+// experts of this layer, read while layers l+1 .. L-1 compute.
+void Prefetcher::refill_layer(int64_t l, ExpertStore& store) {
+    if (!have_pred_ || model_.lookahead.hidden == 0 || !options_.use_lookahead || !predicts()) return;
+    const ModelConfig& c = model_.config;
+    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    for (int64_t e = 0; e < E; ++e) {
+        const int32_t p = static_cast<int32_t>(l * E + e);
+        residency_.set_score(p, pair_score(p, /*current_token=*/false));
+    }
+    const int32_t* top = &pred_top_[static_cast<size_t>(L * k + l * k)];  // t+1's prediction for this layer
+    for (int64_t j = 0; j < k; ++j) {
+        la_pairs_[static_cast<size_t>(j)] = static_cast<int32_t>(l * E + top[j]);
+        la_scores_[static_cast<size_t>(j)] = 0.9f * la_out_[static_cast<size_t>(l * E + top[j])];
+    }
+    store.prefetch(la_pairs_.data(), la_scores_.data(), confident(static_cast<int>(k)));
+}
+
+}  // namespace chronos::rt

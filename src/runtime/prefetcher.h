@@ -1,0 +1,108 @@
+// prefetcher.h: the scheduling policy of a session — what to read before it is needed, what
+// each resident pair is worth, and what a layer does when an expert it needs is not resident.
+// It owns the predictors' state (the intent classifier's scores for a prompt, the lookahead
+// head's distributions for the next tokens) and the replacement policy (residency.h) that the
+// store consults; the store (expert_store.h) only moves bytes. The session's forward calls it
+// at fixed points:
+//
+//   prompt     begin_prompt: the intent classifier's best pairs, as many as there are slots,
+//              are queued before prefill computes;
+//   decode     begin_token; after block lookahead_input_layer, lookahead(): the head names the
+//              experts of t+1..t+K, queued at once; after each layer from that block on,
+//              refill_layer(): the layer's pairs drop to their t+1/t+2 scores and the slots they
+//              free take t+1's predicted experts of that layer;
+//   each MoE   at_layer, count_recall, then acquire() per chosen expert: the miss policy.
+//
+// Miss policies (MissMode): exact waits (output identical to resident at any budget); soft lets
+// the shared expert stand in (availability 0, counted as a fallback) and keeps or queues the
+// read for later tokens; lru is the plain offload engine (no prediction, blocking read, LRU
+// eviction); resident reads every expert at start.
+//
+//     chronos::rt::Prefetcher pf(model, options);
+//     chronos::rt::ExpertStore store(model.manifest, model.dir, budget, k, options.io, &pf.residency());
+//     pf.begin_prompt(ids, T, store);
+//     bool computes = pf.acquire(pair, rows, /*decode=*/true, PairState::absent, ask_s, store, metrics);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runtime/expert_store.h"
+#include "runtime/metrics.h"
+#include "runtime/model.h"
+#include "runtime/residency.h"
+
+namespace chronos::rt {
+
+enum class MissMode : uint8_t { exact, soft, lru, resident };
+const char* miss_mode_name(MissMode m);
+MissMode miss_mode_parse(const std::string& name);  // throws on an unknown name
+
+struct SessionOptions {
+    MissMode mode = MissMode::exact;
+    uint64_t ram_budget = 0;  // bytes for expert slots; 0: all experts
+    IoOptions io;
+    bool use_intent = true;     // exact/soft: prefetch the intent classifier's set at prefill
+    bool use_lookahead = true;  // exact/soft: prefetch the lookahead's predictions in decode
+    bool preload = false;       // fill every slot before the first prompt (a warm start)
+    float prefetch_threshold = 0.45f;  // lookahead candidates scoring below this are not read
+    float reuse_prior = 0.5f;         // score floor of a pair in its layer's latest routing (residency.h)
+};
+
+// A pair's read, when its layer asks for it: complete, under way, or not started.
+enum class PairState : uint8_t { ready, loading, absent };
+
+// An oracle for Session::on_predict: overwrites the lookahead's distributions pred [K, L, E]
+// for decode steps step+1 .. step+K with recorded routing, routes [n / (L*k)][L][k] (decode
+// step s at row s-1): 1 for each chosen expert, 0 for the rest. Steps past the recording keep
+// the head's own prediction.
+void prediction_from_routes(const int32_t* routes, int64_t n, const ModelConfig& c, int64_t step, float* pred);
+
+class Prefetcher {
+public:
+    Prefetcher(const Model& model, const SessionOptions& options);
+
+    Residency& residency() { return residency_; }
+    bool predicts() const;  // exact or soft: the predictors schedule reads
+
+    // A new prompt from position 0: forgets the predictions; queues the intent classifier's set.
+    void begin_prompt(const int32_t* ids, int64_t T, ExpertStore& store);
+    // A decode token: the prediction made for it becomes the current one.
+    void begin_token();
+    // Layer l routes for decode step `step` (0 while the prompt runs).
+    void at_layer(int64_t step, int64_t l) { residency_.at(step, l); }
+    // Recall of the predictions against the experts the router chose for a decode token, top [k].
+    void count_recall(int64_t l, const int32_t* top, Metrics& m) const;
+    // The miss policy for one chosen pair, `assignments` rows routed to it, its read in state
+    // `asked` when the layer asked at ask_s (steady-clock seconds). Counts the hit or miss, the
+    // stall and the pipeline slack; returns whether the expert computes (it is then ready).
+    bool acquire(int32_t pair, uint64_t assignments, bool decode, PairState asked, double ask_s, ExpertStore& store,
+                 Metrics& m);
+    // The lookahead head on h [H] (block lookahead_input_layer's output) and a full routing
+    // route [L*E]; `on_predict` (may be empty) may overwrite its distributions. Queues the
+    // predicted experts of t+1..t+K (exact and soft).
+    void lookahead(const float* h, const float* route, int64_t step, ExpertStore& store,
+                   const std::function<void(int64_t step, float* pred)>& on_predict);
+    // Layer l computed the current token: its pairs' scores and freed slots turn to t+1.
+    void refill_layer(int64_t l, ExpertStore& store);
+
+private:
+    float pair_score(int32_t pair, bool current_token) const;
+    int confident(int n);
+
+    const Model& model_;
+    SessionOptions options_;
+    Residency residency_;
+    bool have_pred_ = false;
+    std::vector<float> la_in_, la_hid_, la_out_;  // the head: [H + L*E], [D], [K, L, E]
+    std::vector<float> pred_next_;                // [cur | next] predicted router probabilities [2, L, E]
+    std::vector<int32_t> pred_top_;               // [cur | next] predicted top-k per layer [2, L, k]
+    std::vector<float> intent_score_;             // [L*E] the intent classifier's score per pair
+    std::vector<uint8_t> intent_set_;             // [L*E] the pairs it queued
+    std::vector<int32_t> la_pairs_, la_top_;      // candidates [K*L*k], one row's top-k [k]
+    std::vector<float> la_scores_;                // [K*L*k]
+};
+
+}  // namespace chronos::rt
