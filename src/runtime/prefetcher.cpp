@@ -71,6 +71,7 @@ bool Prefetcher::predicts() const { return options_.mode == MissMode::exact || o
 void Prefetcher::begin_prompt(const int32_t* ids, int64_t T, ExpertStore& store) {
     std::fill(pred_top_.begin(), pred_top_.end(), -1);
     have_pred_ = false;
+    step_ = 0;
     if (!predicts() || !options_.use_intent || !model_.intent.present) return;
     const ModelConfig& c = model_.config;
     const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
@@ -160,14 +161,18 @@ bool Prefetcher::acquire(int32_t pair, uint64_t assignments, bool decode, PairSt
     return true;
 }
 
-// The predictors' expectation for a pair (docs/runtime.md): the intent prior, the lookahead's
-// t+1 and t+2 probabilities, and, while the current token still needs its later layers, the
-// prediction made for it. The reuse prior is the replacement policy's own (residency.h).
+// The predictors' expectation for a pair (docs/runtime.md): the intent prior while decode is
+// within the horizon the classifier was trained for (it predicts the experts of the first
+// `horizon` generated tokens; past them its scores are stale and would hold slots against the
+// routing's recency), the lookahead's t+1 and t+2 probabilities, and, while the current token
+// still needs its later layers, the prediction made for it. The reuse prior is the
+// replacement policy's own (residency.h).
 float Prefetcher::pair_score(int32_t pair, bool current_token) const {
     const ModelConfig& c = model_.config;
     const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
     const size_t p = static_cast<size_t>(pair);
-    float s = model_.intent.present && options_.use_intent ? 0.3f * intent_score_[p] : 0.0f;
+    const bool intent = model_.intent.present && options_.use_intent && step_ < model_.intent.horizon;
+    float s = intent ? 0.3f * intent_score_[p] : 0.0f;
     if (current_token) s = std::max(s, pred_next_[p]);
     for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * la_out_[static_cast<size_t>(kk * LE) + p]);
     return s;
@@ -190,6 +195,7 @@ void Prefetcher::lookahead(const float* h, const float* route, int64_t step, Exp
                            const std::function<void(int64_t step, float* pred)>& on_predict) {
     const ModelConfig& c = model_.config;
     const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok, K = c.lookahead_steps;
+    step_ = step;
     lookahead_forward(la_out_.data(), h, route, model_.lookahead, c, la_in_.data(), la_hid_.data());
     if (on_predict) on_predict(step, la_out_.data());
     // The t+1 prediction is kept to count its recall when t+1 computes.

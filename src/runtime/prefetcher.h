@@ -48,7 +48,7 @@ struct SessionOptions {
     bool use_lookahead = true;  // exact/soft: prefetch the lookahead's predictions in decode
     bool preload = false;       // fill every slot before the first prompt (a warm start)
     float prefetch_threshold = 0.45f;  // lookahead candidates scoring below this are not read
-    float reuse_prior = 0.5f;         // score floor of a pair in its layer's latest routing (residency.h)
+    float reuse_prior = 0.5f;         // prior reuse probability of a pair in its layer's latest routing (residency.h)
 };
 
 // A pair's read, when its layer asks for it: complete, under way, or not started.
@@ -96,6 +96,7 @@ private:
     SessionOptions options_;
     Residency residency_;
     bool have_pred_ = false;
+    int64_t step_ = 0;                            // decode steps of the prompt so far (at the latest lookahead)
     std::vector<float> la_in_, la_hid_, la_out_;  // the head: [H + L*E], [D], [K, L, E]
     std::vector<float> pred_next_;                // [cur | next] predicted router probabilities [2, L, E]
     std::vector<int32_t> pred_top_;               // [cur | next] predicted top-k per layer [2, L, k]
