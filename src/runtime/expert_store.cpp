@@ -96,7 +96,7 @@ void ExpertStore::unpin(int32_t pair) {
     --slots_[static_cast<size_t>(s)].pins;
 }
 
-int32_t ExpertStore::take_slot(int32_t incoming) {
+int32_t ExpertStore::take_slot(float below_score) {
     candidates_.clear();
     for (size_t i = 0; i < slots_.size(); ++i) {
         const Slot& s = slots_[i];
@@ -105,7 +105,7 @@ int32_t ExpertStore::take_slot(int32_t incoming) {
     }
     if (candidates_.empty()) return -1;
     CHRONOS_ASSERT(policy_ != nullptr, "an expert store without a replacement policy had to evict");
-    const int v = policy_->victim(candidates_.data(), static_cast<int>(candidates_.size()), incoming);
+    const int v = policy_->victim(candidates_.data(), static_cast<int>(candidates_.size()), below_score);
     if (v < 0) return -1;
     const int32_t best = slot_of_[static_cast<size_t>(candidates_[static_cast<size_t>(v)])];
     Slot& s = slots_[static_cast<size_t>(best)];
@@ -226,8 +226,12 @@ int ExpertStore::prefetch(const int32_t* pair, const float* score, int n) {
     for (int i = 0; i < m; ++i) {
         const int32_t p = pair[order[i]];
         if (slot_of_[static_cast<size_t>(p)] >= 0) continue;  // resident, loading, or queued just now
-        if (policy_ != nullptr) policy_->raise_score(p, score[order[i]]);
-        const int32_t s = take_slot(p);
+        float keep = score[order[i]];
+        if (policy_ != nullptr) {
+            policy_->raise_score(p, keep);
+            keep = policy_->score(p);
+        }
+        const int32_t s = take_slot(keep);
         if (s < 0) {
             counters_.prefetches_dropped++;
             continue;
@@ -242,12 +246,13 @@ int ExpertStore::prefetch(const int32_t* pair, const float* score, int n) {
 double ExpertStore::fetch_wait(int32_t pair) {
     if (ready(pair)) return 0.0;
     const auto t0 = std::chrono::steady_clock::now();
+    constexpr float kAny = std::numeric_limits<float>::infinity();  // a needed pair takes any victim
     if (slot_of_[static_cast<size_t>(pair)] < 0) {
-        int32_t s = take_slot(kNeeded);
+        int32_t s = take_slot(kAny);
         while (s < 0) {  // every slot is loading or pinned: let a read finish
             CHRONOS_ASSERT(io_->in_flight() > 0, "every expert slot is pinned: the budget check should have prevented this");
             reap(/*wait=*/true);
-            s = take_slot(kNeeded);
+            s = take_slot(kAny);
         }
         queued_.clear();
         assign(s, pair, /*prefetched=*/false);
@@ -269,7 +274,7 @@ void ExpertStore::preload(int64_t n) {
     n = std::min(n, slot_count());
     for (int32_t p = 0; p < static_cast<int32_t>(n); ++p) {
         if (slot_of_[static_cast<size_t>(p)] >= 0) continue;
-        assign(take_slot(kNeeded), p, /*prefetched=*/false);
+        assign(take_slot(std::numeric_limits<float>::infinity()), p, /*prefetched=*/false);
     }
     submit_pairs(queued_);
     while (io_->in_flight() > 0) reap(/*wait=*/true);

@@ -113,9 +113,7 @@ private:
     };
 
     static constexpr int kReapBatch = 16;  // completions collected per call
-    static constexpr int32_t kNeeded = -1;  // take_slot for a read that must happen: any victim
-    // A free slot, or the policy's victim for pair `incoming` (kNeeded: any); -1 if none.
-    int32_t take_slot(int32_t incoming);
+    int32_t take_slot(float below_score);  // a free slot, or the policy's victim scoring below; -1 if none
     void assign(int32_t slot, int32_t pair, bool prefetched);  // the slot starts loading the pair; queued_ gets it
     int reap(bool wait);                   // completes the reads that finished (at least one if wait); how many
     void submit_pairs(std::vector<int32_t>& queued);         // coalesce and submit

@@ -63,7 +63,7 @@ ReplayCounts policy_replay(const Trace& trace, int64_t slots, ReplayPolicy polic
                                 if (next_use[static_cast<size_t>(resident[c])] > next_use[static_cast<size_t>(resident[static_cast<size_t>(v)])]) v = static_cast<int>(c);
                             }
                         } else {
-                            v = r.victim(resident.data(), static_cast<int>(resident.size()));
+                            v = r.victim(resident.data(), static_cast<int>(resident.size()), std::numeric_limits<float>::infinity());
                         }
                         is_resident[static_cast<size_t>(resident[static_cast<size_t>(v)])] = 0;
                         resident[static_cast<size_t>(v)] = resident.back();

@@ -84,6 +84,11 @@ bool Residency::in_latest_routing(int32_t pair) const {
     return used_step_[static_cast<size_t>(pair)] == layer_step_[static_cast<size_t>(pair / E_)];
 }
 
+bool Residency::in_recent_routing(int32_t pair) const {
+    const int64_t u = used_step_[static_cast<size_t>(pair)], l = static_cast<int64_t>(pair / E_);
+    return u >= 0 && (u == layer_step_[static_cast<size_t>(l)] || u == layer_prev_[static_cast<size_t>(l)]);
+}
+
 float Residency::expectation(int32_t pair) const {
     // Two pseudo-observations at the cell's prior (the predictors' score, raised to reuse_prior
     // for a pair in its layer's latest routing): the estimate starts there and follows what the
@@ -96,6 +101,12 @@ float Residency::expectation(int32_t pair) const {
     const double mid = (static_cast<double>(sb) + 0.5) / kScores;
     const double prior = rb > 0 ? std::max(mid, static_cast<double>(reuse_prior_)) : mid;
     return static_cast<float>((stayed_[c] + 2.0 * prior) / (seen_[c] + 2.0));
+}
+
+float Residency::score(int32_t pair) const {
+    if (kind_ == Kind::lru) return 0.0f;
+    const float s = score_[static_cast<size_t>(pair)];
+    return in_recent_routing(pair) ? std::max(s, reuse_prior_) : s;
 }
 
 int64_t Residency::layers_until_needed(int32_t pair) const {
@@ -114,17 +125,13 @@ bool Residency::evict_before(int32_t a, int32_t b) const {
     return last_use_[static_cast<size_t>(a)] < last_use_[static_cast<size_t>(b)];
 }
 
-int Residency::victim(const int32_t* pairs, int n, int32_t incoming) const {
+int Residency::victim(const int32_t* pairs, int n, float below) const {
     int best = -1;
     for (int i = 0; i < n; ++i) {
+        if (!(score(pairs[i]) < below)) continue;
         if (best < 0 || evict_before(pairs[i], pairs[best])) best = i;
     }
-    if (best < 0 || incoming < 0 || kind_ == Kind::lru) return best;
-    // A prefetch takes the slot only from a pair worth less than itself, on the same scale:
-    // expectation per layer until needed (vb * d_in < v_in * d_b compares vb / d_b with v_in / d_in).
-    const int32_t b = pairs[best];
-    const double vb = expectation(b), vi = expectation(incoming);
-    return vb * static_cast<double>(layers_until_needed(incoming)) < vi * static_cast<double>(layers_until_needed(b)) ? best : -1;
+    return best;
 }
 
 }  // namespace chronos::rt

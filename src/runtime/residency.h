@@ -4,9 +4,9 @@
 // router chose and what the predictors expect; `chronos bench policy` replays a routing trace
 // through the same object, beside LRU and Belady's MIN (policy_replay.h).
 //
-// A pair's score is the predictors' expectation (intent classifier, lookahead; the session sets
-// it). A read that must happen takes the first victim; a prefetch only one that is worth less
-// than the pair it brings, on the scale below.
+// Who may be evicted: a pair's score is the larger of the predictors' expectation (intent
+// classifier, lookahead; the session sets it) and `reuse_prior` for a pair in one of its layer's
+// last two routings (routing is sticky). A prefetch may only evict a pair scoring below its own.
 //
 // Which goes first: the pair with the lowest expectation per layer until it is needed. Its
 // expectation is the probability, learned from the routing the policy sees, that its layer's
@@ -25,7 +25,7 @@
 //
 //     chronos::rt::Residency r(layers, experts, chronos::rt::Residency::Kind::chronos, 0.5f);
 //     r.at(step, layer);  r.use(pair);  r.set_score(pair, 0.9f * p_next);
-//     int i = r.victim(resident_pairs, n, /*incoming=*/pair);   // -1: keep them all
+//     int i = r.victim(resident_pairs, n, /*below=*/incoming_score);   // -1: keep them all
 #pragma once
 
 #include <array>
@@ -48,16 +48,17 @@ public:
     // The predictors' expectation for a pair (0 clears it); raise keeps the larger.
     void set_score(int32_t pair, float score) { score_[static_cast<size_t>(pair)] = score; }
     void raise_score(int32_t pair, float score);
-    // Whether the pair is part of the latest routing of its layer.
+    // What protects a pair from a prefetch: max(predictors, reuse prior); always 0 for lru.
+    float score(int32_t pair) const;
+    // Whether the pair is part of the latest routing of its layer, or of one of its last two.
     bool in_latest_routing(int32_t pair) const;
+    bool in_recent_routing(int32_t pair) const;
     // The learned probability that the pair is chosen at its layer's next routing, given its
     // predictors' score and how many tokens in a row it has been chosen.
     float expectation(int32_t pair) const;
-    // Index into pairs[n] (resident, evictable) of the one to evict, -1 if none may go. For a
-    // read that must happen (incoming -1) the policy's first victim; for a prefetch of pair
-    // `incoming`, only a victim expected less per layer until needed (a prefetch must not evict
-    // a better bet than itself).
-    int victim(const int32_t* pairs, int n, int32_t incoming = -1) const;
+    // Index into pairs[n] (resident, evictable) of the one to evict, -1 if none may go: with
+    // `below` finite, only a pair scoring under it (a prefetch must not evict a better guess).
+    int victim(const int32_t* pairs, int n, float below) const;
 
 private:
     static constexpr int kRuns = 8;     // run lengths 1 .. 7, and 8 or more (0: not in the latest routing)
