@@ -68,10 +68,10 @@ bool Prefetcher::predicts() const { return options_.mode == MissMode::exact || o
 
 // The intent classifier on the prompt: the best-scored pairs, as many as there are slots, are
 // queued before prefill computes.
-void Prefetcher::begin_prompt(const int32_t* ids, int64_t T, ExpertStore& store) {
+void Prefetcher::begin_prompt(const int32_t* ids, int64_t T, int64_t step, ExpertStore& store) {
     std::fill(pred_top_.begin(), pred_top_.end(), -1);
     have_pred_ = false;
-    step_ = 0;
+    step_ = prompt_step_ = step;
     if (!predicts() || !options_.use_intent || !model_.intent.present) return;
     const ModelConfig& c = model_.config;
     const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
@@ -171,7 +171,7 @@ float Prefetcher::pair_score(int32_t pair, bool current_token) const {
     const ModelConfig& c = model_.config;
     const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
     const size_t p = static_cast<size_t>(pair);
-    const bool intent = model_.intent.present && options_.use_intent && step_ < model_.intent.horizon;
+    const bool intent = model_.intent.present && options_.use_intent && step_ - prompt_step_ < model_.intent.horizon;
     float s = intent ? 0.3f * intent_score_[p] : 0.0f;
     if (current_token) s = std::max(s, pred_next_[p]);
     for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * la_out_[static_cast<size_t>(kk * LE) + p]);

@@ -20,7 +20,7 @@
 //
 //     chronos::rt::Prefetcher pf(model, options);
 //     chronos::rt::ExpertStore store(model.manifest, model.dir, budget, k, options.io, &pf.residency());
-//     pf.begin_prompt(ids, T, store);
+//     pf.begin_prompt(ids, T, /*step=*/0, store);
 //     bool computes = pf.acquire(pair, rows, /*decode=*/true, PairState::absent, ask_s, store, metrics);
 #pragma once
 
@@ -67,8 +67,9 @@ public:
     Residency& residency() { return residency_; }
     bool predicts() const;  // exact or soft: the predictors schedule reads
 
-    // A new prompt from position 0: forgets the predictions; queues the intent classifier's set.
-    void begin_prompt(const int32_t* ids, int64_t T, ExpertStore& store);
+    // A new prompt from position 0, `step` the session's decode steps so far: forgets the
+    // predictions; queues the intent classifier's set.
+    void begin_prompt(const int32_t* ids, int64_t T, int64_t step, ExpertStore& store);
     // A decode token: the prediction made for it becomes the current one.
     void begin_token();
     // Layer l routes for decode step `step` (0 while the prompt runs).
@@ -96,7 +97,7 @@ private:
     SessionOptions options_;
     Residency residency_;
     bool have_pred_ = false;
-    int64_t step_ = 0;                            // decode steps of the prompt so far (at the latest lookahead)
+    int64_t step_ = 0, prompt_step_ = 0;          // the session's decode steps at the latest lookahead, at the prompt
     std::vector<float> la_in_, la_hid_, la_out_;  // the head: [H + L*E], [D], [K, L, E]
     std::vector<float> pred_next_;                // [cur | next] predicted router probabilities [2, L, E]
     std::vector<int32_t> pred_top_;               // [cur | next] predicted top-k per layer [2, L, k]

@@ -76,7 +76,7 @@ void Session::prefill(const int32_t* ids, int64_t T, float* logits_all) {
     for (LayerCache& cache : caches_) layer_cache_reset(cache);
     const auto t0 = Clock::now();
     const uint64_t bytes0 = store_->counters().bytes_read;
-    prefetcher_.begin_prompt(ids, T, *store_);
+    prefetcher_.begin_prompt(ids, T, step_, *store_);
     forward(ids, T, Phase::prefill, logits_all);
     metrics_.prompt_tokens += T;
     metrics_.prefill_s += seconds_since(t0);
