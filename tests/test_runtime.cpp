@@ -16,6 +16,7 @@
 
 #include "cluster/coactivation.h"
 #include "core/error.h"
+#include "format/intent.h"
 #include "format/pack.h"
 #include "model/model.h"
 #include "runtime/kernels.h"
@@ -567,6 +568,45 @@ TEST(RuntimePolicy, BelowOneTokensExpertsExactStillHits) {
     std::printf("6 slots, 8 pairs per token: lru hit rate %.3f, exact %.3f\n", rate(lru.metrics()), rate(exact.metrics()));
     EXPECT_EQ(lru.metrics().hits, 0u) << "LRU cycles through the tier";
     EXPECT_GE(rate(exact.metrics()), 0.5) << "5 of 8 pairs can stay resident";
+}
+
+// The intent classifier predicts the experts of the first `horizon` generated tokens of a
+// prompt: its scores protect pairs from eviction that long and no longer, counted from each
+// prompt, not from the session's start.
+TEST(RuntimePolicy, IntentScoresCountOnlyWithinTheirHorizon) {
+    PackedModel pm(runtime_config(), 5);
+    const ModelConfig& c = pm.runtime().config;
+    const int64_t H = c.hidden_size, LE = c.num_hidden_layers * c.n_routed_experts, D = 2;
+    // Zero weights; the out bias names pair 5 with certainty and no other.
+    IntentClassifier ic;
+    ic.present = true;
+    ic.hidden = D;
+    ic.horizon = 3;
+    ic.up_w.assign(static_cast<size_t>(D * 2 * H), 0.0f);
+    ic.up_b.assign(static_cast<size_t>(D), 0.0f);
+    ic.out_w.assign(static_cast<size_t>(LE * D), 0.0f);
+    ic.out_b.assign(static_cast<size_t>(LE), -20.0f);
+    ic.out_b[5] = 20.0f;
+    intent_save(pm.tmp.path(), ic, c);
+    rt::Model rm(pm.tmp.path());
+    ASSERT_TRUE(rm.intent.present);
+
+    const rt::SessionOptions so = mode_opts(rt::MissMode::exact);
+    rt::Prefetcher pf(rm, so);
+    rt::ExpertStore store(rm.manifest, rm.dir, rt::kBudgetAll, c.num_experts_per_tok, so.io, &pf.residency());
+    const std::vector<int32_t> ids = random_ids(6, c.vocab_size, 1);
+    const std::vector<float> h(static_cast<size_t>(H), 0.1f), route(static_cast<size_t>(LE), 1.0f / static_cast<float>(c.n_routed_experts));
+    const int64_t KLE = c.lookahead_steps * LE;
+    auto silent = [KLE](int64_t, float* pred) { std::fill(pred, pred + KLE, 0.0f); };  // the head names nothing
+    for (int64_t first : {int64_t{0}, int64_t{10}}) {  // a second prompt later in the same session
+        pf.begin_prompt(ids.data(), static_cast<int64_t>(ids.size()), first, store);
+        for (int64_t step = first; step < first + 6; ++step) {
+            pf.lookahead(h.data(), route.data(), step, store, silent);
+            const float want = step - first < ic.horizon ? 0.3f : 0.0f;  // 0.3 x a sigmoid of +20, or nothing
+            EXPECT_NEAR(pf.residency().score(5), want, 1e-6) << "prompt at step " << first << ", step " << step;
+            EXPECT_NEAR(pf.residency().score(6), 0.0f, 1e-6) << "a pair the classifier does not name";
+        }
+    }
 }
 
 // The simulated latency comes from the option or the environment; a bad value is refused.

@@ -14,16 +14,21 @@
 //                                         [](int32_t id) { return true; });
 //     nlohmann::ordered_json metrics = chronos::rt::metrics_json(session, result);
 //
-// Parts: kernels.h (OpenMP + BLAS), io_engine.h (io_uring, O_DIRECT), expert_store.h (RAM
-// tier), model.h (weights), session.h (state, scheduling, miss policies), metrics.h,
-// memory_budget.h (the budget from the memory limit), sampler.h, generate.h.
+// Parts: kernels.h (OpenMP + BLAS), layers.h (the layers as plain functions), io_engine.h
+// (io_uring, O_DIRECT), expert_store.h (RAM tier, the mechanism), residency.h (what to evict),
+// prefetcher.h (what to read ahead, miss policies), model.h (weights), session.h (state and the
+// forward pass), metrics.h, memory_budget.h (the budget from the memory limit), sampler.h,
+// generate.h.
 #pragma once
 
 #include "runtime/expert_store.h"
 #include "runtime/generate.h"
 #include "runtime/io_engine.h"
 #include "runtime/kernels.h"
+#include "runtime/layers.h"
 #include "runtime/memory_budget.h"
 #include "runtime/model.h"
+#include "runtime/prefetcher.h"
+#include "runtime/residency.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
