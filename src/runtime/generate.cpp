@@ -110,7 +110,11 @@ nlohmann::ordered_json metrics_json(Session& session, const GenerateResult& resu
     j["decode_tok_s"] = m.decode_s > 0 ? static_cast<double>(m.decode_tokens) / m.decode_s : 0.0;
     j["ttft_ms"] = 1000.0 * result.ttft_s;
     j["peak_rss_bytes"] = peak_rss_bytes();
-    j["mapped_libraries"] = mapped_libraries();
+    // File names only: where the libraries live says nothing about the process and would put
+    // one machine's paths into committed results.
+    nlohmann::ordered_json libs = nlohmann::ordered_json::array();
+    for (const std::string& path : mapped_libraries()) libs.push_back(path.substr(path.rfind('/') + 1));
+    j["mapped_libraries"] = libs;
     j["expert_slots"] = st.slot_count();
     j["resident_expert_bytes_allocated"] = st.allocated_bytes();
     j["experts_read"] = st.counters().experts_read;
