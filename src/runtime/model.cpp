@@ -4,8 +4,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include "core/error.h"
 #include "core/file_io.h"
 #include "format/checkpoint.h"
