@@ -781,7 +781,7 @@ TEST(RuntimeKernels, GemvAndDotMatchADoubleReferenceOnEveryIsaAndThreadCount) {
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     const int threads_before = omp_get_max_threads();
     const rt::KernelIsa isa_before = rt::kernel_isa();
-    for (rt::KernelIsa isa : {rt::KernelIsa::sse2, rt::KernelIsa::avx2}) {
+    for (rt::KernelIsa isa : {rt::KernelIsa::sse2, rt::KernelIsa::avx2, rt::KernelIsa::avx512}) {
         if (!rt::kernel_isa_supported(isa)) {
             std::printf("this CPU cannot run the %s build: skipped\n", rt::kernel_isa_name(isa));
             continue;

@@ -1,8 +1,6 @@
 // kernels.cpp: see kernels.h.
 #include "runtime/kernels.h"
 
-#include <cblas.h>
-
 #include <omp.h>
 
 #include <algorithm>
@@ -76,7 +74,8 @@ __attribute__((always_inline)) inline float dot_body(const float* a, const float
 }
 
 // One build of each vector kernel per instruction set. Without -ffast-math and with
-// -ffp-contract off (ISO C++), both builds perform the same operations in the same order.
+// -ffp-contract=off (set for the runtime in CMakeLists.txt), both builds perform the same
+// operations in the same order.
 void gemv_rows_sse2(const float* W, const float* x, float* y, int64_t r0, int64_t r1, int64_t in, bool accumulate) {
     gemv_rows_body(W, x, y, r0, r1, in, accumulate);
 }
@@ -94,7 +93,9 @@ KernelIsa isa_active() {
     int isa = g_isa.load(std::memory_order_relaxed);
     if (isa < 0) {
         const char* env = std::getenv("CHRONOS_KERNELS");
-        KernelIsa pick = kernel_isa_supported(KernelIsa::avx2) ? KernelIsa::avx2 : KernelIsa::sse2;
+        KernelIsa pick = kernel_isa_supported(KernelIsa::avx512) ? KernelIsa::avx512
+                         : kernel_isa_supported(KernelIsa::avx2) ? KernelIsa::avx2
+                                                                 : KernelIsa::sse2;
         if (env != nullptr && *env != '\0') pick = kernel_isa_parse(env);
         kernel_isa_set(pick);
         isa = static_cast<int>(pick);
@@ -103,7 +104,7 @@ KernelIsa isa_active() {
 }
 
 void gemv_rows(const float* W, const float* x, float* y, int64_t r0, int64_t r1, int64_t in, bool accumulate) {
-    if (isa_active() == KernelIsa::avx2) gemv_rows_avx2(W, x, y, r0, r1, in, accumulate);
+    if (isa_active() != KernelIsa::sse2) gemv_rows_avx2(W, x, y, r0, r1, in, accumulate);
     else gemv_rows_sse2(W, x, y, r0, r1, in, accumulate);
 }
 
@@ -120,18 +121,24 @@ bool gemv_on_caller(int64_t weights) { return weights < kGemvParallelMin || omp_
 
 }  // namespace
 
-const char* kernel_isa_name(KernelIsa isa) { return isa == KernelIsa::avx2 ? "avx2" : "sse2"; }
+const char* kernel_isa_name(KernelIsa isa) { return isa == KernelIsa::avx512 ? "avx512" : isa == KernelIsa::avx2 ? "avx2" : "sse2"; }
 
 KernelIsa kernel_isa_parse(const std::string& name) {
     if (name == "sse2") return KernelIsa::sse2;
     if (name == "avx2") return KernelIsa::avx2;
-    fail("CHRONOS_KERNELS='{}' names no kernel build (sse2 or avx2)", name);
+    if (name == "avx512") return KernelIsa::avx512;
+    fail("CHRONOS_KERNELS='{}' names no kernel build (sse2, avx2 or avx512)", name);
 }
 
 bool kernel_isa_supported(KernelIsa isa) {
     if (isa == KernelIsa::sse2) return true;  // part of x86-64
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2") &&
+                      __builtin_cpu_supports("f16c");
+    if (isa == KernelIsa::avx2) return avx2;
+    return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd") &&
+           __builtin_cpu_supports("avx512vnni");
 }
 
 void kernel_isa_set(KernelIsa isa) {
@@ -141,7 +148,7 @@ void kernel_isa_set(KernelIsa isa) {
 
 KernelIsa kernel_isa() { return isa_active(); }
 
-float dot(const float* a, const float* b, int64_t n) { return isa_active() == KernelIsa::avx2 ? dot_avx2(a, b, n) : dot_sse2(a, b, n); }
+float dot(const float* a, const float* b, int64_t n) { return isa_active() != KernelIsa::sse2 ? dot_avx2(a, b, n) : dot_sse2(a, b, n); }
 
 void gemv(const float* W, const float* x, float* y, int64_t out, int64_t in, bool accumulate) {
     if (gemv_on_caller(out * in)) {
@@ -169,26 +176,6 @@ void gemv2(const float* W1, float* y1, const float* W2, float* y2, const float* 
         gemv_block(2 * out, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
         if (r0 < out) gemv_rows(W1, x, y1, r0, std::min(r1, out), in, false);
         if (r1 > out) gemv_rows(W2, x, y2, std::max(r0, out) - out, r1 - out, in, false);
-    }
-}
-
-void matmul_wt(const float* x, const float* W, float* y, int64_t T, int64_t in, int64_t out, bool accumulate) {
-    const float beta = accumulate ? 1.0f : 0.0f;
-    if (T == 1) {
-        gemv(W, x, y, out, in, accumulate);
-    } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(T), static_cast<blasint>(out),
-                    static_cast<blasint>(in), 1.0f, x, static_cast<blasint>(in), W, static_cast<blasint>(in), beta, y,
-                    static_cast<blasint>(out));
-    }
-}
-
-void matmul2_wt(const float* x, const float* W1, float* y1, const float* W2, float* y2, int64_t T, int64_t in, int64_t out) {
-    if (T == 1) {
-        gemv2(W1, y1, W2, y2, x, out, in);
-    } else {
-        matmul_wt(x, W1, y1, T, in, out);
-        matmul_wt(x, W2, y2, T, in, out);
     }
 }
 
