@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (m.layers != L || m.experts != E || m.hidden != config.hidden_size || m.inner != config.moe_intermediate_size) std::abort();
     if (m.entries.size() != static_cast<size_t>(L * E)) std::abort();
     if (m.files.size() != m.file_bytes.size() || m.files.size() != m.clusters.size()) std::abort();
-    const uint64_t length = static_cast<uint64_t>(3 * m.hidden * m.inner) * chronos::dtype_size(m.dtype);
+    const uint64_t length = chronos::pack_expert_bytes(m.dtype, m.hidden, m.inner);
     std::vector<int> listed(m.entries.size(), 0);
     for (size_t f = 0; f < m.files.size(); ++f) {
         const std::string& rel = m.files[f];

@@ -26,7 +26,7 @@ void expect_config_error(nlohmann::json j, const std::string& needle) {
 TEST(Config, SaveLoadRoundTrip) {
     test::TempDir dir;
     ModelConfig c = test::tiny_model_config();
-    c.expert_dtype = DType::BF16;
+    c.expert_dtype = WeightType::q4;
     LossWeights w;
     w.lambda_balance = 0.01;
     w.fallback_mask_prob = 0.25;

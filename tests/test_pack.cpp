@@ -53,51 +53,80 @@ ClusterPlan shuffled_plan(int64_t layers, int64_t experts) {
 
 }  // namespace
 
+// Every stored type: each expert's bytes are its rows as weight_quantize_row writes them (the
+// layout of docs/format.md), 4096-aligned; the dense file likewise for pack_dense_names.
 TEST(Pack, RoundTripIsExactForEveryDtypeAndExpertsAreAligned) {
     test::TempDir dir;
     Checkpoint ck = checkpoint_open(make_checkpoint(dir.file("ck")));
     const ModelConfig& c = ck.config;
-    for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
-        pack_write(ck, shuffled_plan(c.num_hidden_layers, c.n_routed_experts), dtype);
+    auto stored = [](WeightType t, const TensorView& src) {
+        const int64_t rows = src.info->shape[0], cols = src.info->shape[1];
+        std::vector<uint8_t> q(weight_matrix_bytes(t, rows, cols));
+        for (int64_t r = 0; r < rows; ++r) weight_quantize_row(t, src.as<float>() + r * cols, cols, q.data() + r * weight_row_bytes(t, cols));
+        return q;
+    };
+    for (WeightType dtype : {WeightType::f32, WeightType::bf16, WeightType::f16, WeightType::q8, WeightType::q4}) {
+        SCOPED_TRACE(weight_type_name(dtype));
+        const WeightType dense = dtype == WeightType::bf16 ? WeightType::q4 : dtype;  // one pack with types differing
+        pack_write(ck, shuffled_plan(c.num_hidden_layers, c.n_routed_experts), dtype, dense);
         PackManifest m = pack_manifest_load(ck.dir, c);
         ASSERT_EQ(m.files.size(), 2u);
+        EXPECT_EQ(m.dtype, dtype);
         for (const PackEntry& en : m.entries) {
             EXPECT_EQ(en.offset % 4096, 0u) << "layer " << en.layer << " expert " << en.expert;
             MappedFile f(ck.dir + "/" + m.files[static_cast<size_t>(en.file)]);
             const uint8_t* at = f.data() + en.offset;
             size_t off = 0;
             for (const char* proj : {"gate", "up", "down"}) {
-                TensorView src = ck.weights->tensor(expert_tensor_name(en.layer, en.expert, proj));
-                const float* x = src.as<float>();
-                for (int64_t i = 0; i < src.info->numel(); ++i) {
-                    if (dtype == DType::F32) {
-                        float y;
-                        std::memcpy(&y, at + off + static_cast<size_t>(i) * 4, 4);
-                        ASSERT_EQ(std::memcmp(&y, &x[i], 4), 0) << proj << " element " << i;
-                    } else {
-                        uint16_t y;
-                        std::memcpy(&y, at + off + static_cast<size_t>(i) * 2, 2);
-                        ASSERT_EQ(y, dtype == DType::BF16 ? f32_to_bf16(x[i]) : f32_to_f16(x[i])) << proj << " element " << i;
-                    }
-                }
-                off += static_cast<size_t>(src.info->numel()) * dtype_size(dtype);
+                const std::vector<uint8_t> want = stored(dtype, ck.weights->tensor(expert_tensor_name(en.layer, en.expert, proj)));
+                ASSERT_EQ(std::memcmp(at + off, want.data(), want.size()), 0) << proj << " of layer " << en.layer << " expert " << en.expert;
+                off += want.size();
             }
             EXPECT_EQ(off, en.length);
+            EXPECT_EQ(en.length, pack_expert_bytes(dtype, c.hidden_size, c.moe_intermediate_size));
+        }
+        // The dense file: there exactly when the dense type is narrow, each matrix as stored.
+        EXPECT_EQ(m.dense.path.empty(), dense == WeightType::f32);
+        if (!m.dense.path.empty()) {
+            EXPECT_EQ(m.dense.dtype, dense);
+            SafetensorsFile f(ck.dir + "/" + m.dense.path);
+            EXPECT_EQ(f.metadata().at("dtype"), weight_type_name(dense));
+            EXPECT_EQ(f.tensors().size(), pack_dense_names(c).size());
+            for (const std::string& name : pack_dense_names(c)) {
+                TensorView master = ck.weights->tensor(name);
+                TensorView v = f.tensor(name);
+                EXPECT_EQ(v.info->dtype, pack_stored_dtype(dense)) << name;
+                EXPECT_EQ(v.info->shape, pack_stored_shape(dense, master.info->shape[0], master.info->shape[1])) << name;
+                const std::vector<uint8_t> want = stored(dense, master);
+                ASSERT_EQ(v.info->nbytes(), want.size()) << name;
+                EXPECT_EQ(std::memcmp(v.data, want.data(), want.size()), 0) << name;
+            }
         }
         EXPECT_NO_THROW(pack_verify(ck.dir, c));
         // Every pack is a valid safetensors file whose tensors keep their checkpoint names.
         for (const std::string& rel : m.files) {
             SafetensorsFile f(ck.dir + "/" + rel);
             EXPECT_EQ(f.header().data_start % 4096, 0u);
+            EXPECT_EQ(f.metadata().at("dtype"), weight_type_name(dtype));
+            EXPECT_EQ(f.metadata().at("layout"), weight_type_layout(dtype));
             for (const TensorInfo& t : f.tensors()) {
                 const bool pad = t.name.rfind("__pad__.", 0) == 0;
                 EXPECT_TRUE(pad || t.name.find(".mlp.experts.") != std::string::npos) << t.name;
                 if (!pad) {
-                    EXPECT_EQ(t.dtype, dtype) << t.name;
+                    EXPECT_EQ(t.dtype, pack_stored_dtype(dtype)) << t.name;
                 }
             }
         }
     }
+    // A flipped byte in the dense file: loading checks the size, verifying the checksum.
+    PackManifest m = pack_manifest_load(ck.dir, c);
+    ASSERT_FALSE(m.dense.path.empty());
+    std::string bytes = file_read_all(ck.dir + "/" + m.dense.path);
+    bytes[bytes.size() - 5] ^= 0x10;
+    file_write_atomic(ck.dir + "/" + m.dense.path, bytes);
+    expect_error_mentions([&] { pack_verify(ck.dir, c); }, "checksum mismatch in the dense file");
+    file_write_atomic(ck.dir + "/" + m.dense.path, bytes.substr(0, bytes.size() - 1));
+    expect_error_mentions([&] { pack_manifest_load(ck.dir, c); }, "dense file");
     // Only the newest generation of pack files is kept.
     int generations = 0;
     for (const auto& e : std::filesystem::directory_iterator(ck.dir + "/packs")) generations += e.is_directory();
@@ -109,7 +138,7 @@ TEST(Pack, CorruptOrMissingPacksGiveClearErrors) {
     Checkpoint ck = checkpoint_open(make_checkpoint(dir.file("ck")));
     const ModelConfig c = ck.config;
     expect_error_mentions([&] { pack_manifest_load(ck.dir, c); }, "no cluster_manifest.json");
-    PackManifest m = pack_write(ck, cluster_plan_natural(c.num_hidden_layers, c.n_routed_experts), DType::F32);
+    PackManifest m = pack_write(ck, cluster_plan_natural(c.num_hidden_layers, c.n_routed_experts), WeightType::f32);
     const std::string manifest = file_read_all(ck.dir + "/cluster_manifest.json");
     const std::string pack0 = ck.dir + "/" + m.files[0];
     const std::string pack0_bytes = file_read_all(pack0);
@@ -142,7 +171,7 @@ TEST(Pack, CorruptOrMissingPacksGiveClearErrors) {
     // A plan that leaves a pair out is refused before anything is written.
     ClusterPlan partial = cluster_plan_natural(c.num_hidden_layers, c.n_routed_experts);
     partial.clusters.back().pop_back();
-    expect_error_mentions([&] { pack_write(ck, partial, DType::F32); }, "leaves out layer 1 expert 3");
+    expect_error_mentions([&] { pack_write(ck, partial, WeightType::f32); }, "leaves out layer 1 expert 3");
 }
 
 // pack_manifest_parse on text in memory: every malformed manifest gets its own clear error,
@@ -151,7 +180,7 @@ TEST(Pack, MalformedManifestTextGetsClearErrors) {
     test::TempDir dir;
     Checkpoint ck = checkpoint_open(make_checkpoint(dir.file("ck")));
     const ModelConfig c = ck.config;
-    pack_write(ck, shuffled_plan(c.num_hidden_layers, c.n_routed_experts), DType::F32);
+    pack_write(ck, shuffled_plan(c.num_hidden_layers, c.n_routed_experts), WeightType::f32);
     const std::string text = file_read_all(ck.dir + "/cluster_manifest.json");
     const nlohmann::json good = nlohmann::json::parse(text);
     PackManifest parsed = pack_manifest_parse(text, "m.json", c), loaded = pack_manifest_load(ck.dir, c);

@@ -62,7 +62,7 @@ ModelConfig runtime_config() {
 
 // Writes a checkpoint of `model` into dir and packs its experts (natural order, one cluster
 // per layer, so a layer's experts are one sequential read).
-void save_and_pack(ChronosModel& model, const std::string& dir, DType dtype = DType::F32) {
+void save_and_pack(ChronosModel& model, const std::string& dir, WeightType dtype = WeightType::f32, WeightType dense = WeightType::f32) {
     SafetensorsWriter w;
     std::vector<torch::Tensor> keep;
     model_add_tensors(model, w, keep);
@@ -71,7 +71,7 @@ void save_and_pack(ChronosModel& model, const std::string& dir, DType dtype = DT
     w.write(stage.file("model.safetensors"));
     stage.commit();
     Checkpoint ck = checkpoint_open(dir);
-    pack_write(ck, cluster_plan_natural(model->config.num_hidden_layers, model->config.n_routed_experts), dtype);
+    pack_write(ck, cluster_plan_natural(model->config.num_hidden_layers, model->config.n_routed_experts), dtype, dense);
 }
 
 // A random model saved as a checkpoint and packed, in a temporary directory.
@@ -186,28 +186,46 @@ TEST(RuntimeParity, BaselineModelPrefillAnd32DecodeStepsMatchLibtorch) {
     check_parity(config_make_baseline(runtime_config()), "baseline");
 }
 
-TEST(RuntimeParity, Bf16AndF16PacksComputeWithTheRoundedWeights) {
-    // Stored bf16 or f16, computed in fp32: the runtime equals libtorch on the rounded experts.
+// Experts and dense matrices stored narrow: the runtime equals libtorch on the stored values
+// (each matrix replaced by its rows quantized and widened back, exact in float64), held to the
+// fp32 bound. q8 and q4 products of one row quantize the activations as well (bounded in
+// test_weight_kernels.cpp, and a different top-k choice anywhere moves logits far), so for them
+// the network runs with fp32 activations here (kernel_quantize_activations(false)).
+TEST(RuntimeParity, NarrowPacksComputeWithTheStoredWeights) {
     ModelConfig c = runtime_config();
-    for (DType dtype : {DType::BF16, DType::F16}) {
+    for (WeightType t : {WeightType::bf16, WeightType::f16, WeightType::q8, WeightType::q4}) {
         test::TempDir tmp;
         ChronosModel model = random_model(c, 6);
-        save_and_pack(model, tmp.path(), dtype);
-        const torch::ScalarType st = dtype == DType::BF16 ? torch::kBFloat16 : torch::kFloat16;
+        save_and_pack(model, tmp.path(), t, t);
+        const std::vector<std::string> dense = pack_dense_names(c);
         {
             torch::NoGradGuard ng;
             for (auto& p : model->named_parameters()) {
-                if (p.key().find(".experts.") != std::string::npos) p.value().copy_(p.value().to(st).to(torch::kFloat32));
+                const bool narrow = p.key().find(".experts.") != std::string::npos || std::find(dense.begin(), dense.end(), p.key()) != dense.end();
+                if (!narrow) continue;
+                torch::Tensor w = p.value().contiguous();
+                const int64_t rows = w.size(0), cols = w.size(1);
+                std::vector<uint8_t> row(weight_row_bytes(t, cols));
+                for (int64_t r = 0; r < rows; ++r) {
+                    float* x = w.data_ptr<float>() + r * cols;
+                    weight_quantize_row(t, x, cols, row.data());
+                    weight_dequantize_row(t, row.data(), cols, x);
+                }
+                p.value().copy_(w);
             }
         }
-        std::vector<int32_t> ids = random_ids(24, c.vocab_size, 4);
-        const torch::Tensor ref = reference_logits64(model, ids);  // the rounded values are exact in float64
-        const double tol = logits_bound(model, 24);
+        const int64_t n = 24, prompt = 16;
+        std::vector<int32_t> ids = random_ids(n, c.vocab_size, 4);
+        const torch::Tensor ref = reference_logits64(model, ids);
+        const double tol = logits_bound(model, n);
         rt::Model rm(tmp.path());
+        EXPECT_EQ(rm.dense_type(), t);
         rt::Session s(rm, {});
-        const double diff = max_abs_diff(runtime_logits(s, ids, 16, c.vocab_size), ref);
-        std::printf("[parity] %s packs: max diff %.3g (bound %.3g)\n", dtype_name(dtype), diff, tol);
-        EXPECT_LE(diff, tol) << dtype_name(dtype);
+        rt::kernel_quantize_activations(false);
+        const double diff = max_abs_diff(runtime_logits(s, ids, prompt, c.vocab_size), ref);
+        rt::kernel_quantize_activations(true);
+        std::printf("[parity] %s experts and dense matrices: max diff %.3g (bound %.3g)\n", weight_type_name(t), diff, tol);
+        EXPECT_LE(diff, tol) << weight_type_name(t);
     }
 }
 

@@ -18,7 +18,7 @@ namespace chronos {
 namespace {
 
 struct PackArgs {
-    std::string model, trace, dtype = "";
+    std::string model, trace, dtype = "", dense_dtype = "f32";
     double max_cluster_mb = 64;
     int64_t window = 4;
     double resolution = 1.0;
@@ -58,8 +58,11 @@ void cmd_pack_register(CLI::App& app) {
     CLI::App* pk = app.add_subcommand("pack", "cluster experts and write .ctsr packs + cluster_manifest.json");
     pk->add_option("--model", a->model, "checkpoint directory")->required();
     pk->add_option("--trace", a->trace, "trace for co-activation clustering (without: one cluster per layer)");
-    pk->add_option("--dtype", a->dtype, "stored expert dtype: f32, bf16 or f16 (default: config's expert_dtype)")
-        ->check(CLI::IsMember({"f32", "bf16", "f16"}));
+    pk->add_option("--dtype", a->dtype, "stored expert type: f32, bf16, f16, q8 or q4 (default: config's expert_dtype)")
+        ->check(CLI::IsMember({"f32", "bf16", "f16", "q8", "q4"}));
+    pk->add_option("--dense-dtype", a->dense_dtype, "stored type of the dense matrices the runtime multiplies with "
+                   "(attention, shared experts, embeddings, head): f32, bf16, f16, q8 or q4")
+        ->capture_default_str()->check(CLI::IsMember({"f32", "bf16", "f16", "q8", "q4"}));
     pk->add_option("--max-cluster-mb", a->max_cluster_mb, "cap on one cluster's bytes")->capture_default_str()->check(cli_range(0, 1e6, true));
     pk->add_option("--window", a->window, "reuse window in tokens for the co-activation graph")->capture_default_str()->check(cli_range(1, 1 << 20));
     pk->add_option("--resolution", a->resolution, "Louvain resolution")->capture_default_str()->check(cli_range(0, 1000, true));
@@ -69,10 +72,11 @@ void cmd_pack_register(CLI::App& app) {
         Checkpoint ck = checkpoint_open(a->model);
         const ModelConfig& c = ck.config;
         // `--verify` alone checks the existing packs (and fails if there are none).
-        const bool only_verify = a->verify && a->trace.empty() && pk->count("--dtype") == 0;
+        const bool only_verify = a->verify && a->trace.empty() && pk->count("--dtype") == 0 && pk->count("--dense-dtype") == 0;
         if (!only_verify) {
-            DType dtype = a->dtype.empty() ? c.expert_dtype : (a->dtype == "bf16" ? DType::BF16 : a->dtype == "f16" ? DType::F16 : DType::F32);
-            const uint64_t expert_bytes = static_cast<uint64_t>(3 * c.hidden_size * c.moe_intermediate_size) * dtype_size(dtype);
+            const WeightType dtype = a->dtype.empty() ? c.expert_dtype : *weight_type_parse(a->dtype);
+            const WeightType dense = *weight_type_parse(a->dense_dtype);
+            const uint64_t expert_bytes = pack_expert_bytes(dtype, c.hidden_size, c.moe_intermediate_size);
             ClusterPlan plan;
             if (a->trace.empty()) {
                 plan = cluster_plan_natural(c.num_hidden_layers, c.n_routed_experts);
@@ -87,13 +91,16 @@ void cmd_pack_register(CLI::App& app) {
                 plan = cluster_plan_build(g, membership, c.n_routed_experts, expert_bytes,
                                           static_cast<uint64_t>(a->max_cluster_mb * 1024 * 1024));
             }
-            PackManifest m = pack_write(ck, plan, dtype);
+            PackManifest m = pack_write(ck, plan, dtype, dense);
             std::vector<size_t> sizes;
             for (const auto& cl : m.clusters) sizes.push_back(cl.size());
             std::sort(sizes.begin(), sizes.end());
-            std::cout << fmt::format("wrote {} clusters ({} experts of {} bytes, {}): sizes min {} median {} max {}\n", m.files.size(),
-                                     m.entries.size(), expert_bytes, a->trace.empty() ? "natural order" : "Louvain",
+            std::cout << fmt::format("wrote {} clusters ({} experts of {} bytes as {}, {}): sizes min {} median {} max {}\n", m.files.size(),
+                                     m.entries.size(), expert_bytes, weight_type_name(dtype), a->trace.empty() ? "natural order" : "Louvain",
                                      sizes.front(), sizes[sizes.size() / 2], sizes.back());
+            if (!m.dense.path.empty()) {
+                std::cout << fmt::format("wrote the dense matrices as {}: {} bytes ({})\n", weight_type_name(dense), m.dense.bytes, m.dense.path);
+            }
         }
         if (a->verify) {
             pack_verify(a->model, c);

@@ -79,15 +79,6 @@ std::string get_string(const json& j, const char* key, const std::string& what) 
     return v.get<std::string>();
 }
 
-const char* expert_dtype_name(DType d) {
-    switch (d) {
-        case DType::F32: return "f32";
-        case DType::BF16: return "bf16";
-        case DType::F16: return "f16";
-        default: return "?";
-    }
-}
-
 }  // namespace
 
 ModelConfig config_from_json(const json& j, const std::string& what) {
@@ -132,11 +123,10 @@ ModelConfig config_from_json(const json& j, const std::string& what) {
                              ? lookahead_target_from_name(get_string(j, "lookahead_target", what), what)
                              : LookaheadTarget::router_probs;
     c.lookahead_input_layer = j.contains("lookahead_input_layer") ? get_int(j, "lookahead_input_layer", what) : 0;
-    std::string dt = get_string(j, "expert_dtype", what);
-    if (dt == "f32") c.expert_dtype = DType::F32;
-    else if (dt == "bf16") c.expert_dtype = DType::BF16;
-    else if (dt == "f16") c.expert_dtype = DType::F16;
-    else fail("{}: expert_dtype {} is not f32, bf16 or f16", what, brief(json(dt)));
+    const std::string dt = get_string(j, "expert_dtype", what);
+    std::optional<WeightType> et = weight_type_parse(dt);
+    if (!et) fail("{}: expert_dtype {} is not f32, bf16, f16, q8 or q4", what, brief(json(dt)));
+    c.expert_dtype = *et;
     config_validate(c, what);
     return c;
 }
@@ -334,7 +324,7 @@ nlohmann::ordered_json config_to_json(const ModelConfig& c, const LossWeights& w
     j["lambda_lookahead"] = w.lambda_lookahead;
     j["lambda_router_kl"] = w.lambda_router_kl;
     j["fallback_mask_prob"] = w.fallback_mask_prob;
-    j["expert_dtype"] = expert_dtype_name(c.expert_dtype);
+    j["expert_dtype"] = weight_type_name(c.expert_dtype);
     return j;
 }
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "format/dtype.h"
+#include "format/weight_type.h"
 
 namespace chronos {
 
@@ -63,7 +63,7 @@ struct ModelConfig {
     // The block whose output the head reads (0 .. L-1). With the last block, the head runs once
     // token t has passed every layer and also sees t's own routing; below it, t-1's.
     int64_t lookahead_input_layer = 0;
-    DType expert_dtype = DType::F32;    // dtype experts are stored with in packs
+    WeightType expert_dtype = WeightType::f32;  // how `chronos pack` stores experts by default
 
     int64_t n_moe_layers() const { return num_hidden_layers; }  // every layer is MoE
 };

@@ -19,6 +19,44 @@ using nlohmann::json;
 
 uint64_t pack_checksum(const void* data, uint64_t size) { return XXH3_64bits(data, size); }
 
+uint64_t pack_expert_bytes(WeightType t, int64_t H, int64_t F) {
+    return weight_matrix_bytes(t, 2 * F, H) + weight_matrix_bytes(t, H, F);
+}
+
+std::vector<std::string> pack_dense_names(const ModelConfig& c) {
+    std::vector<std::string> names{"model.embed_tokens.weight"};
+    if (!c.tie_word_embeddings) names.push_back("lm_head.weight");
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        const std::string p = fmt::format("model.layers.{}.", l);
+        if (c.attention_pattern[static_cast<size_t>(l)] == AttentionKind::mla) {
+            for (const char* n : {"self_attn.q_proj.weight", "self_attn.kv_a_proj_with_mqa.weight"}) names.push_back(p + n);
+        } else {
+            for (const char* n : {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"}) names.push_back(p + n);
+        }
+        names.push_back(p + "self_attn.o_proj.weight");
+        if (c.n_shared_experts > 0) {
+            for (const char* n : {"gate_proj", "up_proj", "down_proj"}) names.push_back(p + "mlp.shared_experts." + n + ".weight");
+        }
+    }
+    return names;
+}
+
+DType pack_stored_dtype(WeightType t) {
+    switch (t) {
+        case WeightType::f32: return DType::F32;
+        case WeightType::bf16: return DType::BF16;
+        case WeightType::f16: return DType::F16;
+        case WeightType::q8:
+        case WeightType::q4: return DType::U8;
+    }
+    return DType::U8;
+}
+
+std::vector<int64_t> pack_stored_shape(WeightType t, int64_t rows, int64_t cols) {
+    if (weight_type_is_block(t)) return {rows, static_cast<int64_t>(weight_row_bytes(t, cols))};
+    return {rows, cols};
+}
+
 namespace {
 
 // One line of JSON for a value read from an input, for error messages: escaped and ASCII (a
@@ -28,25 +66,43 @@ std::string brief(const json& v) {
     return s.size() > 60 ? s.substr(0, 57) + "..." : s;
 }
 
-const char* dtype_short(DType d) { return d == DType::BF16 ? "bf16" : d == DType::F16 ? "f16" : "f32"; }
-
-DType dtype_from_short(const std::string& s, const std::string& what) {
-    if (s == "f32") return DType::F32;
-    if (s == "bf16") return DType::BF16;
-    if (s == "f16") return DType::F16;
-    fail("{}: unknown expert dtype {}", what, brief(json(s)));
+WeightType weight_type_from(const std::string& s, const std::string& what, const char* field_name) {
+    std::optional<WeightType> t = weight_type_parse(s);
+    if (!t) fail("{}: unknown {} {}", what, field_name, brief(json(s)));
+    return *t;
 }
 
-// Converts one fp32 matrix to the stored dtype, appending to out.
-void append_converted(const float* src, int64_t n, DType dtype, std::vector<uint8_t>& out) {
+// Converts one fp32 matrix [rows, cols] to the stored type, appending to out.
+void append_converted(const float* src, int64_t rows, int64_t cols, WeightType t, std::vector<uint8_t>& out) {
+    const uint64_t rb = weight_row_bytes(t, cols);
     const size_t at = out.size();
-    out.resize(at + static_cast<size_t>(n) * dtype_size(dtype));
-    if (dtype == DType::F32) {
-        std::memcpy(out.data() + at, src, static_cast<size_t>(n) * 4);
-        return;
+    out.resize(at + static_cast<size_t>(rb * static_cast<uint64_t>(rows)));
+    for (int64_t r = 0; r < rows; ++r) weight_quantize_row(t, src + r * cols, cols, out.data() + at + static_cast<uint64_t>(r) * rb);
+}
+
+// Writes the dense file of a pack generation: pack_dense_names' matrices as t, in that order.
+PackDense dense_write(const Checkpoint& ck, const std::string& rel, WeightType t) {
+    SafetensorsWriter w;
+    w.set_metadata("format", "chronos-dense-v1");
+    w.set_metadata("dtype", weight_type_name(t));
+    w.set_metadata("layout", weight_type_layout(t));
+    std::vector<std::vector<uint8_t>> blobs;
+    for (const std::string& name : pack_dense_names(ck.config)) {
+        TensorView v = ck.weights->tensor(name);
+        const int64_t rows = v.info->shape[0], cols = v.info->shape[1];
+        blobs.emplace_back();
+        append_converted(v.as<float>(), rows, cols, t, blobs.back());
+        w.add(name, pack_stored_dtype(t), pack_stored_shape(t, rows, cols), blobs.back().data(), blobs.back().size());
     }
-    auto* dst = reinterpret_cast<uint16_t*>(out.data() + at);
-    for (int64_t i = 0; i < n; ++i) dst[i] = dtype == DType::BF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
+    const std::string path = ck.dir + "/" + rel;
+    w.write(path);
+    SafetensorsFile f(path);
+    PackDense d;
+    d.path = rel;
+    d.dtype = t;
+    d.bytes = f.file_size();
+    d.checksum = pack_checksum(f.buffer(), f.buffer_bytes());
+    return d;
 }
 
 }  // namespace
@@ -61,7 +117,7 @@ ClusterPlan cluster_plan_natural(int64_t layers, int64_t experts) {
     return plan;
 }
 
-PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, DType dtype) {
+PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, WeightType dtype, WeightType dense) {
     const ModelConfig& c = ck.config;
     const int64_t H = c.hidden_size, F = c.moe_intermediate_size, E = c.n_routed_experts;
     PackManifest m;
@@ -86,7 +142,7 @@ PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, DType dty
     std::random_device rd;
     const std::string gen = fmt::format("packs/gen-{:08x}", rd());
     dir_create(ck.dir + "/" + gen);
-    const uint64_t expert_bytes = static_cast<uint64_t>(3 * F * H) * dtype_size(dtype);
+    const uint64_t expert_bytes = pack_expert_bytes(dtype, H, F);
     ProgressBar bar("pack", static_cast<uint64_t>(m.layers * E), "experts");
     for (size_t ci = 0; ci < plan.clusters.size(); ++ci) {
         const auto& cluster = plan.clusters[ci];
@@ -97,7 +153,7 @@ PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, DType dty
             const int64_t l = cluster[i] / E, e = cluster[i] % E;
             for (const char* proj : {"gate", "up", "down"}) {
                 TensorView v = ck.weights->tensor(expert_tensor_name(l, e, proj));
-                append_converted(v.as<float>(), v.info->numel(), dtype, blobs[i]);
+                append_converted(v.as<float>(), v.info->shape[0], v.info->shape[1], dtype, blobs[i]);
             }
         }
         // Lay out: pad tensors so every expert starts 4096-aligned (the header is padded to 4096
@@ -105,7 +161,8 @@ PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, DType dty
         SafetensorsWriter w;
         w.set_header_alignment(kPackAlignment);
         w.set_metadata("format", "chronos-pack-v1");
-        w.set_metadata("dtype", dtype_short(dtype));
+        w.set_metadata("dtype", weight_type_name(dtype));
+        w.set_metadata("layout", weight_type_layout(dtype));
         static const std::vector<uint8_t> zeros(kPackAlignment, 0);
         uint64_t buffer = 0;
         int pad_id = 0;
@@ -119,10 +176,11 @@ PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, DType dty
             }
             buffer_offsets.push_back(buffer);
             const uint8_t* blob = blobs[i].data();
-            const uint64_t mat = static_cast<uint64_t>(F * H) * dtype_size(dtype);
-            w.add(expert_tensor_name(l, e, "gate"), dtype, {F, H}, blob, mat);
-            w.add(expert_tensor_name(l, e, "up"), dtype, {F, H}, blob + mat, mat);
-            w.add(expert_tensor_name(l, e, "down"), dtype, {H, F}, blob + 2 * mat, mat);
+            const uint64_t mat = weight_matrix_bytes(dtype, F, H);
+            const DType st = pack_stored_dtype(dtype);
+            w.add(expert_tensor_name(l, e, "gate"), st, pack_stored_shape(dtype, F, H), blob, mat);
+            w.add(expert_tensor_name(l, e, "up"), st, pack_stored_shape(dtype, F, H), blob + mat, mat);
+            w.add(expert_tensor_name(l, e, "down"), st, pack_stored_shape(dtype, H, F), blob + 2 * mat, weight_matrix_bytes(dtype, H, F));
             buffer += expert_bytes;
         }
         const uint64_t data_start = w.data_start();
@@ -143,6 +201,7 @@ PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, DType dty
         bar.advance(cluster.size());
     }
     bar.finish();
+    if (dense != WeightType::f32) m.dense = dense_write(ck, gen + "/dense.ctsr", dense);
 
     json j;
     j["format"] = "chronos-pack-manifest-v1";
@@ -150,8 +209,12 @@ PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, DType dty
     j["n_routed_experts"] = m.experts;
     j["hidden_size"] = m.hidden;
     j["moe_intermediate_size"] = m.inner;
-    j["dtype"] = dtype_short(dtype);
+    j["dtype"] = weight_type_name(dtype);
     j["alignment"] = kPackAlignment;
+    if (!m.dense.path.empty()) {
+        j["dense"] = {{"path", m.dense.path}, {"dtype", weight_type_name(m.dense.dtype)}, {"bytes", m.dense.bytes},
+                      {"checksum", fmt::format("{:016x}", m.dense.checksum)}};
+    }
     j["files"] = json::array();
     for (size_t f = 0; f < m.files.size(); ++f) j["files"].push_back({{"path", m.files[f]}, {"bytes", m.file_bytes[f]}, {"pairs", m.clusters[f]}});
     j["experts"] = json::array();
@@ -258,7 +321,17 @@ PackManifest pack_manifest_parse(const std::string& text, const std::string& wha
     m.experts = c.n_routed_experts;
     m.hidden = c.hidden_size;
     m.inner = c.moe_intermediate_size;
-    m.dtype = dtype_from_short(field_string(j, "dtype", what), what);
+    m.dtype = weight_type_from(field_string(j, "dtype", what), what, "expert dtype");
+    if (j.contains("dense")) {
+        const json& d = j["dense"];
+        const std::string where = what + ": dense";
+        if (!d.is_object()) fail("{} is not an object", where);
+        m.dense.path = field_string(d, "path", where);
+        check_pack_path(m.dense.path, where);
+        m.dense.dtype = weight_type_from(field_string(d, "dtype", where), where, "dtype");
+        m.dense.bytes = field_uint(d, "bytes", where);
+        m.dense.checksum = checksum_from_hex(field_string(d, "checksum", where), where);
+    }
     const uint64_t alignment = field_uint(j, "alignment", what);
     if (alignment != kPackAlignment) fail("{}: alignment is {}, this reader needs {}", what, alignment, kPackAlignment);
     const size_t n_pairs = static_cast<size_t>(m.layers * m.experts);
@@ -295,7 +368,7 @@ PackManifest pack_manifest_parse(const std::string& text, const std::string& wha
 
     m.entries.resize(n_pairs);
     std::vector<char> seen(n_pairs, 0);
-    const uint64_t expected_len = static_cast<uint64_t>(3 * m.hidden * m.inner) * dtype_size(m.dtype);
+    const uint64_t expected_len = pack_expert_bytes(m.dtype, m.hidden, m.inner);
     for (size_t i = 0; i < experts_list.size(); ++i) {
         const json& x = experts_list[i];
         const std::string where = fmt::format("{}: experts[{}]", what, i);
@@ -348,6 +421,13 @@ PackManifest pack_manifest_load(const std::string& dir, const ModelConfig& c) {
         if (ec) fail("{}: cannot stat pack file {}: {}", path, fp, ec.message());
         if (size != m.file_bytes[f]) fail("{}: pack file {} has {} bytes, the manifest says {} (truncated or replaced?)", path, fp, size, m.file_bytes[f]);
     }
+    if (!m.dense.path.empty()) {
+        const std::string fp = dir + "/" + m.dense.path;
+        if (!file_exists(fp)) fail("{}: dense file {} is missing", path, fp);
+        std::error_code ec;
+        const uint64_t size = fs::file_size(fp, ec);
+        if (ec || size != m.dense.bytes) fail("{}: dense file {} has {} bytes, the manifest says {} (truncated or replaced?)", path, fp, size, m.dense.bytes);
+    }
     return m;
 }
 
@@ -370,6 +450,12 @@ void pack_verify(const std::string& dir, const ModelConfig& c) {
         }
     }
     bar.finish();
+    if (!m.dense.path.empty()) {
+        SafetensorsFile f(dir + "/" + m.dense.path);
+        if (pack_checksum(f.buffer(), f.buffer_bytes()) != m.dense.checksum) {
+            fail("{}: checksum mismatch in the dense file {}", dir, m.dense.path);
+        }
+    }
 }
 
 }  // namespace chronos

@@ -75,6 +75,9 @@ public:
     TensorView tensor(const std::string& name) const;
     const std::string& path() const { return file_.path(); }
     uint64_t file_size() const { return file_.size(); }
+    // The byte buffer after the header (every tensor's bytes, in file order).
+    const uint8_t* buffer() const { return file_.data() + header_.data_start; }
+    uint64_t buffer_bytes() const { return file_.size() - header_.data_start; }
 
 private:
     MappedFile file_;

@@ -67,6 +67,11 @@ void matmul_wt(const float* x, const Matrix& W, float* y, int64_t T, int64_t in,
 // y1 = x · W1^T and y2 = x · W2^T, both [T, out] (SwiGLU's gate and up): gemv2 for T == 1.
 void matmul2_wt(const float* x, const Matrix& W1, float* y1, const Matrix& W2, float* y2, int64_t T, int64_t in, int64_t out);
 
+// Whether single-row products on q8/q4 matrices (decode) quantize the activations (the default,
+// the fast path) or widen the weights and keep fp32 activations as prefill does (a reference:
+// the parity tests hold a whole network to the stored weights this way).
+void kernel_quantize_activations(bool on);
+
 // Row r of W [*, cols] as fp32 into dst [cols] (an embedding lookup).
 void matrix_row(const Matrix& W, int64_t r, int64_t cols, float* dst);
 

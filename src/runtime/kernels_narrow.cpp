@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -89,6 +90,8 @@ namespace isa_avx512 {
 #pragma GCC pop_options
 
 namespace {
+
+std::atomic<bool> g_quantize_activations{true};
 
 constexpr int64_t kParallelMinBytes = 32 * 1024 * 4;  // as the f32 product: about 32K f32 weights
 
@@ -184,7 +187,7 @@ void gemv2(const Matrix& W1, float* y1, const Matrix& W2, float* y2, const float
 }
 
 void matmul_wt(const float* x, const Matrix& W, float* y, int64_t T, int64_t in, int64_t out, bool accumulate) {
-    if (T == 1) {
+    if (T == 1 && (!weight_type_is_block(W.type) || g_quantize_activations.load(std::memory_order_relaxed))) {
         gemv(W, x, y, out, in, accumulate);
     } else if (W.type == WeightType::f32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(T), static_cast<blasint>(out),
@@ -196,13 +199,15 @@ void matmul_wt(const float* x, const Matrix& W, float* y, int64_t T, int64_t in,
 }
 
 void matmul2_wt(const float* x, const Matrix& W1, float* y1, const Matrix& W2, float* y2, int64_t T, int64_t in, int64_t out) {
-    if (T == 1) {
+    if (T == 1 && (!weight_type_is_block(W1.type) || g_quantize_activations.load(std::memory_order_relaxed))) {
         gemv2(W1, y1, W2, y2, x, out, in);
     } else {
         matmul_wt(x, W1, y1, T, in, out);
         matmul_wt(x, W2, y2, T, in, out);
     }
 }
+
+void kernel_quantize_activations(bool on) { g_quantize_activations.store(on, std::memory_order_relaxed); }
 
 void matrix_row(const Matrix& W, int64_t r, int64_t cols, float* dst) {
     weight_dequantize_row(W.type, W.data + static_cast<uint64_t>(r) * weight_row_bytes(W.type, cols), cols, dst);

@@ -202,30 +202,17 @@ void moe_group(MoeGroups& g, const int32_t* topi, const float* topw, int64_t T, 
     }
 }
 
-ExpertScratch::ExpertScratch(const ModelConfig& c, int64_t tmax, DType dtype) {
+ExpertScratch::ExpertScratch(const ModelConfig& c, int64_t tmax) {
     const int64_t H = c.hidden_size, F = c.moe_intermediate_size;
     sized(xs, tmax * H);
     sized(g, tmax * F);
     sized(u, tmax * F);
-    if (dtype != DType::F32) sized(conv, 3 * H * F);
 }
 
-void expert_forward(float* out, const float* x, const int32_t* rows, int64_t n, const uint8_t* weights, DType dtype,
+void expert_forward(float* out, const float* x, const int32_t* rows, int64_t n, const uint8_t* weights, WeightType type,
                     int64_t H, int64_t F, ExpertScratch& s) {
-    const float* wg;
-    if (dtype == DType::F32) {
-        wg = reinterpret_cast<const float*>(weights);
-    } else {
-        const auto* bits = reinterpret_cast<const uint16_t*>(weights);
-        if (dtype == DType::BF16) {
-            bf16_to_f32_n(bits, s.conv.data(), 3 * H * F);
-        } else {
-            f16_to_f32_n(bits, s.conv.data(), 3 * H * F);
-        }
-        wg = s.conv.data();
-    }
-    const float* wu = wg + F * H;  // gate [F, H] | up [F, H] | down [H, F]
-    const float* wd = wu + F * H;
+    const uint64_t mat = weight_matrix_bytes(type, F, H);  // gate [F, H] | up [F, H] | down [H, F]
+    const Matrix wg(weights, type), wu(weights + mat, type), wd(weights + 2 * mat, type);
     for (int64_t i = 0; i < n; ++i) std::memcpy(s.xs.data() + i * H, x + rows[i] * H, static_cast<size_t>(H) * sizeof(float));
     matmul2_wt(s.xs.data(), wg, s.g.data(), wu, s.u.data(), n, H, F);
     silu_mul(s.g.data(), s.u.data(), n * F);
@@ -267,13 +254,13 @@ void intent_forward(float* score, const int32_t* ids, int64_t T, const Model& mo
     const ModelConfig& c = model.config;
     const IntentWeights& iw = model.intent;
     const int64_t H = c.hidden_size, L = c.num_hidden_layers, E = c.n_routed_experts, D = iw.hidden;
-    std::vector<float> f(static_cast<size_t>(2 * H), 0.0f), hid(static_cast<size_t>(D));  // once per prompt
+    std::vector<float> f(static_cast<size_t>(2 * H), 0.0f), hid(static_cast<size_t>(D)), row(static_cast<size_t>(H));  // once per prompt
     const int64_t tail = std::min(iw.tail_tokens, T);
     for (int64_t t = 0; t < T; ++t) {
-        const float* row = model.embed + static_cast<int64_t>(ids[t]) * H;
+        matrix_row(model.embed, ids[t], H, row.data());
         for (int64_t j = 0; j < H; ++j) {
-            f[static_cast<size_t>(j)] += row[j] / static_cast<float>(T);
-            if (t >= T - tail) f[static_cast<size_t>(H + j)] += row[j] / static_cast<float>(tail);
+            f[static_cast<size_t>(j)] += row[static_cast<size_t>(j)] / static_cast<float>(T);
+            if (t >= T - tail) f[static_cast<size_t>(H + j)] += row[static_cast<size_t>(j)] / static_cast<float>(tail);
         }
     }
     for (int64_t i = 0; i < D; ++i) {

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "format/dtype.h"
 #include "format/model_config.h"
 #include "runtime/model.h"
 
@@ -58,16 +57,16 @@ struct MoeGroups {
 };
 void moe_group(MoeGroups& g, const int32_t* topi, const float* topw, int64_t T, int64_t k, int64_t E);
 
-// Scratch for expert_forward: gathered rows, gate and up activations, and a widened copy of a
-// narrow expert.
+// Scratch for expert_forward: gathered rows, gate and up activations.
 struct ExpertScratch {
-    ExpertScratch(const ModelConfig& c, int64_t tmax, DType dtype);
-    std::vector<float> xs, g, u, conv;
+    ExpertScratch(const ModelConfig& c, int64_t tmax);
+    std::vector<float> xs, g, u;
 };
 
-// rows [n] of x [*, H] through one expert, weights = gate [F, H] | up [F, H] | down [H, F] in
-// `dtype` -> out [n, H] (unweighted): down(silu(gate x) * up x).
-void expert_forward(float* out, const float* x, const int32_t* rows, int64_t n, const uint8_t* weights, DType dtype,
+// rows [n] of x [*, H] through one expert, weights = gate [F, H] | up [F, H] | down [H, F]
+// stored as `type` (pack_expert_bytes) -> out [n, H] (unweighted): down(silu(gate x) * up x).
+// The products read the stored type directly (kernels.h).
+void expert_forward(float* out, const float* x, const int32_t* rows, int64_t n, const uint8_t* weights, WeightType type,
                     int64_t H, int64_t F, ExpertScratch& s);
 
 // The routed experts' sum: out [T, H] += w * y for every assignment whose expert is available

@@ -8,6 +8,8 @@
 #include "core/file_io.h"
 #include "format/checkpoint.h"
 
+#include <fmt/ranges.h>
+
 namespace chronos::rt {
 
 Model::Model(const std::string& dir_) : dir(dir_) {
@@ -27,10 +29,32 @@ Model::Model(const std::string& dir_) : dir(dir_) {
         dense_bytes += t.info->nbytes();
         return t.as<float>();
     };
+    // The matrices pack_dense_names lists: from the dense file when the pack wrote one, each
+    // checked for its stored dtype and shape, the file for its checksum.
+    if (!manifest.dense.path.empty()) {
+        dense_file_ = std::make_unique<SafetensorsFile>(dir + "/" + manifest.dense.path);
+        if (pack_checksum(dense_file_->buffer(), dense_file_->buffer_bytes()) != manifest.dense.checksum) {
+            fail("{}: checksum mismatch in the dense file {}", dir, manifest.dense.path);
+        }
+    }
+    auto m = [&](const std::string& name) -> Matrix {
+        if (!dense_file_) return Matrix(w(name));
+        const WeightType t = manifest.dense.dtype;
+        const TensorInfo& master = *weights_->tensor(name).info;
+        TensorView v = dense_file_->tensor(name);
+        const std::vector<int64_t> shape = pack_stored_shape(t, master.shape[0], master.shape[1]);
+        if (v.info->dtype != pack_stored_dtype(t) || v.info->shape != shape) {
+            fail("{}: {} in the dense file is {} {}, expected {} {} for {}", dir, name, dtype_name(v.info->dtype),
+                 fmt::join(v.info->shape, "x"), dtype_name(pack_stored_dtype(t)), fmt::join(shape, "x"), weight_type_name(t));
+        }
+        dense_.emplace_back(v.data, v.info->nbytes());
+        dense_bytes += v.info->nbytes();
+        return Matrix(v.data, t);
+    };
     const ModelConfig& c = config;
-    embed = w("model.embed_tokens.weight");
+    embed = m("model.embed_tokens.weight");
     final_norm = w("model.norm.weight");
-    lm_head = c.tie_word_embeddings ? embed : w("lm_head.weight");
+    lm_head = c.tie_word_embeddings ? embed : m("lm_head.weight");
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
         const std::string p = fmt::format("model.layers.{}.", l);
         LayerWeights L;
@@ -38,21 +62,21 @@ Model::Model(const std::string& dir_) : dir(dir_) {
         L.input_norm = w(p + "input_layernorm.weight");
         L.post_norm = w(p + "post_attention_layernorm.weight");
         if (L.kind == AttentionKind::mla) {
-            L.q_proj = w(p + "self_attn.q_proj.weight");
-            L.kv_a = w(p + "self_attn.kv_a_proj_with_mqa.weight");
+            L.q_proj = m(p + "self_attn.q_proj.weight");
+            L.kv_a = m(p + "self_attn.kv_a_proj_with_mqa.weight");
             L.kv_a_norm = w(p + "self_attn.kv_a_layernorm.weight");
             L.kv_b = w(p + "self_attn.kv_b_proj.weight");
         } else {
-            L.wq = w(p + "self_attn.q_proj.weight");
-            L.wk = w(p + "self_attn.k_proj.weight");
-            L.wv = w(p + "self_attn.v_proj.weight");
+            L.wq = m(p + "self_attn.q_proj.weight");
+            L.wk = m(p + "self_attn.k_proj.weight");
+            L.wv = m(p + "self_attn.v_proj.weight");
         }
-        L.o_proj = w(p + "self_attn.o_proj.weight");
+        L.o_proj = m(p + "self_attn.o_proj.weight");
         L.gate = w(p + "mlp.gate.weight");
         if (c.n_shared_experts > 0) {
-            L.shared_gate = w(p + "mlp.shared_experts.gate_proj.weight");
-            L.shared_up = w(p + "mlp.shared_experts.up_proj.weight");
-            L.shared_down = w(p + "mlp.shared_experts.down_proj.weight");
+            L.shared_gate = m(p + "mlp.shared_experts.gate_proj.weight");
+            L.shared_up = m(p + "mlp.shared_experts.up_proj.weight");
+            L.shared_down = m(p + "mlp.shared_experts.down_proj.weight");
         }
         layers.push_back(L);
     }

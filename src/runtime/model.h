@@ -1,5 +1,6 @@
 // model.h: the runtime's view of a checkpoint directory — weights, not state (state lives in
-// Session). Dense weights are pointers into a read-only mmap of model.safetensors; routed
+// Session). Dense weights are pointers into a read-only mmap of model.safetensors, or, for the
+// matrices a pack stored narrow (`chronos pack --dense-dtype`), of the pack's dense file; routed
 // experts are reached only through cluster_manifest.json and the packs (ExpertStore), never
 // through model.safetensors. Links no libtorch.
 //
@@ -16,6 +17,7 @@
 #include "format/model_config.h"
 #include "format/pack.h"
 #include "format/safetensors.h"
+#include "runtime/kernels.h"
 
 namespace chronos::rt {
 
@@ -24,20 +26,20 @@ struct LayerWeights {
     const float* input_norm = nullptr;  // [H]
     const float* post_norm = nullptr;   // [H]
     // MLA
-    const float* q_proj = nullptr;      // [nh*(dn+dr), H]
-    const float* kv_a = nullptr;        // [r+dr, H]
+    Matrix q_proj;                      // [nh*(dn+dr), H]
+    Matrix kv_a;                        // [r+dr, H]
     const float* kv_a_norm = nullptr;   // [r]
-    const float* kv_b = nullptr;        // [nh*(dn+dv), r]
+    const float* kv_b = nullptr;        // [nh*(dn+dv), r] (always f32: read per head as slices)
     // GQA / sliding window
-    const float* wq = nullptr;          // [nh*hd, H]
-    const float* wk = nullptr;          // [nkv*hd, H]
-    const float* wv = nullptr;          // [nkv*hd, H]
-    const float* o_proj = nullptr;      // [H, nh*dv] (MLA) or [H, nh*hd]
+    Matrix wq;                          // [nh*hd, H]
+    Matrix wk;                          // [nkv*hd, H]
+    Matrix wv;                          // [nkv*hd, H]
+    Matrix o_proj;                      // [H, nh*dv] (MLA) or [H, nh*hd]
     // MoE
-    const float* gate = nullptr;        // [E, H]
-    const float* shared_gate = nullptr; // [Fs, H] (null without shared experts)
-    const float* shared_up = nullptr;   // [Fs, H]
-    const float* shared_down = nullptr; // [H, Fs]
+    const float* gate = nullptr;        // [E, H] router (always f32)
+    Matrix shared_gate;                 // [Fs, H] (empty without shared experts)
+    Matrix shared_up;                   // [Fs, H]
+    Matrix shared_down;                 // [H, Fs]
 };
 
 struct LookaheadWeights {
@@ -58,21 +60,23 @@ public:
     ModelConfig config;
     PackManifest manifest;
     std::string tokenizer_path;  // empty if the directory has none
-    const float* embed = nullptr;    // [V, H]
+    Matrix embed;                    // [V, H]
     const float* final_norm = nullptr;
-    const float* lm_head = nullptr;  // [V, H] (the embedding when tied)
+    Matrix lm_head;                  // [V, H] (the embedding when tied)
     std::vector<LayerWeights> layers;
     LookaheadWeights lookahead;      // hidden == 0 when the model has no lookahead head
     IntentWeights intent;
 
     uint64_t expert_bytes_total() const;  // all routed experts in their stored dtype
-    uint64_t dense_bytes = 0;             // the dense tensors the runtime reads (mmap'd)
+    uint64_t dense_bytes = 0;             // the dense tensors the runtime reads (mmap'd), as stored
+    WeightType dense_type() const { return manifest.dense.dtype; }
     // Reads one byte of every page of the dense tensors, so that they are resident before
     // memory is measured (the first forward would fault them in anyway).
     void dense_prefault() const;
 
 private:
     std::unique_ptr<SafetensorsFile> weights_;
+    std::unique_ptr<SafetensorsFile> dense_file_;  // the pack's narrow dense matrices, if any
     std::vector<std::pair<const uint8_t*, uint64_t>> dense_;  // the tensors behind dense_bytes
 };
 

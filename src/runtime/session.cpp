@@ -25,7 +25,7 @@ Session::Session(const Model& model, const SessionOptions& options)
       prefetcher_(model, options),
       attn_(model.config, model.config.max_position_embeddings),
       groups_(model.config.n_routed_experts, model.config.max_position_embeddings, model.config.num_experts_per_tok),
-      expert_(model.config, model.config.max_position_embeddings, model.manifest.dtype) {
+      expert_(model.config, model.config.max_position_embeddings) {
     kernel_isa();  // reads CHRONOS_KERNELS here, where a bad value can throw, not inside a parallel region
     const ModelConfig& c = model_.config;
     const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok, L = c.num_hidden_layers;
@@ -103,7 +103,7 @@ void Session::forward(const int32_t* ids, int64_t T, Phase phase, float* logits_
     CHRONOS_ASSERT(T <= tmax_ && pos_ + T <= c.max_position_embeddings, "batch past the context");
     for (int64_t t = 0; t < T; ++t) {
         if (ids[t] < 0 || ids[t] >= c.vocab_size) fail("token id {} is outside the vocabulary of {}", ids[t], c.vocab_size);
-        std::memcpy(&h_[static_cast<size_t>(t * H)], model_.embed + static_cast<int64_t>(ids[t]) * H, static_cast<size_t>(H) * sizeof(float));
+        matrix_row(model_.embed, ids[t], H, &h_[static_cast<size_t>(t * H)]);
     }
     // The head reads block j's output with the full routing of the latest token that has one:
     // t itself when j is the last block, else t-1 (model.h, LookaheadHead).
@@ -193,7 +193,7 @@ void Session::moe_layer(int64_t l, int64_t T, Phase phase) {
         store_->unpin(pair);
     }
     moe_combine(h_.data(), y_.data(), groups_, avail_.data(), E, H);
-    if (w.shared_gate != nullptr) {
+    if (w.shared_gate) {
         shared_expert_forward(h_.data(), a_.data(), w, T, H, c.n_shared_experts * F, sg_.data(), su_.data());
     }
     if (on_route) on_route(l, topi_.data(), T, avail_.data());
