@@ -79,7 +79,7 @@ struct PackedModel {
     test::TempDir tmp;
     ChronosModel model;
     std::unique_ptr<rt::Model> rt_model;
-    PackedModel(const ModelConfig& c, uint64_t seed);
+    PackedModel(const ModelConfig& c, uint64_t seed, WeightType type = WeightType::f32);
     rt::Model& runtime() { return *rt_model; }
 };
 
@@ -95,8 +95,8 @@ ChronosModel random_model(const ModelConfig& c, uint64_t seed) {
     return m;
 }
 
-PackedModel::PackedModel(const ModelConfig& c, uint64_t seed) : model(random_model(c, seed)) {
-    save_and_pack(model, tmp.path());
+PackedModel::PackedModel(const ModelConfig& c, uint64_t seed, WeightType type) : model(random_model(c, seed)) {
+    save_and_pack(model, tmp.path(), type, type);
     rt_model = std::make_unique<rt::Model>(tmp.path());
 }
 
@@ -748,20 +748,23 @@ TEST(RuntimeFaults, BadPacksReadsAndInputsGiveClearErrors) {
 
 TEST(RuntimeSession, DecodeStepsAllocateNothing) {
     ModelConfig c = runtime_config();
-    PackedModel pm(c, 13);
-    rt::Model& rm = pm.runtime();
-    std::vector<int32_t> ids = random_ids(30, c.vocab_size, 8);
-    for (rt::MissMode mode : {rt::MissMode::resident, rt::MissMode::exact, rt::MissMode::soft, rt::MissMode::lru}) {
-        rt::SessionOptions so = mode_opts(mode, budget_of(rm, 0.25));
-        so.io.sim_read_ms = mode == rt::MissMode::soft ? 1.0 : 0.0;  // the simulated disk's bookkeeping too
-        rt::Session s(rm, so);
-        s.prefill(ids.data(), 10);
-        s.decode(ids[10]);  // first step outside the count
-        g_allocations = 0;
-        g_count_allocations = true;
-        for (size_t t = 11; t < ids.size(); ++t) s.decode(ids[t]);
-        g_count_allocations = false;
-        EXPECT_EQ(g_allocations.load(), 0) << rt::miss_mode_name(mode) << ": heap allocations in 19 decode steps";
+    for (WeightType type : {WeightType::f32, WeightType::q4}) {
+        SCOPED_TRACE(weight_type_name(type));
+        PackedModel pm(c, 13, type);
+        rt::Model& rm = pm.runtime();
+        std::vector<int32_t> ids = random_ids(30, c.vocab_size, 8);
+        for (rt::MissMode mode : {rt::MissMode::resident, rt::MissMode::exact, rt::MissMode::soft, rt::MissMode::lru}) {
+            rt::SessionOptions so = mode_opts(mode, budget_of(rm, 0.25));
+            so.io.sim_read_ms = mode == rt::MissMode::soft ? 1.0 : 0.0;  // the simulated disk's bookkeeping too
+            rt::Session s(rm, so);
+            s.prefill(ids.data(), 10);
+            s.decode(ids[10]);  // first step outside the count
+            g_allocations = 0;
+            g_count_allocations = true;
+            for (size_t t = 11; t < ids.size(); ++t) s.decode(ids[t]);
+            g_count_allocations = false;
+            EXPECT_EQ(g_allocations.load(), 0) << rt::miss_mode_name(mode) << ": heap allocations in 19 decode steps";
+        }
     }
 }
 

@@ -12,7 +12,10 @@
 //     routing the resident run chose: the bound a perfect predictor would reach;
 //   - with --sim-read-ms, every expert read (not the bandwidth probes) completes no sooner than
 //     that after it was issued: prefetch overlap measured as on a slower disk, with each mode's
-//     pipeline slack (how long before its layer asked a used prefetch had arrived).
+//     pipeline slack (how long before its layer asked a used prefetch had arrived);
+//   - with --dtype, all of the above once per stored weight type, each on a copy of the model
+//     packed in that type with the model's own clusters (DIR-TYPE beside it, made when missing),
+//     at the same budgets in bytes: percentages of the f32 expert bytes.
 #include <fcntl.h>
 #include <omp.h>
 #include <spawn.h>
@@ -30,6 +33,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -40,6 +44,8 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "data/jsonl.h"
+#include "format/checkpoint.h"
+#include "format/pack.h"
 #include "runtime/runtime.h"
 #include "tokenizer/tokenizer.h"
 
@@ -52,7 +58,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct OffloadArgs {
-    std::string model, data, json, markdown, budgets = "100,50,25,10", modes = "exact,soft,lru";
+    std::string model, data, json, markdown, budgets = "100,50,25,10", modes = "exact,soft,lru", dtypes, dense_dtype = "same";
     int64_t prompts = 8, prompt_tokens = 32, gen_tokens = 32;
     bool buffered = false, eager = true, oracle = false;
     float prefetch_threshold = rt::SessionOptions{}.prefetch_threshold;
@@ -182,7 +188,8 @@ struct ModeRun {
     std::string io;
 };
 
-void run_offload(const OffloadArgs& a) {
+// One model: the tables above, printed, and their JSON. Budgets are shares of base_bytes.
+nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string& model_dir, uint64_t base_bytes, std::string& md_out) {
     const int threads = omp_get_max_threads();
     // The lists first: a typo fails before any file is read.
     std::vector<double> budgets;
@@ -196,7 +203,7 @@ void run_offload(const OffloadArgs& a) {
     }
     std::vector<rt::MissMode> modes;
     for (const std::string& item : split_commas(a.modes, "--modes")) modes.push_back(rt::miss_mode_parse(item));
-    rt::Model model(a.model);
+    rt::Model model(model_dir);
     if (a.oracle && (model.lookahead.hidden == 0 || model.config.lookahead_steps == 0)) {
         fail("--oracle: {} has no lookahead head whose predictions an oracle could replace", a.model);
     }
@@ -204,7 +211,7 @@ void run_offload(const OffloadArgs& a) {
     Tokenizer tok(model.tokenizer_path);
     const int64_t V = model.config.vocab_size;
     const std::vector<std::vector<int32_t>> prompts = load_prompts(a, tok);
-    const uint64_t total = model.expert_bytes_total();
+    const uint64_t total = base_bytes > 0 ? base_bytes : model.expert_bytes_total();
     rt::IoOptions io;
     io.direct = !a.buffered;
     rt::IoOptions io_sessions = io;  // the simulated latency applies to the sessions' reads only
@@ -310,17 +317,20 @@ void run_offload(const OffloadArgs& a) {
     if (a.eager) {
         std::vector<std::vector<int32_t>> cont;
         for (const auto& t : tokens) cont.emplace_back(t.begin(), t.end() - 1);
-        eager = eager_decode_in_train_process(a.model, prompts, cont, threads);
+        eager = eager_decode_in_train_process(model_dir, prompts, cont, threads);
     }
 
     const double resident_tok_s = decode_tok_s(resident.m);
     nlohmann::ordered_json j;
-    j["model"] = a.model;
+    j["model"] = model_dir;
+    j["experts_dtype"] = weight_type_name(model.manifest.dtype);
+    j["dense_dtype"] = weight_type_name(model.dense_type());
     j["machine"] = fmt::format("{} threads", threads);
     j["prompts"] = prompts.size();
     j["prompt_tokens"] = a.prompt_tokens;
     j["generated_tokens"] = a.gen_tokens;
-    j["expert_bytes_total"] = total;
+    j["expert_bytes_total"] = model.expert_bytes_total();
+    j["budget_base_bytes"] = total;  // the budgets' 100%
     j["io"] = resident.io;
     j["sim_read_ms"] = io_sessions.sim_read_ms;
     j["prefetch_threshold"] = a.prefetch_threshold;
@@ -385,9 +395,9 @@ void run_offload(const OffloadArgs& a) {
         j["ratios"].push_back(x);
     }
     std::string md = fmt::format(
-        "Model `{}`, {} held-out prompts x {} tokens, {} generated tokens each (teacher-forced on the resident run), {}; {}.\n\n"
+        "Model `{}` (experts {}, dense {}), {} held-out prompts x {} tokens, {} generated tokens each (teacher-forced on the resident run), {}; {}.\n\n"
         "| | figure |\n|---|---:|\n| resident decode (runtime) | {:.1f} tok/s |\n",
-        a.model, prompts.size(), a.prompt_tokens, a.gen_tokens, j["machine"].get<std::string>(), resident.io, resident_tok_s);
+        model_dir, weight_type_name(model.manifest.dtype), weight_type_name(model.dense_type()), prompts.size(), a.prompt_tokens, a.gen_tokens, j["machine"].get<std::string>(), resident.io, resident_tok_s);
     if (a.eager) {
         md += fmt::format("| libtorch eager decode, same weights | {:.1f} tok/s |\n| runtime / libtorch | {:.2f}x |\n",
                           j["libtorch_eager_decode_tok_s"].get<double>(), j["resident_vs_libtorch"].get<double>());
@@ -419,8 +429,103 @@ void run_offload(const OffloadArgs& a) {
         md += a.oracle ? fmt::format(" {} | {} |\n", ratio(x, "exact_oracle_vs_lru"), ratio(x, "soft_oracle_vs_resident")) : "\n";
     }
     std::cout << md;
-    if (!a.json.empty()) file_write_atomic(a.json, j.dump(2) + "\n");
-    if (!a.markdown.empty()) file_write_atomic(a.markdown, md);
+    md_out = md;
+    return j;
+}
+
+// The model itself when packed so; else DIR-TYPE beside it: its config, tokenizer, intent classifier and (hard-linked) master
+// weights, packed as `experts` / `dense` with the model's clusters. Reused when its manifest
+// already says these types; rebuilt otherwise.
+std::string pack_variant(const std::string& model_dir, WeightType experts, WeightType dense) {
+    namespace fs = std::filesystem;
+    std::string base = model_dir;
+    while (base.size() > 1 && base.back() == '/') base.pop_back();
+    const std::string dir = base + "-" + weight_type_name(experts) + (dense != experts ? std::string("-dense-") + weight_type_name(dense) : "");
+    const Checkpoint src = checkpoint_open(base);
+    const PackManifest m = pack_manifest_load(base, src.config);
+    if (m.dtype == experts && m.dense.dtype == dense) return base;  // the model itself
+    if (file_exists(dir + "/cluster_manifest.json")) {
+        try {
+            const PackManifest v = pack_manifest_load(dir, src.config);
+            if (v.dtype == experts && v.dense.dtype == dense && v.clusters == m.clusters &&
+                fs::file_size(dir + "/model.safetensors") == fs::file_size(base + "/model.safetensors")) {
+                return dir;
+            }
+        } catch (const Error&) {
+        }  // rebuilt below
+    }
+    fs::remove_all(dir);
+    dir_create(dir);
+    for (const char* f : {"config.json", "tokenizer.model", "intent.json", "intent.safetensors"}) {
+        if (file_exists(base + "/" + f)) fs::copy_file(base + "/" + f, dir + "/" + f);
+    }
+    std::error_code ec;
+    fs::create_hard_link(base + "/model.safetensors", dir + "/model.safetensors", ec);
+    if (ec) fs::copy_file(base + "/model.safetensors", dir + "/model.safetensors");
+    ClusterPlan plan;
+    plan.clusters = m.clusters;
+    pack_write(checkpoint_open(dir), plan, experts, dense);
+    std::cerr << fmt::format("packed {} (experts {}, dense {})\n", dir, weight_type_name(experts), weight_type_name(dense));
+    return dir;
+}
+
+void run_offload(const OffloadArgs& a) {
+    if (a.dtypes.empty()) {
+        std::string md;
+        const nlohmann::ordered_json j = run_offload_model(a, a.model, 0, md);
+        if (!a.json.empty()) file_write_atomic(a.json, j.dump(2) + "\n");
+        if (!a.markdown.empty()) file_write_atomic(a.markdown, md);
+        return;
+    }
+    // One run per stored type, budgets in bytes of the f32 experts.
+    std::vector<WeightType> types;
+    for (const std::string& item : split_commas(a.dtypes, "--dtype")) {
+        std::optional<WeightType> t = weight_type_parse(item);
+        if (!t) fail("--dtype: '{}' is not f32, bf16, f16, q8 or q4", item);
+        types.push_back(*t);
+    }
+    std::optional<WeightType> dense_fixed;
+    if (a.dense_dtype != "same") {
+        dense_fixed = weight_type_parse(a.dense_dtype);
+        if (!dense_fixed) fail("--dense-dtype: '{}' is not same, f32, bf16, f16, q8 or q4", a.dense_dtype);
+    }
+    const Checkpoint src = checkpoint_open(a.model);
+    const ModelConfig& c = src.config;
+    const uint64_t f32_bytes = static_cast<uint64_t>(c.num_hidden_layers * c.n_routed_experts) *
+                               pack_expert_bytes(WeightType::f32, c.hidden_size, c.moe_intermediate_size);
+    nlohmann::ordered_json all;
+    all["budget_base"] = "percent of the f32 expert bytes";
+    all["budget_base_bytes"] = f32_bytes;
+    std::string md_all;
+    for (WeightType t : types) {
+        const std::string dir = pack_variant(a.model, t, dense_fixed.value_or(t));
+        std::string md;
+        all["formats"].push_back(run_offload_model(a, dir, f32_bytes, md));
+        md_all += md + "\n";
+    }
+    // The comparison: each format's tok/s and bytes read per token at each budget and mode.
+    std::string cmp = "| budget (of f32 expert bytes) | mode |";
+    std::string rule = "|---:|---|";
+    for (const auto& f : all["formats"]) {
+        cmp += fmt::format(" {} / {} tok/s | KB/tok |", f["experts_dtype"].get<std::string>(), f["dense_dtype"].get<std::string>());
+        rule += "---:|---:|";
+    }
+    cmp += "\n" + rule + "\n| - | resident |";
+    for (const auto& f : all["formats"]) cmp += fmt::format(" {:.1f} | 0 |", f["resident_decode_tok_s"].get<double>());
+    cmp += "\n";
+    const auto& runs0 = all["formats"][0]["runs"];
+    for (size_t i = 0; i < runs0.size(); ++i) {
+        cmp += fmt::format("| {:.0f}% | {} |", runs0[i]["budget_percent"].get<double>(), runs0[i]["mode"].get<std::string>());
+        for (const auto& f : all["formats"]) {
+            const auto& x = f["runs"][i];
+            cmp += fmt::format(" {:.1f} | {:.0f} |", x["decode_tok_s"].get<double>(), x["bytes_read_per_token"].get<double>() / 1e3);
+        }
+        cmp += "\n";
+    }
+    std::cout << "\n" << cmp;
+    md_all += cmp;
+    if (!a.json.empty()) file_write_atomic(a.json, all.dump(2) + "\n");
+    if (!a.markdown.empty()) file_write_atomic(a.markdown, md_all);
 }
 
 }  // namespace
@@ -443,6 +548,9 @@ void cmd_bench_offload_register(CLI::App& bench) {
                                                    "after it was issued (default: $CHRONOS_SIM_READ_MS, else 0)")
         ->check(cli_range(0, rt::kSimReadMsMax));
     o->add_flag("--oracle", a->oracle, "also run exact and soft with the resident run's routing as the lookahead's predictions (a perfect predictor's bound)");
+    o->add_option("--dtype", a->dtypes, "compare stored weight types (e.g. f32,bf16,q8,q4): one run each on DIR-TYPE, packed when missing; "
+                                        "budgets in percent of the f32 expert bytes");
+    o->add_option("--dense-dtype", a->dense_dtype, "with --dtype: the dense matrices' type, or same (as the experts)")->capture_default_str();
     o->add_option("--json", a->json, "write the results as JSON");
     o->add_option("--markdown", a->markdown, "write the tables as Markdown");
     o->callback([a]() { run_offload(*a); });

@@ -37,6 +37,9 @@ void cmd_eval_register(CLI::App& app) {
     auto ppl = std::make_shared<EvalArgs>();
     CLI::App* p = ev->add_subcommand("ppl", "held-out perplexity");
     add_common(p, *ppl);
+    auto engine = std::make_shared<std::string>("torch");
+    p->add_option("--engine", *engine, "torch: the libtorch model on model.safetensors (runtime: the packed weights, run by `chronos`)")
+        ->check(CLI::IsMember({"torch"}))->capture_default_str();
     p->callback([ppl]() {
         EvalPplResult r = eval_ppl(ppl->model, ppl->data, ppl->seq_len, ppl->max_tokens);
         if (ppl->json) {

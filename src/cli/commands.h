@@ -25,6 +25,9 @@ CommandLine& cli_command_line();
 void cmd_data_register(CLI::App& app);
 void cmd_train_register(CLI::App& app);
 void cmd_eval_register(CLI::App& app);
+// The lean process's `eval` (ppl --engine runtime); eval_runs_in_runtime says whether argv asks for it.
+void cmd_eval_runtime_register(CLI::App& app);
+bool eval_runs_in_runtime(int argc, char** argv);
 void cmd_bench_register(CLI::App& app);
 // `chronos bench pretrain-report` and `chronos bench eager-decode` (chronos-train).
 void cmd_bench_train_register(CLI::App& app);

@@ -1,9 +1,9 @@
 // main.cpp: `chronos`, the lean inference process. It links no libtorch, c10, gloo, protobuf or
 // igraph: on a machine short of memory every megabyte of code mapped is a megabyte not holding
 // experts. It runs info, data, tokenizer, inspect, generate and the machine and offload
-// benchmarks itself, and hands every command that needs the libtorch model (train, eval, trace,
-// pack, init, bench pretrain-report, bench eager-decode) to `chronos-train`, built beside it,
-// with the same arguments (app.h).
+// benchmarks itself, `eval ppl --engine runtime` too, and hands every command that needs the
+// libtorch model (train, eval, trace, pack, init, bench pretrain-report, bench eager-decode) to
+// `chronos-train`, built beside it, with the same arguments (app.h).
 #include <omp.h>
 #include <unistd.h>
 
@@ -25,16 +25,16 @@ namespace {
 // The commands chronos-train runs, with what --help says of them.
 const std::pair<const char*, const char*> kTrainCommands[] = {
     {"train", "train a model: pretrain, lookahead, intent (runs in chronos-train)"},
-    {"eval", "evaluate a checkpoint: ppl, routing, logits (runs in chronos-train)"},
     {"trace", "record every token's experts over a calibration set (runs in chronos-train)"},
     {"pack", "cluster experts and write .ctsr packs + cluster_manifest.json (runs in chronos-train)"},
     {"init", "write a randomly initialised checkpoint (runs in chronos-train)"},
 };
 
-bool runs_in_train_process(const CommandWords& w) {
+bool runs_in_train_process(const CommandWords& w, int argc, char** argv) {
     for (const auto& [name, what] : kTrainCommands) {
         if (w.command == name) return true;
     }
+    if (w.command == "eval") return !(w.subcommand == "ppl" && eval_runs_in_runtime(argc, argv));
     return w.command == "bench" && (w.subcommand == "pretrain-report" || w.subcommand == "eager-decode");
 }
 
@@ -69,6 +69,7 @@ void register_commands(CLI::App& app) {
     cmd_tokenizer_register(app);
     cmd_inspect_register(app);
     cmd_generate_register(app);
+    cmd_eval_runtime_register(app);
     cmd_bench_register(app);
     // Listed by --help; main hands them to chronos-train before they could be parsed here.
     for (const auto& [name, what] : kTrainCommands) app.add_subcommand(name, what)->allow_extras();
@@ -78,6 +79,6 @@ void register_commands(CLI::App& app) {
 }  // namespace chronos
 
 int main(int argc, char** argv) {
-    if (chronos::runs_in_train_process(chronos::cli_command_words(argc, argv))) return chronos::exec_train_process(argc, argv);
+    if (chronos::runs_in_train_process(chronos::cli_command_words(argc, argv), argc, argv)) return chronos::exec_train_process(argc, argv);
     return chronos::cli_run(argc, argv, chronos::register_commands);
 }

@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/progress.h"
-#include "train/batches.h"
+#include "data/token_stream.h"
 #include "train/checkpoint_io.h"
 #include "train/objective.h"
 #include "train/train_api.h"

@@ -20,7 +20,7 @@
 #include "core/progress.h"
 #include "format/trainer_state.h"
 #include "train/adamw.h"
-#include "train/batches.h"
+#include "data/token_stream.h"
 #include "train/checkpoint_io.h"
 #include "train/objective.h"
 #include "train/train_api.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "model/model.h"
-#include "train/batches.h"
+#include "data/token_stream.h"
 #include "tokenizer/tokenizer.h"
 
 namespace chronos {

@@ -18,7 +18,7 @@
 #include <cstdint>
 
 #include "model/model.h"
-#include "train/batches.h"
+#include "data/token_stream.h"
 #include "train/distributed.h"
 #include "train/train_api.h"
 

@@ -1,4 +1,4 @@
-// batches.h: the pretraining token stream and a stateless, deterministic sampler.
+// token_stream.h: the pretraining token stream and a stateless, deterministic sampler.
 //
 // Documents are tokenized and joined, each followed by <|endoftext|>; the stream is cut into
 // non-overlapping windows of seq_len + 1 tokens. Sample j of the run is window perm_e[j % n] of

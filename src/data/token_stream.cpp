@@ -1,5 +1,5 @@
-// batches.cpp: tokenization of the stream and the epoch permutation.
-#include "train/batches.h"
+// token_stream.cpp: see token_stream.h.
+#include "data/token_stream.h"
 
 #include <spdlog/spdlog.h>
 #include <xxhash.h>
