@@ -39,7 +39,7 @@ md = ["`small` on its held-out test split, computed by the runtime on the packed
 for p in ["prefill", "decode"]:
     base = [r for r in runs if r["path"] == p and r["dtype"] == "f32"][0]["ppl"]
     for r in [r for r in runs if r["path"] == p]:
-        kl = "-" if r["dtype"] == "f32" else f"{r['kl']:.5f}"
+        kl = "-" if r["dtype"] == "f32" else f"{r['kl']:.2e}"
         agree = "-" if r["dtype"] == "f32" else f"{r['top1_agree']:.4f}"
         md.append(f"| {p} | {r['tokens']} | {r['dtype']} | {r['ppl']:.3f} | {100 * (r['ppl'] / base - 1):+.2f}% | {kl} | {agree} |")
 open("bench/results/narrow_small_quality.md", "w").write("\n".join(md) + "\n")

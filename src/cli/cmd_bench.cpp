@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/machine_bench.h"
+#include "runtime/kernels.h"
 
 namespace chronos {
 
@@ -39,6 +40,24 @@ void cmd_bench_register(CLI::App& app) {
             std::cout << fmt::format("{}x{} over {} MiB, {} thread(s): OpenBLAS sgemv {:.1f} GB/s, runtime gemv {:.1f} GB/s\n",
                                      r, c, *mb, threads, gemv_bandwidth_gbs(Gemv::openblas, bytes, r, c, 5),
                                      gemv_bandwidth_gbs(Gemv::runtime, bytes, r, c, 5));
+        }
+    });
+    auto gm = std::make_shared<int>(256);
+    CLI::App* gv = bench->add_subcommand("gemv", "the decode product per stored weight type: weights/s on the anchor's shapes, from RAM and from cache");
+    gv->add_option("--mib", *gm, "bytes of matrices cycled through, per type (far above the cache)")->capture_default_str()->check(CLI::Range(1, 65536));
+    gv->callback([gm]() {
+        const int threads = omp_get_max_threads();
+        std::cout << fmt::format("runtime kernels: {}, {} thread(s); G weights/s (GB/s of stored bytes)\n", rt::kernel_isa_name(rt::kernel_isa()), threads);
+        std::cout << "| shape [out, in] | working set | f32 | bf16 | f16 | q8 | q4 |\n|---|---|---:|---:|---:|---:|---:|\n";
+        for (auto [r, c] : {std::pair{1664, 512}, std::pair{512, 1664}, std::pair{512, 512}, std::pair{6400, 512}}) {
+            for (size_t mib : {static_cast<size_t>(*gm), size_t{1}}) {
+                std::cout << fmt::format("| {} x {} | {} MiB |", r, c, mib);
+                for (WeightType t : {WeightType::f32, WeightType::bf16, WeightType::f16, WeightType::q8, WeightType::q4}) {
+                    const double rate = gemv_weight_rate(t, mib << 20, r, c, 5);
+                    std::cout << fmt::format(" {:.2f} ({:.1f}) |", rate / 1e9, rate * weight_bits_per_weight(t) / 8 / 1e9);
+                }
+                std::cout << "\n";
+            }
         }
     });
     // Listed by --help; main hands them to chronos-train before they could be parsed here.

@@ -83,4 +83,26 @@ double gemv_bandwidth_gbs(Gemv which, size_t bytes, int rows, int cols, int reps
     return best;
 }
 
+double gemv_weight_rate(WeightType type, size_t bytes, int rows, int cols, int reps) {
+    const uint64_t per = weight_matrix_bytes(type, rows, cols);
+    const size_t count = std::max<size_t>(1, bytes / per);
+    std::vector<float> src(static_cast<size_t>(cols));
+    std::vector<std::vector<uint8_t>> w(count, std::vector<uint8_t>(per));
+    for (size_t m = 0; m < count; ++m) {
+        for (int r = 0; r < rows; ++r) {
+            for (int c = 0; c < cols; ++c) src[static_cast<size_t>(c)] = 0.01f * static_cast<float>((r * 7 + c * 3 + static_cast<int>(m)) % 17 - 8);
+            weight_quantize_row(type, src.data(), cols, w[m].data() + static_cast<uint64_t>(r) * weight_row_bytes(type, cols));
+        }
+    }
+    std::vector<float> x(static_cast<size_t>(cols), 1.0f), y(static_cast<size_t>(rows));
+    double best = 0;
+    for (int r = 0; r < reps + 1; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        for (const auto& m : w) rt::gemv(rt::Matrix(m.data(), type), x.data(), y.data(), rows, cols);
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (r > 0) best = std::max(best, static_cast<double>(count) * rows * cols / s);
+    }
+    return best;
+}
+
 }  // namespace chronos

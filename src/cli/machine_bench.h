@@ -7,6 +7,8 @@
 //     double gbs = chronos::read_bandwidth_gbs(1ull << 30, 5, 2);
 #pragma once
 
+#include "format/weight_type.h"
+
 #include <cstddef>
 
 namespace chronos {
@@ -24,5 +26,8 @@ enum class Gemv { openblas, runtime };
 // cycling over enough distinct [rows, cols] matrices to fill `bytes`, as decode does over its
 // layers.
 double gemv_bandwidth_gbs(Gemv which, size_t bytes, int rows, int cols, int reps);
+// Weights per second of the runtime's decode product on matrices stored as `type`, cycling
+// through about `bytes` of them (best of reps).
+double gemv_weight_rate(WeightType type, size_t bytes, int rows, int cols, int reps);
 
 }  // namespace chronos

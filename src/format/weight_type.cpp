@@ -27,14 +27,14 @@ uint16_t get_f16(const uint8_t* p) {
     return v;
 }
 
-// One block of n <= 32 weights (the rest of the 32 are zero).
-void quantize_q8(const float* x, int64_t n, uint8_t* dst) {
+// One block of n <= 32 weights (the rest of the 32 are zero): its scale into *d, its quants
+// into q[32].
+void quantize_q8(const float* x, int64_t n, uint8_t* d_out, int8_t* q) {
     float amax = 0;
     for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
     const uint16_t dbits = f32_to_f16(amax / 127.0f);
     const float d = f16_to_f32(dbits);
-    put_f16(dst, dbits);
-    auto* q = reinterpret_cast<int8_t*>(dst + 2);
+    put_f16(d_out, dbits);
     for (int64_t i = 0; i < kQuantBlock; ++i) {
         if (i >= n || d == 0.0f) {
             q[i] = 0;
@@ -45,7 +45,8 @@ void quantize_q8(const float* x, int64_t n, uint8_t* dst) {
     }
 }
 
-void quantize_q4(const float* x, int64_t n, uint8_t* dst) {
+// Scale into *d_out, minimum into *m_out, the 16 nibble pairs into nib[16].
+void quantize_q4(const float* x, int64_t n, uint8_t* d_out, uint8_t* m_out, uint8_t* nib) {
     float lo = x[0], hi = x[0];
     for (int64_t i = 1; i < n; ++i) {
         lo = std::min(lo, x[i]);
@@ -57,14 +58,14 @@ void quantize_q4(const float* x, int64_t n, uint8_t* dst) {
     // clamps at 0, an error of at most m's rounding).
     const uint16_t dbits = f32_to_f16((hi - m) / 15.0f);
     const float d = f16_to_f32(dbits);
-    put_f16(dst, dbits);
-    put_f16(dst + 2, mbits);
+    put_f16(d_out, dbits);
+    put_f16(m_out, mbits);
     uint8_t q[kQuantBlock] = {};
     for (int64_t i = 0; i < n; ++i) {
         const float v = d > 0.0f ? std::nearbyint((x[i] - m) / d) : 0.0f;
         q[i] = static_cast<uint8_t>(std::clamp(v, 0.0f, 15.0f));
     }
-    for (int64_t j = 0; j < 16; ++j) dst[4 + j] = static_cast<uint8_t>(q[j] | (q[j + 16] << 4));
+    for (int64_t j = 0; j < 16; ++j) nib[j] = static_cast<uint8_t>(q[j] | (q[j + 16] << 4));
 }
 
 }  // namespace
@@ -116,11 +117,14 @@ void weight_quantize_row(WeightType t, const float* src, int64_t cols, uint8_t* 
             return;
         case WeightType::q8:
         case WeightType::q4: {
-            const int64_t bytes = t == WeightType::q8 ? kQ8BlockBytes : kQ4BlockBytes;
-            for (int64_t b = 0; b < blocks_of(cols); ++b) {
+            const int64_t nb = blocks_of(cols);
+            for (int64_t b = 0; b < nb; ++b) {
                 const int64_t n = std::min(kQuantBlock, cols - b * kQuantBlock);
-                if (t == WeightType::q8) quantize_q8(src + b * kQuantBlock, n, dst + b * bytes);
-                else quantize_q4(src + b * kQuantBlock, n, dst + b * bytes);
+                if (t == WeightType::q8) {
+                    quantize_q8(src + b * kQuantBlock, n, dst + 2 * b, reinterpret_cast<int8_t*>(dst + 2 * nb + kQuantBlock * b));
+                } else {
+                    quantize_q4(src + b * kQuantBlock, n, dst + 2 * b, dst + 2 * nb + 2 * b, dst + 4 * nb + 16 * b);
+                }
             }
             return;
         }
@@ -136,20 +140,31 @@ void weight_dequantize_row(WeightType t, const uint8_t* src, int64_t cols, float
         case WeightType::f16:
             for (int64_t i = 0; i < cols; ++i) dst[i] = f16_to_f32(get_f16(src + 2 * i));
             return;
-        case WeightType::q8:
-            for (int64_t i = 0; i < cols; ++i) {
-                const uint8_t* blk = src + (i / kQuantBlock) * kQ8BlockBytes;
-                dst[i] = f16_to_f32(get_f16(blk)) * static_cast<float>(static_cast<int8_t>(blk[2 + i % kQuantBlock]));
+        case WeightType::q8: {
+            const int64_t nb = blocks_of(cols);
+            const auto* q = reinterpret_cast<const int8_t*>(src + 2 * nb);
+            for (int64_t b = 0; b < nb; ++b) {
+                const float d = f16_to_f32(get_f16(src + 2 * b));
+                const int64_t n = std::min(kQuantBlock, cols - b * kQuantBlock);
+                float* out = dst + b * kQuantBlock;
+                for (int64_t j = 0; j < n; ++j) out[j] = d * static_cast<float>(q[b * kQuantBlock + j]);
             }
             return;
-        case WeightType::q4:
-            for (int64_t i = 0; i < cols; ++i) {
-                const uint8_t* blk = src + (i / kQuantBlock) * kQ4BlockBytes;
-                const int64_t j = i % kQuantBlock;
-                const int q = j < 16 ? (blk[4 + j] & 15) : (blk[4 + j - 16] >> 4);
-                dst[i] = f16_to_f32(get_f16(blk)) * static_cast<float>(q) + f16_to_f32(get_f16(blk + 2));
+        }
+        case WeightType::q4: {
+            const int64_t nb = blocks_of(cols);
+            for (int64_t b = 0; b < nb; ++b) {
+                const float d = f16_to_f32(get_f16(src + 2 * b)), m = f16_to_f32(get_f16(src + 2 * nb + 2 * b));
+                const uint8_t* nib = src + 4 * nb + 16 * b;
+                const int64_t n = std::min(kQuantBlock, cols - b * kQuantBlock);
+                float* out = dst + b * kQuantBlock;
+                for (int64_t j = 0; j < n; ++j) {
+                    const int q = j < 16 ? (nib[j] & 15) : (nib[j - 16] >> 4);
+                    out[j] = d * static_cast<float>(q) + m;
+                }
             }
             return;
+        }
     }
 }
 
@@ -159,10 +174,10 @@ std::string weight_type_layout(WeightType t) {
         case WeightType::bf16: return "bf16: rows of little-endian bfloat16";
         case WeightType::f16: return "f16: rows of little-endian IEEE binary16";
         case WeightType::q8:
-            return "q8: each row is ceil(cols/32) blocks of 34 bytes {f16 d; int8 q[32]}, w = d*q, last block zero-padded";
+            return "q8: nb = ceil(cols/32) blocks per row, row = {f16 d[nb]; int8 q[nb][32]}, w = d[b]*q[b][i], last block zero-padded";
         case WeightType::q4:
-            return "q4: each row is ceil(cols/32) blocks of 20 bytes {f16 d; f16 m; uint8 b[16]}, q[j] = b[j] & 15, "
-                   "q[j+16] = b[j] >> 4, w = d*q + m, last block zero-padded";
+            return "q4: nb = ceil(cols/32) blocks per row, row = {f16 d[nb]; f16 m[nb]; uint8 n[nb][16]}, q[b][j] = n[b][j] & 15, "
+                   "q[b][j+16] = n[b][j] >> 4, w = d[b]*q[b][i] + m[b], last block zero-padded";
     }
     return "";
 }

@@ -3,11 +3,14 @@
 // home of these layouts: packs (pack.h), the narrow dense file and the kernels all use it.
 //
 // A matrix [rows, cols] is stored row by row; a row of `cols` weights takes
-// weight_row_bytes(type, cols) bytes. The block formats cut each row into ceil(cols / 32) blocks
-// of 32 weights (the last one zero-padded):
-//   q8  34 bytes per block: f16 scale d, then 32 int8 q in [-127, 127];  w = d * q
-//   q4  20 bytes per block: f16 scale d, f16 minimum m, then 16 bytes whose byte j holds q[j] in
-//       its low nibble and q[j + 16] in its high nibble, q in [0, 15];   w = d * q + m
+// weight_row_bytes(type, cols) bytes. The block formats cut each row into nb = ceil(cols / 32)
+// blocks of 32 weights (the last one zero-padded), and store a row's scales before its quants,
+// so that the kernels read the scales as one vector and two blocks' quants as one load:
+//   q8  row = f16 d[nb], then int8 q[nb][32], q in [-127, 127];        w = d[b] * q[b][i]
+//       (34 bytes per block)
+//   q4  row = f16 d[nb], f16 m[nb], then uint8 n[nb][16], where n[b][j] holds q[b][j] in its
+//       low nibble and q[b][j + 16] in its high nibble, q in [0, 15];  w = d[b] * q[b][i] + m[b]
+//       (20 bytes per block)
 // All values little-endian. The scales are rounded to f16 before the q are chosen, so that the
 // stored q are the best for the stored scales.
 //
@@ -26,8 +29,8 @@ namespace chronos {
 enum class WeightType : uint8_t { f32, bf16, f16, q8, q4 };
 
 constexpr int64_t kQuantBlock = 32;      // weights per block of q8 and q4
-constexpr int64_t kQ8BlockBytes = 34;    // f16 d, int8[32]
-constexpr int64_t kQ4BlockBytes = 20;    // f16 d, f16 m, uint8[16]
+constexpr int64_t kQ8BlockBytes = 34;    // per block: f16 d, int8[32]
+constexpr int64_t kQ4BlockBytes = 20;    // per block: f16 d, f16 m, uint8[16]
 
 const char* weight_type_name(WeightType t);                       // "f32", "bf16", "f16", "q8", "q4"
 std::optional<WeightType> weight_type_parse(std::string_view name); // nullopt if unknown

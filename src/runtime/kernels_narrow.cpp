@@ -29,6 +29,7 @@ namespace {
 typedef float v8f __attribute__((vector_size(32)));
 typedef uint16_t v8u16 __attribute__((vector_size(16)));
 typedef uint32_t v8u32 __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
 
 inline v8f load8(const float* p) {
     v8f v;
@@ -42,15 +43,17 @@ inline float sum8(v8f v) {
     return s;
 }
 
-// A block of 32 activations quantized to int8: x ~ d * q, sum = sum(q) (q4's minimum term).
-struct XBlock {
-    float d;
-    int32_t sum;
-    int8_t q[32];
+// Activations quantized per block of 32 to int8: block b is x ~ d[b] * q[32b .. 32b+31], with
+// dsum[b] = d[b] * (the sum of its q), q4's minimum term. The q are contiguous, so two blocks
+// are one 64-byte load.
+struct XQuant {
+    float* d;
+    float* dsum;
+    int8_t* q;
 };
 
-// x [in] -> blocks [ceil(in/32)], the last one zero-padded. d = max|x| / 127, q = round(x / d).
-void quantize_x(const float* x, int64_t in, XBlock* xb) {
+// x [in] -> ceil(in/32) blocks, the last one zero-padded. d = max|x| / 127, q = round(x / d).
+void quantize_x(const float* x, int64_t in, const XQuant& xq) {
     const int64_t nb = (in + kQuantBlock - 1) / kQuantBlock;
     for (int64_t b = 0; b < nb; ++b) {
         const int64_t n = std::min(kQuantBlock, in - b * kQuantBlock);
@@ -60,42 +63,50 @@ void quantize_x(const float* x, int64_t in, XBlock* xb) {
         const float d = amax / 127.0f;
         const float inv = d > 0.0f ? 1.0f / d : 0.0f;
         int32_t sum = 0;
+        int8_t* q = xq.q + b * kQuantBlock;
         for (int64_t i = 0; i < kQuantBlock; ++i) {
-            const int8_t q = i < n ? static_cast<int8_t>(std::clamp(std::nearbyint(xs[i] * inv), -127.0f, 127.0f)) : 0;
-            xb[b].q[i] = q;
-            sum += q;
+            q[i] = i < n ? static_cast<int8_t>(std::clamp(std::nearbyint(xs[i] * inv), -127.0f, 127.0f)) : 0;
+            sum += q[i];
         }
-        xb[b].d = d;
-        xb[b].sum = sum;
+        xq.d[b] = d;
+        xq.dsum[b] = d * static_cast<float>(sum);
     }
 }
 
 }  // namespace
 
 // One build of the narrow row products per instruction set (see kernels_narrow.inc).
+#define CHRONOS_ISA 0
 namespace isa_sse2 {
 #include "runtime/kernels_narrow.inc"
 }  // namespace isa_sse2
+#undef CHRONOS_ISA
+#define CHRONOS_ISA 1
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v3")
 namespace isa_avx2 {
 #include "runtime/kernels_narrow.inc"
 }  // namespace isa_avx2
 #pragma GCC pop_options
+#undef CHRONOS_ISA
+#define CHRONOS_ISA 2
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4,avx512vnni")
 namespace isa_avx512 {
 #include "runtime/kernels_narrow.inc"
 }  // namespace isa_avx512
 #pragma GCC pop_options
+#undef CHRONOS_ISA
 
 namespace {
 
 std::atomic<bool> g_quantize_activations{true};
 
-constexpr int64_t kParallelMinBytes = 32 * 1024 * 4;  // as the f32 product: about 32K f32 weights
+// Below this many weights a product runs on one thread, as the f32 product decides (kernels.cpp):
+// counted in weights, not bytes, since the narrow rows cost more instructions per byte.
+constexpr int64_t kParallelMinWeights = 32 * 1024;
 
-void rows_narrow(const Matrix& W, const float* x, const XBlock* xb, float* y, int64_t r0, int64_t r1, int64_t in,
+void rows_narrow(const Matrix& W, const float* x, const XQuant& xb, float* y, int64_t r0, int64_t r1, int64_t in,
                  bool accumulate) {
     switch (kernel_isa()) {
         case KernelIsa::avx512: isa_avx512::rows_narrow(W.data, W.type, x, xb, y, r0, r1, in, accumulate); break;
@@ -110,22 +121,28 @@ void block_of(int64_t out, int64_t part, int64_t parts, int64_t* r0, int64_t* r1
     *r1 = std::min(out, quads * (part + 1) / parts * 4);
 }
 
-bool on_caller(uint64_t bytes) { return bytes < kParallelMinBytes || omp_get_max_threads() == 1 || omp_in_parallel(); }
+bool on_caller(int64_t weights) { return weights < kParallelMinWeights || omp_get_max_threads() == 1 || omp_in_parallel(); }
 
 // The calling thread's quantized activations: grown on first use, so decode allocates nothing
-// after its first step.
-const XBlock* quantized(const Matrix& W, const float* x, int64_t in) {
-    if (!weight_type_is_block(W.type)) return nullptr;
-    thread_local std::vector<XBlock> xb;
+// after its first step. (Team members read the caller's buffer through the returned pointers.)
+XQuant quantized(const Matrix& W, const float* x, int64_t in) {
+    if (!weight_type_is_block(W.type)) return {nullptr, nullptr, nullptr};
+    thread_local std::vector<float> d, dsum;
+    thread_local std::vector<int8_t> q;
     const auto nb = static_cast<size_t>((in + kQuantBlock - 1) / kQuantBlock);
-    if (xb.size() < nb) xb.resize(nb);
-    quantize_x(x, in, xb.data());
-    return xb.data();
+    if (d.size() < nb) {
+        d.resize(nb);
+        dsum.resize(nb);
+        q.resize(nb * static_cast<size_t>(kQuantBlock));
+    }
+    const XQuant xq{d.data(), dsum.data(), q.data()};
+    quantize_x(x, in, xq);
+    return xq;
 }
 
 void gemv_narrow(const Matrix& W, const float* x, float* y, int64_t out, int64_t in, bool accumulate) {
-    const XBlock* xb = quantized(W, x, in);
-    if (on_caller(weight_matrix_bytes(W.type, out, in))) {
+    const XQuant xb = quantized(W, x, in);
+    if (on_caller(out * in)) {
         rows_narrow(W, x, xb, y, 0, out, in, accumulate);
         return;
     }
@@ -171,8 +188,8 @@ void gemv2(const Matrix& W1, float* y1, const Matrix& W2, float* y2, const float
         return;
     }
     CHRONOS_ASSERT(W1.type == W2.type, "gemv2 of two matrices of different types");
-    const XBlock* xb = quantized(W1, x, in);
-    if (on_caller(weight_matrix_bytes(W1.type, out, in))) {
+    const XQuant xb = quantized(W1, x, in);
+    if (on_caller(out * in)) {
         rows_narrow(W1, x, xb, y1, 0, out, in, false);
         rows_narrow(W2, x, xb, y2, 0, out, in, false);
         return;
