@@ -481,19 +481,21 @@ TEST(RuntimeMetrics, HitsMissesAndBytesAreCountedOnAKnownTrace) {
 }
 
 // A pair is a hit only if its read was complete when its layer first asked for it. With reads
-// made slow on purpose (50 ms, far longer than a token of this model computes), the two experts
+// made slow on purpose (200 ms, far longer than a token of this model computes), the two experts
 // of token 4 are prefetched for every layer, layer 0's read last: layer 0 asks while both of its
 // experts are under way (two late misses) and waits for expert 4; that one read also brings
 // expert 5, which a count taken when the expert computes instead of when it was asked for would
 // call a hit. Layers 1-3 were read earlier and are complete when they ask: six hits, each with a
-// non-negative slack; layer 0's two carry the negative slack of the wait.
+// non-negative slack; layer 0's two carry the negative slack of the wait. Layer 0 asks as soon
+// as decode reaches it: microseconds on an idle machine, 11 ms once under a loaded parallel test
+// run; the thresholds leave 100 ms of the 200 for that.
 TEST(RuntimeMetrics, AReadUnderWayWhenTheLayerAsksIsALateMissEvenIfAnotherWaitCompletesIt) {
     test::TempDir tmp;
     save_known_trace_model(tmp.path());
     rt::Model rm(tmp.path());
     const int32_t E = static_cast<int32_t>(rm.config.n_routed_experts), L = static_cast<int32_t>(rm.config.num_hidden_layers);
     rt::SessionOptions so = mode_opts(rt::MissMode::exact);
-    so.io.sim_read_ms = 50;
+    so.io.sim_read_ms = 200;
     rt::Session s(rm, so);
     const int32_t prompt[1] = {0};  // experts {0, 1} in every layer
     s.prefill(prompt, 1);
@@ -511,9 +513,9 @@ TEST(RuntimeMetrics, AReadUnderWayWhenTheLayerAsksIsALateMissEvenIfAnotherWaitCo
     EXPECT_EQ(m.misses, 2u) << "both of layer 0's experts were under way when it asked";
     EXPECT_EQ(m.misses_late, 2u);
     EXPECT_EQ(m.hits, static_cast<uint64_t>(2 * (L - 1)));
-    EXPECT_GE(m.stall_s, 0.040) << "layer 0 must have waited for its read (50 ms after it was issued)";
+    EXPECT_GE(m.stall_s, 0.100) << "layer 0 must have waited for its read (200 ms after it was issued)";
     EXPECT_EQ(m.slack.n, static_cast<uint64_t>(2 * L)) << "every used expert was a prefetch";
-    EXPECT_LE(m.slack.quantile_ms(0.25), -30.0) << "layer 0's two arrived after the ask";
+    EXPECT_LE(m.slack.quantile_ms(0.25), -100.0) << "layer 0's two arrived after the ask";
     EXPECT_GE(m.slack.quantile_ms(0.26), 0.0) << "layers 1-3 were complete when asked";
     // The premise: the prompt read each expert on its own (a blocking fetch), token 4 one read
     // per layer for its two adjacent experts.
