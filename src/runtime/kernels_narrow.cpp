@@ -75,7 +75,11 @@ void quantize_x(const float* x, int64_t in, const XQuant& xq) {
 
 }  // namespace
 
-// One build of the narrow row products per instruction set (see kernels_narrow.inc).
+// One build of the narrow row products per instruction set (see kernels_narrow.inc). GCC 12's
+// AVX-512 casts and inserts start from _mm512_undefined_*(), a variable initialised with itself,
+// which its own -Wuninitialized reports wherever they are inlined: not a fault of this code.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define CHRONOS_ISA 0
 namespace isa_sse2 {
 #include "runtime/kernels_narrow.inc"
