@@ -1,6 +1,7 @@
 // evaluate.cpp: see evaluate.h.
 #include "runtime/evaluate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -67,8 +68,10 @@ EvalResult eval_perplexity(const Model& model, const std::vector<int32_t>& token
     Session s(model, so);
     std::unique_ptr<Session> rs;
     if (reference != nullptr) rs = std::make_unique<Session>(*reference, so);
-    std::vector<float> all(static_cast<size_t>(T * V)), ref_all(reference != nullptr ? all.size() : 0);
-    std::vector<std::vector<float>> ref_rows(reference != nullptr ? static_cast<size_t>(T) : 0);
+    // The model's window of logits (prefill fills it at once; decode hands them out a row at a
+    // time), and the reference's [T, V], which the model's rows are compared with.
+    std::vector<float> all(o.path == EvalPath::prefill ? static_cast<size_t>(T * V) : 0);
+    std::vector<float> ref_all(reference != nullptr ? static_cast<size_t>(T * V) : 0);
     std::vector<double> lp(static_cast<size_t>(V)), lq(static_cast<size_t>(V));
 
     EvalResult r;
@@ -80,14 +83,15 @@ EvalResult eval_perplexity(const Model& model, const std::vector<int32_t>& token
         const int32_t* ids = tokens.data() + w * T;  // T inputs, T targets shifted by one
         if (reference != nullptr) {
             run_window(*rs, ids, T, o.path, ref_all, V, [&](int64_t t, const float* logits) {
-                ref_rows[static_cast<size_t>(t)].assign(logits, logits + V);
+                float* row = ref_all.data() + t * V;
+                if (logits != row) std::copy(logits, logits + V, row);  // decode: the session's buffer
             });
         }
         run_window(s, ids, T, o.path, all, V, [&](int64_t t, const float* logits) {
             log_softmax(logits, V, lq);
             nll -= lq[static_cast<size_t>(ids[t + 1])];
             if (reference == nullptr) return;
-            log_softmax(ref_rows[static_cast<size_t>(t)].data(), V, lp);
+            log_softmax(ref_all.data() + t * V, V, lp);
             double d = 0;
             for (int64_t i = 0; i < V; ++i) d += std::exp(lp[static_cast<size_t>(i)]) * (lp[static_cast<size_t>(i)] - lq[static_cast<size_t>(i)]);
             kl += d;

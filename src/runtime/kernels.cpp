@@ -12,32 +12,13 @@
 
 #include "core/error.h"
 #include "format/dtype.h"
+#include "runtime/kernels_common.h"
 
 namespace chronos::rt {
 
 namespace {
 
-// Below this many weights a product runs on one thread: waking the team costs more than the
-// rows it would take over.
-constexpr int64_t kGemvParallelMin = 32 * 1024;
-
-// Eight floats as one value: GCC's vector extension, lowered to one AVX register or two SSE ones.
-// The helpers below are inlined into each ISA's build of the kernels, so the ABI note GCC gives
-// for passing such a value without AVX concerns no real call.
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float v8f __attribute__((vector_size(32)));
-
-inline v8f load8(const float* p) {
-    v8f v;
-    std::memcpy(&v, p, sizeof v);  // unaligned load
-    return v;
-}
-
-inline float sum8(v8f v) {
-    float s = 0;
-    for (int q = 0; q < 8; ++q) s += v[q];
-    return s;
-}
+using namespace kernels_common;
 
 // y[r] (+)= W[r, :] . x for rows r0 <= r < r1, one row after the other, so the matrix is read
 // as one sequential stream (what the hardware prefetcher follows best). Four vectors of eight
@@ -107,17 +88,6 @@ void gemv_rows(const float* W, const float* x, float* y, int64_t r0, int64_t r1,
     if (isa_active() != KernelIsa::sse2) gemv_rows_avx2(W, x, y, r0, r1, in, accumulate);
     else gemv_rows_sse2(W, x, y, r0, r1, in, accumulate);
 }
-
-// Rows [0, out) split into one contiguous block per thread (in multiples of 4 rows, so blocks
-// start on cache-line-friendly boundaries for the usual widths).
-void gemv_block(int64_t out, int64_t part, int64_t parts, int64_t* r0, int64_t* r1) {
-    const int64_t quads = (out + 3) / 4;
-    *r0 = std::min(out, quads * part / parts * 4);
-    *r1 = std::min(out, quads * (part + 1) / parts * 4);
-}
-
-// Small products, a team of one, and calls from inside a parallel region run on the caller.
-bool gemv_on_caller(int64_t weights) { return weights < kGemvParallelMin || omp_get_max_threads() == 1 || omp_in_parallel(); }
 
 }  // namespace
 
@@ -228,14 +198,6 @@ void topk(const float* x, int64_t n, int64_t k, int32_t* idx) {
         }
         idx[j] = best;
     }
-}
-
-void bf16_to_f32_n(const uint16_t* src, float* dst, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
-}
-
-void f16_to_f32_n(const uint16_t* src, float* dst, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(src[i]);
 }
 
 }  // namespace chronos::rt

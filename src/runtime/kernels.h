@@ -91,8 +91,4 @@ void silu_mul(float* a, const float* b, int64_t n);
 // Indices of the k largest values of x[n], largest first (ties: lower index first), into idx[k].
 void topk(const float* x, int64_t n, int64_t k, int32_t* idx);
 
-// Converts n stored values (bf16 or f16 bits) to fp32.
-void bf16_to_f32_n(const uint16_t* src, float* dst, int64_t n);
-void f16_to_f32_n(const uint16_t* src, float* dst, int64_t n);
-
 }  // namespace chronos::rt

@@ -20,28 +20,16 @@
 #include "core/error.h"
 #include "format/dtype.h"
 #include "runtime/kernels.h"
+#include "runtime/kernels_common.h"
 
 namespace chronos::rt {
 
 namespace {
 
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float v8f __attribute__((vector_size(32)));
+using namespace kernels_common;  // v8f, load8, sum8, the row split
 typedef uint16_t v8u16 __attribute__((vector_size(16)));
 typedef uint32_t v8u32 __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
-
-inline v8f load8(const float* p) {
-    v8f v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-
-inline float sum8(v8f v) {
-    float s = 0;
-    for (int q = 0; q < 8; ++q) s += v[q];
-    return s;
-}
 
 // Activations quantized per block of 32 to int8: block b is x ~ d[b] * q[32b .. 32b+31], with
 // dsum[b] = d[b] * (the sum of its q), q4's minimum term. The q are contiguous, so two blocks
@@ -106,10 +94,6 @@ namespace {
 
 std::atomic<bool> g_quantize_activations{true};
 
-// Below this many weights a product runs on one thread, as the f32 product decides (kernels.cpp):
-// counted in weights, not bytes, since the narrow rows cost more instructions per byte.
-constexpr int64_t kParallelMinWeights = 32 * 1024;
-
 void rows_narrow(const Matrix& W, const float* x, const XQuant& xb, float* y, int64_t r0, int64_t r1, int64_t in,
                  bool accumulate) {
     switch (kernel_isa()) {
@@ -118,14 +102,6 @@ void rows_narrow(const Matrix& W, const float* x, const XQuant& xb, float* y, in
         case KernelIsa::sse2: isa_sse2::rows_narrow(W.data, W.type, x, xb, y, r0, r1, in, accumulate); break;
     }
 }
-
-void block_of(int64_t out, int64_t part, int64_t parts, int64_t* r0, int64_t* r1) {
-    const int64_t quads = (out + 3) / 4;
-    *r0 = std::min(out, quads * part / parts * 4);
-    *r1 = std::min(out, quads * (part + 1) / parts * 4);
-}
-
-bool on_caller(int64_t weights) { return weights < kParallelMinWeights || omp_get_max_threads() == 1 || omp_in_parallel(); }
 
 // The calling thread's quantized activations: grown on first use, so decode allocates nothing
 // after its first step. (Team members read the caller's buffer through the returned pointers.)
@@ -146,14 +122,14 @@ XQuant quantized(const Matrix& W, const float* x, int64_t in) {
 
 void gemv_narrow(const Matrix& W, const float* x, float* y, int64_t out, int64_t in, bool accumulate) {
     const XQuant xb = quantized(W, x, in);
-    if (on_caller(out * in)) {
+    if (gemv_on_caller(out * in)) {
         rows_narrow(W, x, xb, y, 0, out, in, accumulate);
         return;
     }
 #pragma omp parallel
     {
         int64_t r0, r1;
-        block_of(out, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
+        gemv_block(out, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
         rows_narrow(W, x, xb, y, r0, r1, in, accumulate);
     }
 }
@@ -193,7 +169,7 @@ void gemv2(const Matrix& W1, float* y1, const Matrix& W2, float* y2, const float
     }
     CHRONOS_ASSERT(W1.type == W2.type, "gemv2 of two matrices of different types");
     const XQuant xb = quantized(W1, x, in);
-    if (on_caller(out * in)) {
+    if (gemv_on_caller(out * in)) {
         rows_narrow(W1, x, xb, y1, 0, out, in, false);
         rows_narrow(W2, x, xb, y2, 0, out, in, false);
         return;
@@ -201,7 +177,7 @@ void gemv2(const Matrix& W1, float* y1, const Matrix& W2, float* y2, const float
 #pragma omp parallel
     {
         int64_t r0, r1;
-        block_of(2 * out, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
+        gemv_block(2 * out, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
         if (r0 < out) rows_narrow(W1, x, xb, y1, r0, std::min(r1, out), in, false);
         if (r1 > out) rows_narrow(W2, x, xb, y2, std::max(r0, out) - out, r1 - out, in, false);
     }
