@@ -11,10 +11,12 @@ trap 'rm -rf "$work"' EXIT
 forbidden='libtorch|libc10|libgloo|protobuf|igraph'
 
 # Forwarded to chronos-train: init and pack work as before.
-"$chronos" -q init --config tiny --tokenizer "$data/tokenizer.model" --out "$work/m" --seed 2
-"$chronos" -q pack --model "$work/m" >/dev/null
-"$chronos" generate --model "$work/m" --prompt "The state of the Union" --max-tokens 4 --ram-budget 50% --seed 1 \
-  --metrics-json "$work/g.json" >/dev/null 2>&1
+# Each step's messages are kept and shown if it fails, so a failure says which step and why.
+run() { "$@" >"$work/out.txt" 2>&1 || { echo "FAIL: $*"; cat "$work/out.txt"; exit 1; }; }
+run "$chronos" -q init --config tiny --tokenizer "$data/tokenizer.model" --out "$work/m" --seed 2
+run "$chronos" -q pack --model "$work/m"
+run "$chronos" generate --model "$work/m" --prompt "The state of the Union" --max-tokens 4 --ram-budget 50% --seed 1 \
+  --metrics-json "$work/g.json"
 libs=$(/usr/bin/python3 -c 'import json, sys; print("\n".join(json.load(open(sys.argv[1]))["mapped_libraries"]))' "$work/g.json")
 [ -n "$libs" ] || { echo "FAIL: generate reported no mapped libraries"; exit 1; }
 echo "generate mapped $(wc -l <<<"$libs") shared objects"
