@@ -11,7 +11,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libgloo-dev libxxhash-dev liburing-dev libigraph-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libgloo-dev libxxhash-dev liburing-dev libigraph-dev libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy
   bible-kjv bsdgames codespell perl-doc python3-doc wordnet-base
 )

@@ -39,6 +39,7 @@ void print_intent_metrics(const IntentMetrics& m);
 void cmd_tokenizer_register(CLI::App& app);
 void cmd_inspect_register(CLI::App& app);
 void cmd_generate_register(CLI::App& app);
+void cmd_tune_register(CLI::App& app);
 // `chronos bench offload` and `chronos bench policy`, registered under the bench subcommand.
 void cmd_bench_offload_register(CLI::App& bench);
 void cmd_bench_policy_register(CLI::App& bench);

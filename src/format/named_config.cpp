@@ -3,17 +3,18 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/file_io.h"
-#include "train/train_api.h"
+#include "format/named_config.h"
 
 namespace chronos {
 
 namespace fs = std::filesystem;
 
-static std::string resolve_config(const std::string& name) {
+std::string named_config_resolve(const std::string& name) {
     if (file_exists(name)) return name;
     std::vector<std::string> candidates = {"configs/" + name + ".json"};
     char exe[4096];
@@ -35,7 +36,7 @@ static std::string resolve_config(const std::string& name) {
 
 NamedConfig named_config_load(const std::string& name_or_path) {
     NamedConfig nc;
-    nc.path = resolve_config(name_or_path);
+    nc.path = named_config_resolve(name_or_path);
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(file_read_all(nc.path));
@@ -86,6 +87,13 @@ NamedConfig named_config_load(const std::string& name_or_path) {
         fail("{}: seq_len {} exceeds max_position_embeddings {}", nc.path, t.seq_len, nc.model.max_position_embeddings);
     }
     return nc;
+}
+
+const std::vector<std::string>& named_config_train_fields() {
+    static const std::vector<std::string> fields = {"seq_len", "batch_size", "grad_accum", "steps", "lr", "min_lr_ratio",
+                                                    "warmup_steps", "weight_decay", "beta1", "beta2", "eps", "grad_clip",
+                                                    "eval_interval", "eval_batches", "save_interval", "seed"};
+    return fields;
 }
 
 ModelConfig config_make_baseline(const ModelConfig& c) {
