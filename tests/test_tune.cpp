@@ -311,6 +311,23 @@ TEST(SearchSpace, ObjectiveIsTheWeightedSumWithMaximisedMetricsNegated) {
     EXPECT_THROW(objective_value(s, {{"loss", 3.0}}), Error);
 }
 
+// The pruner judges a pretrain trial by the objective's terms the training log reports.
+TEST(SearchSpace, IntermediateValueIsTheObjectiveOnTheTrainingLogsEvaluation) {
+    const SearchSpace s = space_from_json(json::parse(R"({"base_config": "tiny", "data": {"train": "t", "validation": "v"},
+        "objective": [{"metric": "loss", "weight": 2}, {"metric": "switch_rate", "weight": 3},
+                      {"metric": "lookahead_recall", "weight": 0.5}, {"metric": "offload_tok_s", "weight": 0.001}],
+        "params": [{"name": "model.lambda_balance", "type": "float", "low": 0.1, "high": 1}]})"), "s");
+    const json rec = {{"step", 50}, {"val_loss", 5.0}, {"val_switch_rate", 0.2}, {"val_lookahead_recall", 0.8}};
+    EXPECT_DOUBLE_EQ(intermediate_value(s, rec), 2 * 5.0 + 3 * 0.2 - 0.5 * 0.8);  // offload_tok_s: not in a training log
+    EXPECT_TRUE(std::isnan(intermediate_value(s, {{"step", 50}, {"val_loss", 5.0}})));  // a term missing
+    const SearchSpace only_offload = space_from_json(json::parse(R"({"base_config": "tiny", "data": {"train": "t", "validation": "v"},
+        "objective": {"metric": "offload_tok_s"}, "params": [{"name": "model.lambda_balance", "type": "float", "low": 0.1, "high": 1}]})"), "s");
+    EXPECT_DOUBLE_EQ(intermediate_value(only_offload, rec), 5.0);
+    const SearchSpace ppl = space_from_json(json::parse(R"({"base_config": "tiny", "data": {"train": "t", "validation": "v"},
+        "objective": {"metric": "ppl"}, "params": [{"name": "model.lambda_balance", "type": "float", "low": 0.1, "high": 1}]})"), "s");
+    EXPECT_DOUBLE_EQ(intermediate_value(ppl, rec), std::exp(5.0));
+}
+
 // ---------------------------------------------------------------- study database
 
 TEST(StudyDb, KeepsEveryCommittedTrialWhenKilledInTheMiddleOfWrites) {

@@ -57,7 +57,10 @@ NamedConfig named_config_load(const std::string& name_or_path) {
 
     const nlohmann::json train = j.value("train", nlohmann::json::object());
     TrainHyper& t = nc.train;
-    for (const auto& [key, value] : train.items()) {
+    for (const auto& item : train.items()) {
+        // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+        const std::string key = item.key();
+        const nlohmann::json& value = item.value();
         auto num = [&]() {
             if (!value.is_number()) fail("{}: train.{} must be a number", nc.path, key);
             return value;

@@ -54,13 +54,42 @@ json hyper_json(const TrainHyper& t) {
                 {"grad_clip", t.grad_clip}, {"seed", t.seed}};
 }
 
-// Mean cross-entropy on the first `batches` x `rows` validation windows (in order).
-double validation_loss(ChronosModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches) {
+// What one held-out evaluation reports, on the first `batches` x `rows` validation windows (in
+// order): the mean cross-entropy, the switch rate (the share of a token's k experts that were
+// not its predecessor's, over all layers; as `eval routing`) and the lookahead head's recall@k
+// at t+1 (the share of t+1's experts among the head's top k at t; 0 without a head). The
+// routing figures let a tuner judge a trial by its objective while it trains.
+struct Validation {
+    double loss = std::nan(""), switch_rate = std::nan(""), lookahead_recall = 0;
+};
+
+Validation validation_run(ChronosModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches) {
     model->eval();
-    const double loss = held_out_mean(tokens, seq_len, rows, batches,
-                                      [&](const torch::Tensor& ids) { return objective_pretrain(model, ids).ce.item<double>(); });
+    const ModelConfig& c = model->config;
+    const int64_t E = c.n_routed_experts, k = c.num_experts_per_tok, T = seq_len;
+    double changed = 0, pairs = 0, hit = 0, la_pairs = 0;
+    Validation v;
+    v.loss = held_out_mean(tokens, seq_len, rows, batches, [&](const torch::Tensor& ids) {
+        ObjectiveTerms t = objective_pretrain(model, ids);
+        const int64_t B = ids.size(0);
+        for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+            const torch::Tensor& topk = t.out.router_topk[static_cast<size_t>(l)];  // [B, T, k]
+            torch::Tensor sets = torch::zeros({B, T, E}, torch::kFloat32).scatter_(2, topk, 1.0f);
+            changed += static_cast<double>(k * B * (T - 1)) - (sets.narrow(1, 0, T - 1) * sets.narrow(1, 1, T - 1)).sum().item<double>();
+            pairs += static_cast<double>(k * B * (T - 1));
+            if (c.lookahead_steps > 0 && t.out.lookahead_logits.defined()) {
+                torch::Tensor z = t.out.lookahead_logits.select(2, 0).select(2, l).narrow(1, 0, T - 1);  // [B, T-1, E]
+                torch::Tensor pred = torch::zeros({B, T - 1, E}, torch::kFloat32).scatter_(2, std::get<1>(z.topk(k, -1)), 1.0f);
+                hit += (pred * sets.narrow(1, 1, T - 1)).sum().item<double>();
+                la_pairs += static_cast<double>(k * B * (T - 1));
+            }
+        }
+        return t.ce.item<double>();
+    });
+    if (pairs > 0) v.switch_rate = changed / pairs;
+    if (la_pairs > 0) v.lookahead_recall = hit / la_pairs;
     model->train();
-    return loss;
+    return v;
 }
 
 void save_checkpoint(const std::string& dir, ChronosModel& model, const AdamW& opt, const std::string& tokenizer_path,
@@ -213,7 +242,7 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
     ProgressBar bar(o.baseline ? "pretrain baseline" : "pretrain", static_cast<uint64_t>(hyper.steps), "steps");
     bar.set(static_cast<uint64_t>(start_step));
     model->train();
-    double last_val = std::nan("");
+    Validation last_val;
     for (int64_t step = start_step; step < hyper.steps; ++step) {
         const auto t0 = std::chrono::steady_clock::now();
         torch::Tensor metrics = train_step_gradient(model, sampler, hyper, step, group);
@@ -226,24 +255,26 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
         const bool last = step + 1 == hyper.steps;
         const bool do_eval = !val_tokens.empty() && hyper.eval_interval > 0 && ((step + 1) % hyper.eval_interval == 0 || last);
         if (lead) {
-            if (do_eval) last_val = validation_loss(model, val_tokens, T, micro, hyper.eval_batches);
+            if (do_eval) last_val = validation_run(model, val_tokens, T, micro, hyper.eval_batches);
             auto m = metrics.accessor<double, 1>();
             json rec{{"step", step + 1}, {"lr", lr}, {"loss", m[1]}, {"ce", m[0]}, {"balance", m[2]}, {"temporal", m[3]},
                      {"lookahead", m[4]}, {"grad_norm", grad_norm}, {"tokens", tokens_seen}, {"tok_s", tok_s},
                      {"flop_s", tok_s * flops_per_token}, {"seconds", seconds}};
             if (do_eval) {
-                rec["val_loss"] = last_val;
-                rec["val_ppl"] = std::exp(last_val);
+                rec["val_loss"] = last_val.loss;
+                rec["val_ppl"] = std::exp(last_val.loss);
+                rec["val_switch_rate"] = last_val.switch_rate;
+                rec["val_lookahead_recall"] = last_val.lookahead_recall;
             }
             log << rec.dump() << "\n";
             log.flush();
             bar.set_note(fmt::format("loss {:.3f} ce {:.3f}{} {:.0f} tok/s", m[1], m[0],
-                                     std::isnan(last_val) ? "" : fmt::format(" val_ppl {:.1f}", std::exp(last_val)), tok_s));
+                                     std::isnan(last_val.loss) ? "" : fmt::format(" val_ppl {:.1f}", std::exp(last_val.loss)), tok_s));
             bar.set(static_cast<uint64_t>(step + 1));
             if (!bar.enabled() && ((step + 1) % 50 == 0 || last || do_eval)) {
                 spdlog::info("step {}/{} loss {:.4f} ce {:.4f} bal {:.4f} tmp {:.4f} la {:.4f} lr {:.2e} {:.0f} tok/s{}", step + 1,
                              hyper.steps, m[1], m[0], m[2], m[3], m[4], lr, tok_s,
-                             do_eval ? fmt::format(" val_ppl {:.2f}", std::exp(last_val)) : "");
+                             do_eval ? fmt::format(" val_ppl {:.2f} val_switch {:.3f}", std::exp(last_val.loss), last_val.switch_rate) : "");
             }
             const bool do_save = last || (hyper.save_interval > 0 && (step + 1) % hyper.save_interval == 0);
             if (do_save) save_checkpoint(o.out, model, opt, o.tokenizer, step + 1, tokens_seen, hyper, o.baseline);

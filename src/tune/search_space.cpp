@@ -21,6 +21,9 @@ const std::set<std::string> kRuntimeKnobs = {"runtime.offload_mode", "runtime.of
                                              "runtime.offload_budget_percent"};
 const std::set<std::string> kBuiltins = {"trial_dir", "log", "seed"};
 
+// User text in a message, quoted as a JSON string: a newline in it cannot split the error line.
+std::string quote_json(const std::string& s) { return json(s).dump(); }
+
 double number_at(const json& j, const char* key, const std::string& where) {
     if (!j.contains(key)) fail("{}: missing \"{}\"", where, key);
     if (!j[key].is_number()) fail("{}: \"{}\" must be a number", where, key);
@@ -52,7 +55,7 @@ void check_keys(const json& j, std::initializer_list<const char*> known, const s
         if (key.rfind("_", 0) == 0) continue;  // comments
         bool ok = false;
         for (const char* k : known) ok = ok || key == k;
-        if (!ok) fail("{}: unknown field \"{}\"", where, key);
+        if (!ok) fail("{}: unknown field {}", where, quote_json(key));
     }
 }
 
@@ -75,8 +78,8 @@ Param param_parse(const json& j, size_t index, const std::vector<Param>& before,
     check_keys(j, {"name", "type", "low", "high", "log", "choices", "condition"}, where);
     Param p;
     p.name = string_at(j, "name", where, true);
+    if (!std::regex_match(p.name, std::regex("[A-Za-z_][A-Za-z0-9_.]*"))) fail("{}: name {}: a name is letters, digits, '_' and '.'", where, quote_json(p.name));
     where = fmt::format("{}: parameter \"{}\"", file, p.name);
-    if (!std::regex_match(p.name, std::regex("[A-Za-z_][A-Za-z0-9_.]*"))) fail("{}: a name is letters, digits, '_' and '.'", where);
     for (const auto& b : before) {
         if (b.name == p.name) fail("{}: defined twice", where);
     }
@@ -86,6 +89,8 @@ Param param_parse(const json& j, size_t index, const std::vector<Param>& before,
         p.low = number_at(j, "low", where);
         p.high = number_at(j, "high", where);
         if (!(p.low < p.high)) fail("{}: empty range (low {} must be below high {})", where, p.low, p.high);
+        // The samplers work with high - low, and integers as doubles: both must stay exact.
+        if (!std::isfinite(p.high - p.low)) fail("{}: range too wide (high - low overflows)", where);
         if (j.contains("log")) {
             if (!j["log"].is_boolean()) fail("{}: \"log\" must be true or false", where);
             p.log = j["log"].get<bool>();
@@ -93,6 +98,7 @@ Param param_parse(const json& j, size_t index, const std::vector<Param>& before,
         if (p.log && p.low <= 0) fail("{}: log scale needs low > 0 (got {})", where, p.low);
         if (p.type == ParamType::int_) {
             if (p.low != std::floor(p.low) || p.high != std::floor(p.high)) fail("{}: an int parameter's low and high are integers", where);
+            if (std::fabs(p.low) > 9007199254740992.0 || std::fabs(p.high) > 9007199254740992.0) fail("{}: an int parameter stays within +-2^53", where);
             p.step = 1;
         }
         if (j.contains("choices")) fail("{}: \"choices\" belongs to categorical parameters", where);
@@ -108,7 +114,7 @@ Param param_parse(const json& j, size_t index, const std::vector<Param>& before,
         }
         if (j.contains("low") || j.contains("high") || j.contains("log")) fail("{}: low, high and log belong to float and int parameters", where);
     } else {
-        fail("{}: type must be float, int or categorical (got \"{}\")", where, type);
+        fail("{}: type must be float, int or categorical (got {})", where, quote_json(type));
     }
     if (j.contains("condition")) {
         const json& c = j["condition"];
@@ -118,7 +124,7 @@ Param param_parse(const json& j, size_t index, const std::vector<Param>& before,
         for (const auto& b : before) {
             if (b.name == p.condition_parent) parent = &b;
         }
-        if (!parent) fail("{}: condition on a missing parameter \"{}\" (it must be defined earlier in params)", where, p.condition_parent);
+        if (!parent) fail("{}: condition on a missing parameter {} (it must be defined earlier in params)", where, quote_json(p.condition_parent));
         const json values = c.begin().value().is_array() ? c.begin().value() : json::array({c.begin().value()});
         if (values.empty()) fail("{}: the condition lists no value", where);
         for (const auto& v : values) {
@@ -134,7 +140,7 @@ Direction direction_parse(const json& t, Direction fallback, const std::string& 
     const std::string d = string_at(t, "direction", where, true);
     if (d == "minimize") return Direction::minimize;
     if (d == "maximize") return Direction::maximize;
-    fail("{}: direction must be minimize or maximize (got \"{}\")", where, d);
+    fail("{}: direction must be minimize or maximize (got {})", where, quote_json(d));
 }
 
 }  // namespace
@@ -166,7 +172,7 @@ SearchSpace space_from_json(const json& j, const std::string& file) {
                         "offload_dtype", "prefetch_threshold", "offload_prompts", "offload_prompt_tokens", "offload_gen_tokens"},
                    where);
         if (tj.contains("kind")) t.kind = string_at(tj, "kind", where, true);
-        if (t.kind != "pretrain" && t.kind != "command") fail("{}: kind must be pretrain or command (got \"{}\")", where, t.kind);
+        if (t.kind != "pretrain" && t.kind != "command") fail("{}: kind must be pretrain or command (got {})", where, quote_json(t.kind));
         t.steps = int_or(tj, "steps", 0, 1, where);
         t.eval_interval = int_or(tj, "eval_interval", 0, 1, where);
         t.eval_tokens = int_or(tj, "eval_tokens", t.eval_tokens, 0, where);
@@ -189,9 +195,16 @@ SearchSpace space_from_json(const json& j, const std::string& file) {
     }
     if (t.kind == "pretrain") {
         s.base_config = string_at(j, "base_config", file, true);
-        const std::string path = named_config_resolve(s.base_config);
-        named_config_load(path);  // fails with its own message when the base config is wrong
-        s.base = json::parse(file_read_all(path));
+        for (unsigned char ch : s.base_config) {
+            if (ch < 0x20 || ch == 0x7f) fail("{}: base_config {} holds a control character", file, quote_json(s.base_config));
+        }
+        try {
+            const std::string path = named_config_resolve(s.base_config);
+            named_config_load(path);
+            s.base = json::parse(file_read_all(path));
+        } catch (const Error& e) {
+            fail("{}: base_config: {}", file, e.what());
+        }
         if (!j.contains("data")) fail("{}: missing \"data\" (the pretraining JSONL files)", file);
         const json& d = j["data"];
         check_keys(d, {"train", "validation", "tokenizer"}, file + ": data");
@@ -248,13 +261,13 @@ SearchSpace space_from_json(const json& j, const std::string& file) {
         Direction d = Direction::minimize;
         const bool known = metric_known(term.metric, &d);
         if (t.kind == "pretrain" && !known) {
-            fail("{}: unknown metric \"{}\" (loss, ppl, switch_rate, lookahead_recall or offload_tok_s)", where, term.metric);
+            fail("{}: unknown metric {} (loss, ppl, switch_rate, lookahead_recall or offload_tok_s)", where, quote_json(term.metric));
         }
         term.direction = direction_parse(terms[i], d, where);
         if (terms[i].contains("weight")) term.weight = number_at(terms[i], "weight", where);
         if (!(term.weight > 0)) fail("{}: weight must be > 0 (the direction says which way is better)", where);
         for (const auto& o : s.objective) {
-            if (o.metric == term.metric) fail("{}: metric \"{}\" named twice", where, term.metric);
+            if (o.metric == term.metric) fail("{}: metric {} named twice", where, quote_json(term.metric));
         }
         s.objective.push_back(term);
     }
@@ -264,7 +277,7 @@ SearchSpace space_from_json(const json& j, const std::string& file) {
         const std::string where = file + ": sampler";
         check_keys(sj, {"name", "n_startup_trials", "n_ei_candidates", "prior_weight", "seed"}, where);
         if (sj.contains("name")) s.sampler = string_at(sj, "name", where, true);
-        if (s.sampler != "tpe" && s.sampler != "random") fail("{}: name must be tpe or random (got \"{}\")", where, s.sampler);
+        if (s.sampler != "tpe" && s.sampler != "random") fail("{}: name must be tpe or random (got {})", where, quote_json(s.sampler));
         s.tpe.n_startup_trials = int_or(sj, "n_startup_trials", s.tpe.n_startup_trials, 0, where);
         s.tpe.n_ei_candidates = int_or(sj, "n_ei_candidates", s.tpe.n_ei_candidates, 1, where);
         if (sj.contains("prior_weight")) s.tpe.prior_weight = number_at(sj, "prior_weight", where);
@@ -285,15 +298,19 @@ SearchSpace space_from_json(const json& j, const std::string& file) {
     return s;
 }
 
-SearchSpace space_load(const std::string& path) {
-    if (!file_exists(path)) fail("space file {} does not exist", path);
+SearchSpace space_parse(const std::string& text, const std::string& where) {
     json j;
     try {
-        j = json::parse(file_read_all(path));
+        j = json::parse(text);
     } catch (const json::exception& e) {
-        fail("{}: not valid JSON: {}", path, e.what());
+        fail("{}: not valid JSON: {}", where, e.what());
     }
-    return space_from_json(j, path);
+    return space_from_json(j, where);
+}
+
+SearchSpace space_load(const std::string& path) {
+    if (!file_exists(path)) fail("space file {} does not exist", path);
+    return space_parse(file_read_all(path), path);
 }
 
 const Param* space_find(const SearchSpace& s, const std::string& name) {
@@ -322,6 +339,27 @@ double objective_value(const SearchSpace& s, const json& metrics) {
         total += t.weight * (t.direction == Direction::minimize ? m : -m);
     }
     return total;
+}
+
+double intermediate_value(const SearchSpace& s, const json& record) {
+    auto field = [&](const char* name) {
+        return record.contains(name) && record[name].is_number() ? record[name].get<double>() : std::nan("");
+    };
+    const double val_loss = field("val_loss");
+    if (s.trial.kind == "command") return val_loss;
+    double total = 0;
+    bool any = false;
+    for (const auto& t : s.objective) {
+        double m = 0;
+        if (t.metric == "loss") m = val_loss;
+        else if (t.metric == "ppl") m = std::exp(val_loss);
+        else if (t.metric == "switch_rate") m = field("val_switch_rate");
+        else if (t.metric == "lookahead_recall") m = field("val_lookahead_recall");
+        else continue;
+        any = true;
+        total += t.weight * (t.direction == Direction::minimize ? m : -m);
+    }
+    return any ? total : val_loss;
 }
 
 json space_apply(const SearchSpace& s, const json& params) {

@@ -93,6 +93,7 @@ struct SearchSpace {
 
 // Reads and checks a space file: every error is one line naming the file and the field.
 SearchSpace space_load(const std::string& path);
+SearchSpace space_parse(const std::string& text, const std::string& where);
 SearchSpace space_from_json(const nlohmann::json& j, const std::string& where);
 
 const Param* space_find(const SearchSpace& s, const std::string& name);
@@ -103,6 +104,12 @@ bool metric_known(const std::string& metric, Direction* direction);
 // The scalar minimised: sum of weight x metric (maximised metrics enter negated). Fails when a
 // term's metric is missing.
 double objective_value(const SearchSpace& s, const nlohmann::json& metrics);
+// The objective as one record of a training log measures it, for the pruner: a pretrain trial's
+// held-out val_loss gives loss and ppl, val_switch_rate switch_rate, val_lookahead_recall
+// lookahead_recall; terms the log cannot give (offload_tok_s) are left out, and when none of the
+// objective's terms is there, val_loss alone stands in. A command trial reports val_loss. NaN
+// when a needed field is missing or not a number.
+double intermediate_value(const SearchSpace& s, const nlohmann::json& record);
 // The config a pretrain trial trains: the base config with model.* and train.* set.
 nlohmann::json space_apply(const SearchSpace& s, const nlohmann::json& params);
 

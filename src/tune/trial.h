@@ -23,7 +23,7 @@ struct Trial {
     nlohmann::json params = nlohmann::json::object();   // name -> value, active parameters only
     double value = 0;                                    // the scalar minimised (complete trials)
     nlohmann::json metrics = nlohmann::json::object();  // every metric measured, by name
-    std::map<int64_t, double> intermediate;              // step -> held-out loss
+    std::map<int64_t, double> intermediate;              // step -> held-out objective (intermediate_value)
     std::string command;                                 // the commands run, one per line
     std::string message;                                 // why it failed or was pruned
     std::string dir;                                     // its folder, relative to the study

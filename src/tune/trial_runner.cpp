@@ -171,9 +171,10 @@ void TrialRun::read_intermediate(StudyDb& db, const std::vector<Trial>& history)
         } catch (const json::exception&) {
             continue;  // not a record of ours
         }
-        if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer() || !j.contains("val_loss") || !j["val_loss"].is_number()) continue;
+        // Records of held-out evaluations only (the training log also has one per step).
+        if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer() || !j.contains("val_loss")) continue;
         const int64_t step = j["step"].get<int64_t>();
-        const double v = j["val_loss"].get<double>();
+        const double v = intermediate_value(space_, j);
         trial_.intermediate[step] = v;
         db.intermediate_add(trial_.number, step, v);
         if (pruner_should_prune(space_.pruner, history, trial_.intermediate, step)) {
@@ -185,7 +186,7 @@ void TrialRun::read_intermediate(StudyDb& db, const std::vector<Trial>& history)
             const double median = at.size() % 2 ? at[at.size() / 2] : 0.5 * (at[at.size() / 2 - 1] + at[at.size() / 2]);
             double best = v;
             for (const auto& [s, x] : trial_.intermediate) best = std::min(best, x);
-            finish(TrialState::pruned, fmt::format("pruned at step {}: best held-out loss {:.4f} above the median {:.4f} of {} complete trials",
+            finish(TrialState::pruned, fmt::format("pruned at step {}: best intermediate value {:.4f} above the median {:.4f} of {} complete trials",
                                                    step, best, median, at.size()));
         }
     }

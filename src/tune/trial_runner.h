@@ -1,6 +1,6 @@
 // trial_runner.h: one trial as the commands it runs. A pretrain trial writes its config (the
 // base config with the parameters applied), runs `train pretrain` while it follows the training
-// log's held-out losses (each one recorded, each one put to the pruner), then the evaluations
+// log's held-out evaluations (each one's objective value recorded and put to the pruner), then the evaluations
 // the objective needs (`eval ppl`, `eval routing`, and `pack` + `bench offload` for
 // offload_tok_s). A command trial runs the space's argv. Every command's output goes to the
 // trial's folder; none is parsed by a shell.
@@ -56,7 +56,7 @@ private:
     RunnerOptions opt_;
     Trial trial_;
     std::string dir_;                  // absolute trial folder
-    std::string log_path_;             // the JSONL with {"step", "val_loss"} lines
+    std::string log_path_;             // the JSONL with {"step", "val_loss", ...} records
     std::vector<Step> steps_;
     size_t current_ = 0;
     pid_t pid_ = -1;
