@@ -302,6 +302,26 @@ TEST(SearchSpace, CommittedSpacesLoadAndApplyToTheirBaseConfig) {
     }
 }
 
+TEST(SearchSpace, TheBaseTrialTakesTheBaseConfigsValues) {
+    const SearchSpace s = space_from_json(json::parse(R"({"base_config": "tiny", "data": {"train": "t", "validation": "v"},
+        "objective": {"metric": "loss"},
+        "params": [{"name": "model.lambda_balance", "type": "float", "low": 0.01, "high": 1, "log": true},
+                   {"name": "model.lookahead_steps", "type": "categorical", "choices": [0, 1, 2]},
+                   {"name": "model.lambda_lookahead", "type": "float", "low": 0.1, "high": 3, "condition": {"model.lookahead_steps": [1, 2]}},
+                   {"name": "model.n_shared_experts", "type": "int", "low": 2, "high": 4},
+                   {"name": "train.lr", "type": "float", "low": 0.001, "high": 0.01}]})"), "s");
+    std::mt19937_64 rng(1);
+    const json p = base_sample(s, rng);
+    const json& m = s.base["model"];
+    EXPECT_EQ(p["model.lambda_balance"], m["lambda_balance"]);
+    EXPECT_EQ(p["model.lookahead_steps"], m["lookahead_steps"]);
+    EXPECT_EQ(p["model.lambda_lookahead"], m["lambda_lookahead"]);
+    EXPECT_EQ(p["train.lr"], s.base["train"]["lr"]);
+    // tiny has 1 shared expert, outside [2, 4]: drawn instead.
+    ASSERT_EQ(m["n_shared_experts"], 1);
+    EXPECT_GE(p["model.n_shared_experts"].get<int64_t>(), 2);
+}
+
 TEST(SearchSpace, ObjectiveIsTheWeightedSumWithMaximisedMetricsNegated) {
     const SearchSpace s = space_from_json(json::parse(std::string(R"({"base_config": "tiny",
         "data": {"train": "t", "validation": "v"},

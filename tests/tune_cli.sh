@@ -136,6 +136,9 @@ JSON
 "$chronos" tune --study "$work/real" --space "$work/real.json" --trials 2 --jobs 2 > "$work/real.out" || { cat "$work/real.out"; fail=1; }
 [ "$(db_query "$work/real" '" ".join(r["state"] for r in rows)')" = "complete complete" ] || { echo "FAIL: real trials"; db_query "$work/real" rows; fail=1; }
 [ "$(db_query "$work/real" 'sorted(len(v) for v in inter.values())')" = "[2, 2]" ] || { echo "FAIL: intermediate values of real trials"; fail=1; }
+# trial 0 is the base config (tiny: lambda_balance 0.2, lookahead_steps 2, lr 0.003)
+[ "$(db_query "$work/real" 'sorted(json.loads(rows[0]["params"]).items())')" = "[('model.lambda_balance', 0.2), ('model.lookahead_steps', 2), ('train.lr', 0.003)]" ] \
+  || { echo "FAIL: trial 0 is not the base config"; db_query "$work/real" 'rows[0]'; fail=1; }
 "$chronos" tune --study "$work/real" --apply-best --out "$work/best.json"
 /usr/bin/python3 - "$work/best.json" "$work/real/study.db" <<'PY' || fail=1
 import json, sqlite3, sys

@@ -275,7 +275,11 @@ SearchSpace space_from_json(const json& j, const std::string& file) {
     if (j.contains("sampler")) {
         const json& sj = j["sampler"];
         const std::string where = file + ": sampler";
-        check_keys(sj, {"name", "n_startup_trials", "n_ei_candidates", "prior_weight", "seed"}, where);
+        check_keys(sj, {"name", "n_startup_trials", "n_ei_candidates", "prior_weight", "seed", "enqueue_base"}, where);
+        if (sj.contains("enqueue_base")) {
+            if (!sj["enqueue_base"].is_boolean()) fail("{}: \"enqueue_base\" must be true or false", where);
+            s.enqueue_base = sj["enqueue_base"].get<bool>();
+        }
         if (sj.contains("name")) s.sampler = string_at(sj, "name", where, true);
         if (s.sampler != "tpe" && s.sampler != "random") fail("{}: name must be tpe or random (got {})", where, quote_json(s.sampler));
         s.tpe.n_startup_trials = int_or(sj, "n_startup_trials", s.tpe.n_startup_trials, 0, where);

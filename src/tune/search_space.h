@@ -88,6 +88,7 @@ struct SearchSpace {
     TpeOptions tpe;
     PrunerOptions pruner;
     std::string sampler = "tpe";      // or "random"
+    bool enqueue_base = true;         // pretrain: trial 0 runs the base config's values
     uint64_t seed = 0;
 };
 

@@ -140,7 +140,7 @@ void report_print(const SearchSpace& s, const std::vector<Trial>& trials, std::F
         std::string ps;
         for (const auto& [k, v] : t.params.items()) ps += fmt::format("{}{}={}", ps.empty() ? "" : " ", k, value_text(v));
         line += "  " + ps;
-        if (t.state == TrialState::pruned || t.state == TrialState::fail) line += "  (" + t.message + ")";
+        if (!t.message.empty()) line += "  (" + t.message + ")";
         if (t.retry_of >= 0) line += fmt::format("  (retry of {})", t.retry_of);
         fmt::print(out, "{}\n", line);
     }

@@ -157,21 +157,47 @@ double parzen_log_pdf(const ParzenEstimator& e, double x) {
     return top + std::log(sum);
 }
 
+json random_value(const Param& p, std::mt19937_64& rng) {
+    if (p.type == ParamType::categorical) return p.choices[std::uniform_int_distribution<size_t>(0, p.choices.size() - 1)(rng)];
+    if (p.type == ParamType::int_ && !p.log) {
+        return std::uniform_int_distribution<int64_t>(static_cast<int64_t>(p.low), static_cast<int64_t>(p.high))(rng);
+    }
+    const auto [lo, hi] = space_range(p);
+    const double z = lo + (hi - lo) * std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    double x = p.log ? std::exp(z) : z;
+    if (p.type == ParamType::int_) x = std::round(x);
+    return param_value(p, std::clamp(x, p.low, p.high));
+}
+
 json random_sample(const SearchSpace& s, std::mt19937_64& rng) {
     json chosen = json::object();
-    std::uniform_real_distribution<double> u01(0.0, 1.0);
+    for (const auto& p : s.params) {
+        if (param_active(p, chosen)) chosen[p.name] = random_value(p, rng);
+    }
+    return chosen;
+}
+
+json base_sample(const SearchSpace& s, std::mt19937_64& rng) {
+    json chosen = json::object();
     for (const auto& p : s.params) {
         if (!param_active(p, chosen)) continue;
-        if (p.type == ParamType::categorical) {
-            chosen[p.name] = p.choices[std::uniform_int_distribution<size_t>(0, p.choices.size() - 1)(rng)];
-        } else if (p.type == ParamType::int_ && !p.log) {
-            chosen[p.name] = std::uniform_int_distribution<int64_t>(static_cast<int64_t>(p.low), static_cast<int64_t>(p.high))(rng);
+        const auto dot = p.name.find('.');
+        const std::string section = p.name.substr(0, dot), field = p.name.substr(dot + 1);
+        const json* v = nullptr;
+        if ((section == "model" || section == "train") && s.base.contains(section) && s.base[section].contains(field)) {
+            v = &s.base[section][field];
+        }
+        bool valid = v != nullptr;
+        if (valid && p.type == ParamType::categorical) {
+            valid = std::find(p.choices.begin(), p.choices.end(), *v) != p.choices.end();
+        } else if (valid) {
+            valid = v->is_number() && v->get<double>() >= p.low && v->get<double>() <= p.high &&
+                    (p.type != ParamType::int_ || v->get<double>() == std::floor(v->get<double>()));
+        }
+        if (!valid) {
+            chosen[p.name] = random_value(p, rng);
         } else {
-            const auto [lo, hi] = space_range(p);
-            const double z = lo + (hi - lo) * u01(rng);
-            double x = p.log ? std::exp(z) : z;
-            if (p.type == ParamType::int_) x = std::clamp(std::round(x), p.low, p.high);
-            chosen[p.name] = param_value(p, std::clamp(x, p.low, p.high));
+            chosen[p.name] = p.type == ParamType::int_ ? json(v->get<int64_t>()) : p.type == ParamType::float_ ? json(v->get<double>()) : *v;
         }
     }
     return chosen;

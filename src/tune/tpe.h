@@ -21,6 +21,12 @@ namespace chronos::tune {
 // Uniform sampling (log-uniform on log parameters), conditions respected: the random-search
 // baseline and TPE's startup trials.
 nlohmann::json random_sample(const SearchSpace& s, std::mt19937_64& rng);
+nlohmann::json random_value(const Param& p, std::mt19937_64& rng);
+
+// The base config's own values (pretrain spaces): the study's first trial, so that what it
+// finds is measured against the starting point on the same data. A parameter the base config
+// lacks, or whose value lies outside the space, is drawn at random.
+nlohmann::json base_sample(const SearchSpace& s, std::mt19937_64& rng);
 
 // One new point: random while fewer than tpe.n_startup_trials trials are complete or pruned;
 // then, per parameter, the candidate among n_ei_candidates draws from l(x) (the good trials'

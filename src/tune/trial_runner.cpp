@@ -146,7 +146,7 @@ void TrialRun::finish(TrialState state, const std::string& message) {
     if (pid_ > 0) child_kill(pid_);
     pid_ = -1;
     trial_.state = state;
-    trial_.message = message;
+    if (!message.empty() || state != TrialState::complete) trial_.message = message;  // a complete trial keeps its note
     trial_.finished = now_s();
     if (state != TrialState::complete) trial_.value = std::nan("");
     done_ = true;

@@ -136,6 +136,10 @@ int64_t tune_run(const TuneOptions& o) {
             if (const Trial* r = next_retry()) {
                 t.params = r->params;
                 t.retry_of = r->number;
+            } else if (t.number == 0 && space.trial.kind == "pretrain" && space.enqueue_base) {
+                std::mt19937_64 rng(t.seed);
+                t.params = base_sample(space, rng);
+                t.message = "the base config";
             } else {
                 std::mt19937_64 rng(t.seed);
                 t.params = space.sampler == "random" ? random_sample(space, rng) : tpe_sample(space, history, rng);
