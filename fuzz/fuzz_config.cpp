@@ -57,10 +57,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (static_cast<int64_t>(c.attention_pattern.size()) != c.num_hidden_layers) std::abort();
     if (c.num_experts_per_tok < 1 || c.num_experts_per_tok > c.n_routed_experts || c.n_routed_experts > 65535) std::abort();
     if (c.lookahead_input_layer < 0 || c.lookahead_input_layer >= c.num_hidden_layers) std::abort();
-    for (double x : {c.rms_norm_eps, c.rope_theta, w.lambda_balance, w.lambda_temporal, w.lambda_lookahead, w.fallback_mask_prob}) {
+    for (double x : {c.rms_norm_eps, c.rope_theta, w.lambda_balance, w.lambda_temporal, w.lambda_lookahead, w.lambda_router_kl, w.fallback_mask_prob}) {
         if (!std::isfinite(x)) std::abort();
     }
-    if (w.lambda_router_kl != 0 || !(w.fallback_mask_prob >= 0 && w.fallback_mask_prob < 1)) std::abort();
+    if (w.lambda_router_kl < 0 || !(w.fallback_mask_prob >= 0 && w.fallback_mask_prob < 1)) std::abort();
     check_sizes(c);
     const std::string once = chronos::config_to_json(c, w).dump();
     const chronos::ModelConfig again = chronos::config_parse(once, "fuzz (round trip)");

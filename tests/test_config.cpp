@@ -173,14 +173,13 @@ TEST(Config, RealNumbersMustBeFiniteAndLambdasNonNegative) {
     test::expect_error_mentions([] { config_parse(R"({"rope_theta": 1e400})", "cfg.json"); }, "cfg.json: not valid JSON");
 }
 
-TEST(Config, LambdaRouterKlIsRefusedUntilItIsImplemented) {
+TEST(Config, LambdaRouterKlIsTheAnchorWeightAStageTrainedWith) {
     nlohmann::json j = nlohmann::json::parse(config_to_json(test::tiny_model_config(), LossWeights{}).dump());
     j["lambda_router_kl"] = 0.1;
-    test::expect_error_mentions([&] { loss_weights_from_json(j, "cfg"); },
-                                "lambda_router_kl is not implemented yet (the router KL anchor comes with the alignment stages): set it to 0");
+    EXPECT_EQ(loss_weights_from_json(j, "cfg").lambda_router_kl, 0.1);
     EXPECT_NO_THROW(config_from_json(j, "cfg"));  // the runtime's reader never looks at it
-    j["lambda_router_kl"] = 0.0;
-    EXPECT_NO_THROW(loss_weights_from_json(j, "cfg"));
+    j["lambda_router_kl"] = -0.1;
+    test::expect_error_mentions([&] { loss_weights_from_json(j, "cfg"); }, "lambda_router_kl must be finite and >= 0 (got -0.1)");
 }
 
 TEST(Config, TheRuntimesReaderNeedsNoLossWeights) {

@@ -1,4 +1,7 @@
-// cmd_train.cpp: `chronos train pretrain`, `chronos train lookahead` and `chronos init`.
+// cmd_train.cpp: `chronos train pretrain`, the alignment stages (`train sft|dpo|orpo`),
+// `chronos train lookahead` and `chronos init`.
+#include <fmt/format.h>
+
 #include <memory>
 
 #include "cli/commands.h"
@@ -70,6 +73,42 @@ void cmd_train_register(CLI::App& app) {
         la->threads = cli_globals().threads;
         lookahead_fit(*la);
     });
+
+    // The alignment stages: one option set, a few stage-specific ones.
+    for (const char* name : {"sft", "dpo", "orpo"}) {
+        auto so = std::make_shared<StageOptions>();
+        so->stage = name;
+        const std::string stage = name;
+        const char* what = stage == "sft"   ? "Stage 2: supervised fine-tuning on the assistant replies of chat records"
+                           : stage == "dpo" ? "Stage 3: direct preference optimisation against the starting model"
+                                            : "Stage 4: odds-ratio preference optimisation (no reference model)";
+        CLI::App* st = train->add_subcommand(name, what);
+        st->add_option("--from", so->from, "the starting checkpoint (also the frozen reference)")->required();
+        st->add_option("--data", so->data, stage == "sft" ? "sft JSONL (data/prepared/sft.train.jsonl)" : "preference JSONL (data/prepared/preference.train.jsonl)")
+            ->required();
+        st->add_option("--validation", so->validation, "held-out JSONL (default: the .validation. file beside --data)");
+        st->add_option("--out", so->out, "checkpoint directory")->required();
+        st->add_option("--log", so->log, "JSONL log (default: OUT.log.jsonl)");
+        st->add_flag("--resume", so->resume, "continue the checkpoint in --out exactly where it stopped");
+        st->add_option("--steps", so->steps, "optimizer steps")->capture_default_str()->check(cli_range(1, 1e9));
+        st->add_option("--batch-size", so->batch_size, stage == "sft" ? "conversations per step" : "pairs per step")->capture_default_str()->check(cli_range(1, 1 << 16));
+        st->add_option("--seq-len", so->seq_len, "longest sequence; longer ones are cut")->capture_default_str()->check(cli_range(2, 1 << 20));
+        st->add_option("--lr", so->lr, "peak learning rate (warmup, then cosine to 10%)")->capture_default_str()->check(cli_range(0, 10, true));
+        st->add_option("--warmup-steps", so->warmup_steps, "linear warmup steps")->capture_default_str()->check(cli_range(0, 1e9));
+        st->add_option("--eval-interval", so->eval_interval, "steps between held-out evaluations (0: none)")->capture_default_str()->check(cli_range(0, 1e9));
+        st->add_option("--eval-batches", so->eval_batches, "held-out batches per evaluation")->capture_default_str()->check(cli_range(1, 1e6));
+        st->add_option("--save-interval", so->save_interval, "steps between checkpoints (0: end only)")->capture_default_str()->check(cli_range(0, 1e9));
+        st->add_option("--router-kl", so->router_kl, fmt::format("router KL anchor weight (default {})", stage_default_router_kl(stage)))
+            ->check(cli_range(0, 1e6));
+        st->add_option("--seed", so->seed, "sample order")->capture_default_str();
+        if (stage == "dpo") st->add_option("--beta", so->beta, "DPO's beta")->capture_default_str()->check(cli_range(0, 1e6, true));
+        if (stage == "orpo") st->add_option("--lambda", so->orpo_lambda, "weight of ORPO's odds-ratio term")->capture_default_str()->check(cli_range(0, 1e6));
+        st->callback([so]() {
+            so->threads = cli_globals().threads;
+            int status = train_stage(*so);
+            if (status != 0) throw CLI::RuntimeError(status);
+        });
+    }
 
     cmd_intent_register(*train);
 

@@ -256,10 +256,6 @@ void loss_weights_validate(const LossWeights& w, const std::string& what) {
         // A negative weight would reward the very thing its loss term penalises.
         if (!std::isfinite(v) || v < 0) fail("{}: {} must be finite and >= 0 (got {})", what, name, v);
     }
-    // Read and saved, but no objective uses it yet: a non-zero value would be silently ignored.
-    if (w.lambda_router_kl != 0) {
-        fail("{}: lambda_router_kl is not implemented yet (the router KL anchor comes with the alignment stages): set it to 0", what);
-    }
     if (!(w.fallback_mask_prob >= 0 && w.fallback_mask_prob < 1)) {  // written so that NaN fails too
         fail("{}: fallback_mask_prob must be in [0, 1) (got {})", what, w.fallback_mask_prob);
     }

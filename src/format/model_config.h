@@ -99,7 +99,8 @@ void config_save(const ModelConfig& c, const LossWeights& w, const std::string& 
 void config_validate(const ModelConfig& c, const std::string& what);
 
 // The loss weights of config.json (every field required), validated: finite and >= 0, the
-// masking share in [0, 1), and a field that is not implemented yet (lambda_router_kl) 0.
+// masking share in [0, 1). lambda_router_kl is the router KL anchor's weight an alignment stage
+// trained with (pretraining refuses a non-zero one: it has no starting model to anchor to).
 LossWeights loss_weights_from_json(const nlohmann::json& j, const std::string& what);
 LossWeights loss_weights_load(const std::string& config_path);
 void loss_weights_validate(const LossWeights& w, const std::string& what);

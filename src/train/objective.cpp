@@ -32,10 +32,34 @@ torch::Tensor lookahead_total(const std::vector<std::vector<torch::Tensor>>& ter
     return torch::stack(all).mean();
 }
 
+RoutingTerms routing_terms(ChronosModel& model, const ForwardOutput& out, const torch::Tensor& valid, const torch::Tensor& base,
+                           const std::function<void(torch::Tensor&)>& sum_counts) {
+    const ModelConfig& c = model->config;
+    const LossWeights& w = model->losses;
+    RoutingTerms r;
+    std::vector<torch::Tensor> counts;
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l)
+        counts.push_back(routing_counts(out.router_topk[static_cast<size_t>(l)], valid, c.n_routed_experts));
+    torch::Tensor all_counts = torch::stack(counts);  // [L, 2E + 3]: one collective for all layers
+    if (sum_counts) sum_counts(all_counts);
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        const auto& probs = out.router_probs[static_cast<size_t>(l)];
+        r.balance.push_back(loss_balance_counted(probs, valid, all_counts[l]));
+        r.temporal.push_back(loss_temporal_counted(probs, out.router_topk[static_cast<size_t>(l)], valid, all_counts[l]));
+    }
+    const double L = static_cast<double>(c.num_hidden_layers);
+    torch::Tensor total = base;
+    if (w.lambda_balance > 0) total = total + w.lambda_balance * torch::stack(r.balance).sum() / L;
+    if (w.lambda_temporal > 0) total = total + w.lambda_temporal * torch::stack(r.temporal).sum() / L;
+    r.lookahead = lookahead_terms(out, valid, c);
+    if (!r.lookahead.empty() && w.lambda_lookahead > 0) total = total + w.lambda_lookahead * lookahead_total(r.lookahead);
+    r.total = total;
+    return r;
+}
+
 ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids, const torch::Tensor& keep,
                                   const std::function<void(torch::Tensor&)>& sum_counts) {
     const ModelConfig& c = model->config;
-    const LossWeights& w = model->losses;
     const int64_t B = ids.size(0), T = ids.size(1) - 1;
     torch::Tensor inputs = ids.narrow(1, 0, T), targets = ids.narrow(1, 1, T);
     ForwardOptions fo;
@@ -45,23 +69,11 @@ ObjectiveTerms objective_pretrain(ChronosModel& model, const torch::Tensor& ids,
     r.ce = torch::nn::functional::cross_entropy(r.out.logits.reshape({B * T, c.vocab_size}), targets.reshape({B * T}));
     // Packed sequences have no padding; the mask is kept explicit for the stages that pad.
     torch::Tensor valid = targets != kTokenPad;
-    torch::Tensor total = r.ce;
-    std::vector<torch::Tensor> counts;
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l)
-        counts.push_back(routing_counts(r.out.router_topk[static_cast<size_t>(l)], valid, c.n_routed_experts));
-    torch::Tensor all_counts = torch::stack(counts);  // [L, 2E + 3]: one collective for all layers
-    if (sum_counts) sum_counts(all_counts);
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-        const auto& probs = r.out.router_probs[static_cast<size_t>(l)];
-        r.balance.push_back(loss_balance_counted(probs, valid, all_counts[l]));
-        r.temporal.push_back(loss_temporal_counted(probs, r.out.router_topk[static_cast<size_t>(l)], valid, all_counts[l]));
-    }
-    const double L = static_cast<double>(c.num_hidden_layers);
-    if (w.lambda_balance > 0) total = total + w.lambda_balance * torch::stack(r.balance).sum() / L;
-    if (w.lambda_temporal > 0) total = total + w.lambda_temporal * torch::stack(r.temporal).sum() / L;
-    r.lookahead = lookahead_terms(r.out, valid, c);
-    if (!r.lookahead.empty() && w.lambda_lookahead > 0) total = total + w.lambda_lookahead * lookahead_total(r.lookahead);
-    r.total = total;
+    RoutingTerms rt = routing_terms(model, r.out, valid, r.ce, sum_counts);
+    r.balance = std::move(rt.balance);
+    r.temporal = std::move(rt.temporal);
+    r.lookahead = std::move(rt.lookahead);
+    r.total = rt.total;
     return r;
 }
 

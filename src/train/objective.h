@@ -24,6 +24,18 @@ struct ObjectiveTerms {
     ForwardOutput out;
 };
 
+// The Chronos loss mix of one forward pass over the valid positions (valid [B, T] bool, padding
+// excluded), added to `base` (the stage's own loss): base + lambda_balance x mean_l balance_l +
+// lambda_temporal x mean_l temporal_l + lambda_lookahead x mean lookahead, with the model's
+// lambdas; every term also returned on its own. Every stage trains with it.
+struct RoutingTerms {
+    torch::Tensor total;
+    std::vector<torch::Tensor> balance, temporal;
+    std::vector<std::vector<torch::Tensor>> lookahead;
+};
+RoutingTerms routing_terms(ChronosModel& model, const ForwardOutput& out, const torch::Tensor& valid, const torch::Tensor& base,
+                           const std::function<void(torch::Tensor&)>& sum_counts = {});
+
 // ids [B, T + 1]: inputs are ids[:, :T], targets ids[:, 1:]. keep: see ForwardOptions::keep.
 // sum_counts, when given, sums the routing counts [L, 2E + 3] of the balance and temporal terms
 // over data-parallel ranks in place, so both see the global batch (losses.h).

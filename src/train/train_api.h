@@ -37,6 +37,32 @@ struct PretrainOptions {
 // Runs (or, with dist.nproc > 1, launches) pretraining. Returns the process exit status.
 int train_pretrain(const PretrainOptions& options, int argc, char** argv);
 
+// `chronos train sft|dpo|orpo`: an alignment stage on a checkpoint. Each keeps the Chronos loss
+// mix of the starting model's config (balance, temporal, lookahead; logged separately) and adds
+// the router KL anchor to a frozen copy of the starting model. The output is a normal checkpoint
+// that records its stage, parent and data (trainer_state.json "stages"); --resume continues it
+// exactly. docs/training.md, "Alignment stages".
+struct StageOptions {
+    std::string stage;             // "sft", "dpo" or "orpo"
+    std::string from;              // the starting checkpoint (also the frozen reference)
+    std::string data;              // sft or preference JSONL
+    std::string validation;        // default: the .validation. file beside data (if it exists)
+    std::string out;
+    std::string log;               // JSONL log; default OUT.log.jsonl
+    bool resume = false;
+    int threads = 0;
+    int64_t steps = 200, batch_size = 8, seq_len = 256, warmup_steps = 10;
+    int64_t eval_interval = 50, eval_batches = 8, save_interval = 0;
+    double lr = 5e-4, min_lr_ratio = 0.1, weight_decay = 0.0, grad_clip = 1.0;
+    double router_kl = -1;         // <0: the stage's default (SFT 0.01, DPO and ORPO 0.1)
+    double beta = 0.1;             // DPO
+    double orpo_lambda = 0.1;      // ORPO's weight on the odds-ratio term
+    uint64_t seed = 1234;
+};
+// The router KL anchor weight a stage uses when --router-kl is not given.
+double stage_default_router_kl(const std::string& stage);
+int train_stage(const StageOptions& options);
+
 // `chronos train lookahead`: refits the lookahead head alone on a pretrained checkpoint. The
 // head's inputs are detached during pretraining, so training it on the frozen model changes no
 // router decision, no logit and no other weight; it only buys the head more steps at about a

@@ -165,6 +165,10 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
     torch::set_num_threads(o.threads > 0 ? o.threads : hw);
 
     NamedConfig nc = named_config_load(o.config);
+    if (nc.losses.lambda_router_kl != 0) {
+        fail("{}: lambda_router_kl {} anchors the router to a stage's starting model, and pretraining starts from none: set it to 0 "
+             "(the alignment stages take --router-kl)", nc.path, nc.losses.lambda_router_kl);
+    }
     TrainHyper hyper = nc.train;
     apply_overrides(hyper, o);
     if (hyper.batch_size % (world * hyper.grad_accum) != 0) {

@@ -1,0 +1,51 @@
+// alignment_losses.h: the objectives of the alignment stages and the router KL anchor, as plain
+// functions of tensors (their gradients are checked by finite differences in
+// tests/test_alignment.cpp). Shapes: B sequences (or pairs), T positions, V vocabulary,
+// E routed experts.
+//
+//   SFT      mean NLL over the response tokens (mask) of the batch
+//   DPO      Rafailov et al. 2023: -log sigmoid(beta ((pi_c - pi_r) - (ref_c - ref_r))), mean over
+//            pairs, pi and ref the summed response log-probabilities under the policy and the
+//            frozen reference
+//   ORPO     Hong et al. 2024: NLL(chosen) + lambda * -log sigmoid(log odds(c) - log odds(r)),
+//            log odds(y) = log p - log(1 - p), p = exp(mean response token log-prob)
+//   anchor   KL(p_ref || p) of the router distributions per valid token and layer, mean over
+//            both: the router may not drift from the stage's starting model without cost
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace chronos {
+
+// logits [B, T, V], targets [B, T] int64, mask [B, T] (1 where the target counts) ->
+// per-sequence sums of log p(target) [B], and the number of counted tokens per sequence [B].
+torch::Tensor sequence_logprob(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask);
+torch::Tensor mask_count(const torch::Tensor& mask);
+
+// SFT: sum of -log p over the masked tokens / their number (0 when none).
+torch::Tensor loss_sft(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask);
+
+struct PreferenceLoss {
+    torch::Tensor loss;      // scalar
+    torch::Tensor accuracy;  // share of pairs whose chosen scores above the rejected (no gradient)
+    torch::Tensor margin;    // mean of the compared scores' difference (no gradient)
+};
+
+// policy_c, policy_r, ref_c, ref_r [B]: summed response log-probs. The reference ones carry no
+// gradient. The score compared is beta ((pi_c - ref_c) - (pi_r - ref_r)) (the implicit reward).
+PreferenceLoss loss_dpo(const torch::Tensor& policy_c, const torch::Tensor& policy_r, const torch::Tensor& ref_c,
+                        const torch::Tensor& ref_r, double beta);
+
+// mean_c, mean_r [B]: mean response token log-probs (length-normalised) of chosen and rejected;
+// nll_c: the NLL term on the chosen responses (scalar). log odds are computed stably as
+// m - log(-expm1(m)) (m < 0).
+PreferenceLoss loss_orpo(const torch::Tensor& mean_c, const torch::Tensor& mean_r, const torch::Tensor& nll_c, double lambda);
+
+// ref_probs, probs: L x [B, T, E] router distributions (ref without gradient); valid [B, T].
+// Mean over layers and valid tokens of sum_e p_ref (log p_ref - log p). 0 when nothing is valid.
+torch::Tensor loss_router_kl(const std::vector<torch::Tensor>& ref_probs, const std::vector<torch::Tensor>& probs,
+                             const torch::Tensor& valid);
+
+}  // namespace chronos

@@ -1,0 +1,309 @@
+// stage_trainer.cpp: `chronos train sft|dpo|orpo` (train_api.h, StageOptions). One loop for
+// the three: a padded batch of examples (pairs for DPO and ORPO, chosen rows then rejected rows
+// in one forward), the stage's loss (alignment_losses.h) plus the Chronos loss mix of the
+// model's config (objective.h, routing_terms) plus lambda_router_kl x KL(reference router ||
+// router), AdamW, held-out evaluation, atomic checkpoints that --resume continues exactly.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/progress.h"
+#include "format/trainer_state.h"
+#include "train/adamw.h"
+#include "train/alignment_data.h"
+#include "train/alignment_losses.h"
+#include "train/checkpoint_io.h"
+#include "train/objective.h"
+#include "train/train_api.h"
+
+namespace chronos {
+
+using json = nlohmann::json;
+
+namespace {
+
+bool is_pair_stage(const std::string& stage) { return stage == "dpo" || stage == "orpo"; }
+
+// The examples of one file, cut to seq_len + 1 tokens.
+struct StageData {
+    std::vector<StageExample> sft;
+    std::vector<PairExample> pairs;
+    int64_t size() const { return static_cast<int64_t>(sft.empty() ? pairs.size() : sft.size()); }
+};
+
+StageData stage_data_load(const std::string& stage, const std::string& path, const Tokenizer& tok, int64_t seq_len) {
+    StageData d;
+    int64_t dropped = 0;
+    if (is_pair_stage(stage)) {
+        d.pairs = preference_examples(tok, preference_load(path), seq_len + 1, &dropped);
+    } else {
+        d.sft = sft_examples(tok, sft_load(path), seq_len + 1, &dropped);
+    }
+    if (d.size() == 0) fail("{}: no usable record for {} ({} dropped: no reply token within seq_len {})", path, stage, dropped, seq_len);
+    if (dropped > 0) spdlog::info("{}: {} record(s) dropped (no reply token within seq_len {})", path, dropped, seq_len);
+    return d;
+}
+
+// The batch of examples `first .. first + rows - 1` in the order `index` gives.
+StageBatch batch_of(const StageData& d, const std::vector<int64_t>& picks) {
+    std::vector<const StageExample*> rows;
+    if (d.sft.empty()) {
+        for (int64_t i : picks) rows.push_back(&d.pairs[static_cast<size_t>(i)].chosen);
+        for (int64_t i : picks) rows.push_back(&d.pairs[static_cast<size_t>(i)].rejected);
+    } else {
+        for (int64_t i : picks) rows.push_back(&d.sft[static_cast<size_t>(i)]);
+    }
+    return stage_batch(rows);
+}
+
+// One batch through the stage's objective. `reference` is the frozen starting model (nullptr
+// when neither the anchor nor DPO needs it).
+struct StageStep {
+    torch::Tensor total;                         // what backward() runs on
+    double objective = 0, accuracy = NAN, margin = NAN, router_kl = 0;
+    double balance = 0, temporal = 0, lookahead = 0;
+    double nll_sum = 0, nll_tokens = 0;          // summed response NLL (SFT: all rows; pairs: chosen rows)
+    double chosen_wins = 0, pairs = 0;           // summed log-prob of chosen above rejected (no reference)
+    int64_t tokens = 0;                          // real (non-pad) tokens
+};
+
+StageStep stage_step(const StageOptions& o, ChronosModel& policy, ChronosModel* reference, const StageBatch& b, double anchor) {
+    const int64_t T = b.ids.size(1) - 1;
+    torch::Tensor inputs = b.ids.narrow(1, 0, T), targets = b.ids.narrow(1, 1, T);
+    torch::Tensor valid = targets != kTokenPad;
+    ForwardOutput out = policy->forward(inputs);
+    ForwardOutput ref;
+    if (reference) {
+        torch::NoGradGuard ng;
+        ref = (*reference)->forward(inputs);
+    }
+    StageStep r;
+    r.tokens = valid.sum().item<int64_t>();
+    torch::Tensor logp = sequence_logprob(out.logits, targets, b.mask);  // [rows]
+    torch::Tensor count = mask_count(b.mask);
+    torch::Tensor loss;
+    if (!is_pair_stage(o.stage)) {
+        loss = loss_sft(out.logits, targets, b.mask);
+        r.nll_sum = -logp.sum().item<double>();
+        r.nll_tokens = count.sum().item<double>();
+    } else {
+        const int64_t B = b.ids.size(0) / 2;
+        torch::Tensor lc = logp.narrow(0, 0, B), lr = logp.narrow(0, B, B);
+        torch::Tensor nc = count.narrow(0, 0, B), nr = count.narrow(0, B, B);
+        r.nll_sum = -lc.sum().item<double>();
+        r.nll_tokens = nc.sum().item<double>();
+        r.chosen_wins = (lc.detach() > lr.detach()).sum().item<double>();
+        r.pairs = static_cast<double>(B);
+        PreferenceLoss pl;
+        if (o.stage == "dpo") {
+            torch::Tensor ref_logp = sequence_logprob(ref.logits, targets, b.mask);
+            pl = loss_dpo(lc, lr, ref_logp.narrow(0, 0, B), ref_logp.narrow(0, B, B), o.beta);
+        } else {
+            const torch::Tensor mean_c = lc / nc.to(lc.scalar_type()), mean_r = lr / nr.to(lr.scalar_type());
+            pl = loss_orpo(mean_c, mean_r, -lc.sum() / nc.sum().to(lc.scalar_type()), o.orpo_lambda);
+        }
+        loss = pl.loss;
+        r.accuracy = pl.accuracy.item<double>();
+        r.margin = pl.margin.item<double>();
+    }
+    r.objective = loss.item<double>();
+    RoutingTerms rt = routing_terms(policy, out, valid, loss);
+    r.total = rt.total;
+    r.balance = terms_mean(rt.balance);
+    r.temporal = terms_mean(rt.temporal);
+    r.lookahead = rt.lookahead.empty() ? 0.0 : lookahead_total(rt.lookahead).item<double>();
+    if (reference) {
+        torch::Tensor kl = loss_router_kl(ref.router_probs, out.router_probs, valid);
+        r.router_kl = kl.item<double>();
+        if (anchor > 0) r.total = r.total + anchor * kl;
+    }
+    return r;
+}
+
+// Held-out figures on the first eval_batches x batch_size validation examples, in file order:
+// the response cross-entropy (SFT: the assistant tokens; pairs: the chosen replies), the share
+// of pairs whose chosen reply has the larger summed log-prob (preference accuracy), the stage
+// objective, and the router's drift (KL from the reference, mean over tokens and layers).
+json stage_eval(const StageOptions& o, ChronosModel& policy, ChronosModel* reference, const StageData& val) {
+    torch::NoGradGuard ng;
+    policy->eval();
+    double nll = 0, tokens = 0, wins = 0, pairs = 0, objective = 0, drift = 0, weight = 0;
+    const int64_t n = std::min(val.size(), o.eval_batches * o.batch_size);
+    for (int64_t first = 0; first < n; first += o.batch_size) {
+        std::vector<int64_t> picks;
+        for (int64_t i = first; i < std::min(n, first + o.batch_size); ++i) picks.push_back(i);
+        StageStep s = stage_step(o, policy, reference, batch_of(val, picks), 0.0);
+        nll += s.nll_sum;
+        tokens += s.nll_tokens;
+        wins += s.chosen_wins;
+        pairs += s.pairs;
+        const double rows = static_cast<double>(picks.size());
+        objective += s.objective * rows;
+        drift += s.router_kl * rows;
+        weight += rows;
+    }
+    policy->train();
+    json j{{"val_response_ce", tokens > 0 ? nll / tokens : NAN}, {"val_objective", objective / weight}};
+    if (reference) j["val_router_drift"] = drift / weight;
+    if (pairs > 0) j["val_preference_accuracy"] = wins / pairs;
+    return j;
+}
+
+void stage_save(const std::string& dir, ChronosModel& model, const AdamW& opt, const std::string& tokenizer_path, int64_t step,
+                int64_t tokens_seen, const json& hyper, const json& stages) {
+    CheckpointStaging stage(dir);
+    config_save(model->config, model->losses, stage.file("config.json"));
+    SafetensorsWriter w;
+    std::vector<torch::Tensor> keep;
+    model_add_tensors(model, w, keep);
+    w.write(stage.file("model.safetensors"));
+    opt.save(stage.file("optimizer.safetensors"));
+    file_write_atomic(stage.file("tokenizer.model"), file_read_all(tokenizer_path));
+    json state{{"step", step}, {"tokens_seen", tokens_seen}, {"baseline", false}, {"hyper", hyper}, {"stages", stages}};
+    file_write_atomic(stage.file("trainer_state.json"), state.dump(2) + "\n");
+    stage.commit();
+}
+
+std::string default_validation(const std::string& data) {
+    const auto pos = data.rfind(".train.");
+    if (pos == std::string::npos) return "";
+    std::string v = data;
+    v.replace(pos, 7, ".validation.");
+    return file_exists(v) ? v : "";
+}
+
+}  // namespace
+
+double stage_default_router_kl(const std::string& stage) { return stage == "sft" ? 0.01 : 0.1; }
+
+int train_stage(const StageOptions& o) {
+    if (o.stage != "sft" && o.stage != "dpo" && o.stage != "orpo") fail("unknown stage {}", o.stage);
+    if (o.out.empty() || o.from.empty()) fail("train {} needs --from and --out", o.stage);
+    if (std::filesystem::weakly_canonical(o.out) == std::filesystem::weakly_canonical(o.from)) {
+        fail("--out {} is --from: the starting model stays as it is (it is the frozen reference)", o.out);
+    }
+    torch::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    const double anchor = o.router_kl >= 0 ? o.router_kl : stage_default_router_kl(o.stage);
+    if (!std::isfinite(anchor)) fail("--router-kl must be finite");
+
+    Checkpoint from = checkpoint_open(o.from);  // a half-written or corrupt starting model fails here
+    if (from.tokenizer_path.empty()) fail("{} has no tokenizer.model: a stage encodes its data with the model's tokenizer", o.from);
+    if (o.seq_len > from.config.max_position_embeddings) {
+        fail("--seq-len {} exceeds the model's max_position_embeddings {}", o.seq_len, from.config.max_position_embeddings);
+    }
+    Tokenizer tok(from.tokenizer_path);
+    const StageData data = stage_data_load(o.stage, o.data, tok, o.seq_len);
+    const std::string val_path = o.validation.empty() ? default_validation(o.data) : o.validation;
+    StageData val;
+    if (!val_path.empty()) val = stage_data_load(o.stage, val_path, tok, o.seq_len);
+
+    LossWeights losses = from.losses;
+    losses.lambda_router_kl = anchor;
+    ChronosModel policy(from.config, losses);
+    model_copy_weights(policy, from);
+    // The frozen starting model: the anchor's reference router, and DPO's reference policy.
+    ChronosModel reference(from.config, from.losses);
+    model_copy_weights(reference, from);
+    for (auto& p : reference->parameters()) p.set_requires_grad(false);
+    reference->eval();
+    const bool need_reference = anchor > 0 || o.stage == "dpo";
+
+    std::vector<std::pair<std::string, torch::Tensor>> params;
+    for (auto& p : policy->named_parameters()) params.emplace_back(p.key(), p.value());
+    AdamW opt(params, AdamWOptions{o.lr, o.min_lr_ratio, o.warmup_steps, o.steps, 0.9, 0.95, 1e-8, o.weight_decay});
+    const json hyper{{"stage", o.stage}, {"steps", o.steps}, {"batch_size", o.batch_size}, {"seq_len", o.seq_len}, {"lr", o.lr},
+                     {"min_lr_ratio", o.min_lr_ratio}, {"warmup_steps", o.warmup_steps}, {"weight_decay", o.weight_decay},
+                     {"grad_clip", o.grad_clip}, {"router_kl", anchor}, {"beta", o.beta}, {"orpo_lambda", o.orpo_lambda}, {"seed", o.seed}};
+    // The chain of stages that made this model: the parent's, then this one.
+    json stages = json::array();
+    const std::string parent_state = o.from + "/trainer_state.json";
+    if (file_exists(parent_state)) {
+        const TrainerState ps = trainer_state_load(parent_state);
+        if (ps.doc.contains("stages") && ps.doc["stages"].is_array()) {
+            stages = ps.doc["stages"];
+        } else {
+            stages.push_back({{"stage", ps.step > 0 ? "pretrain" : "init"}, {"steps", ps.step}});
+        }
+    }
+    stages.push_back({{"stage", o.stage}, {"parent", o.from}, {"data", o.data}, {"steps", o.steps}, {"router_kl", anchor}});
+
+    int64_t start_step = 0, tokens_seen = 0;
+    if (o.resume) {
+        Checkpoint ck = checkpoint_open(o.out);
+        const TrainerState state = trainer_state_load(o.out + "/trainer_state.json");
+        const json& s = state.doc.contains("stages") ? state.doc["stages"] : json();
+        if (!s.is_array() || s.empty() || s.back().value("stage", "") != o.stage || s.back().value("parent", "") != o.from) {
+            fail("--resume: {} is not a {} stage started from {}", o.out, o.stage, o.from);
+        }
+        if (config_to_json(ck.config, ck.losses).dump() != config_to_json(policy->config, policy->losses).dump()) {
+            fail("--resume: {} holds another model config than {} with --router-kl {}", o.out, o.from, anchor);
+        }
+        model_copy_weights(policy, ck);
+        opt.load(o.out + "/optimizer.safetensors");
+        start_step = state.step;
+        tokens_seen = state.tokens_seen;
+        if (opt.steps_done() != start_step) fail("--resume: optimizer state and trainer state disagree in {}", o.out);
+        spdlog::info("resuming {} at step {}", o.out, start_step);
+    }
+
+    const std::string log_path = o.log.empty() ? o.out + ".log.jsonl" : o.log;
+    std::ofstream log(log_path, o.resume ? std::ios::app : std::ios::trunc);
+    if (!log) fail("cannot open log {}", log_path);
+    spdlog::info("{}: {} examples from {}, {} held-out, anchor {} (router KL to {}), batch {}", o.stage, data.size(), o.data, val.size(),
+                 anchor, o.from, o.batch_size);
+    std::vector<torch::Tensor> weights;
+    for (auto& p : params) weights.push_back(p.second);
+    ProgressBar bar(o.stage, static_cast<uint64_t>(o.steps), "steps");
+    bar.set(static_cast<uint64_t>(start_step));
+    policy->train();
+    for (int64_t step = start_step; step < o.steps; ++step) {
+        const auto t0 = std::chrono::steady_clock::now();
+        std::vector<int64_t> picks;
+        for (int64_t r = 0; r < o.batch_size; ++r) picks.push_back(stage_sample_index(o.seed, data.size(), step * o.batch_size + r));
+        for (auto& p : params) p.second.mutable_grad() = torch::Tensor();
+        StageStep s = stage_step(o, policy, need_reference ? &reference : nullptr, batch_of(data, picks), anchor);
+        s.total.backward();
+        for (auto& p : params) {
+            if (!p.second.grad().defined()) p.second.mutable_grad() = torch::zeros_like(p.second);
+        }
+        const double grad_norm = torch::nn::utils::clip_grad_norm_(weights, o.grad_clip);
+        const double lr = opt.step();
+        tokens_seen += s.tokens;
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        json rec{{"step", step + 1}, {"stage", o.stage}, {"lr", lr}, {"loss", s.total.item<double>()}, {"objective", s.objective},
+                 {"router_kl", s.router_kl}, {"balance", s.balance}, {"temporal", s.temporal}, {"lookahead", s.lookahead},
+                 {"grad_norm", grad_norm}, {"tokens", tokens_seen}, {"tok_s", static_cast<double>(s.tokens) / seconds}, {"seconds", seconds}};
+        if (std::isfinite(s.accuracy)) {
+            rec["accuracy"] = s.accuracy;
+            rec["margin"] = s.margin;
+        }
+        const bool last = step + 1 == o.steps;
+        if (val.size() > 0 && o.eval_interval > 0 && ((step + 1) % o.eval_interval == 0 || last)) {
+            rec.update(stage_eval(o, policy, &reference, val));  // the drift is measured whatever the anchor's weight
+        }
+        log << rec.dump() << "\n";
+        log.flush();
+        bar.set_note(fmt::format("{} {:.3f} kl {:.4f}", o.stage, s.objective, s.router_kl));
+        bar.set(static_cast<uint64_t>(step + 1));
+        if (!bar.enabled() && ((step + 1) % 50 == 0 || last || rec.contains("val_objective"))) {
+            spdlog::info("step {}/{} {} {:.4f} router_kl {:.4f} bal {:.4f} tmp {:.4f} la {:.4f} lr {:.2e}{}", step + 1, o.steps, o.stage, s.objective,
+                         s.router_kl, s.balance, s.temporal, s.lookahead, lr,
+                         rec.contains("val_objective") ? fmt::format(" val {}", rec["val_objective"].get<double>()) : "");
+        }
+        if (last || (o.save_interval > 0 && (step + 1) % o.save_interval == 0)) {
+            stage_save(o.out, policy, opt, from.tokenizer_path, step + 1, tokens_seen, hyper, stages);
+        }
+    }
+    bar.finish();
+    if (start_step >= o.steps) spdlog::info("{} is already at step {}; nothing to do", o.out, start_step);
+    return 0;
+}
+
+}  // namespace chronos

@@ -1,0 +1,232 @@
+// test_alignment.cpp: the alignment stages. Finite-difference gradients (float64) of the SFT,
+// DPO and ORPO losses and of the router KL anchor; DPO's value where policy and reference agree
+// (log 2); SFT's mask on a crafted batch of real chat encodings; through the command: the
+// anchor's gradient reaches the router and holds it closer to the starting model than weight 0
+// does, each stage resumed equals the uninterrupted run byte for byte, and bad input is refused
+// with one line.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "core/file_io.h"
+#include "gradient_check.h"
+#include "test_helpers.h"
+#include "tokenizer/chat_template.h"
+#include "train/alignment_data.h"
+#include "train/alignment_losses.h"
+
+using namespace chronos;
+using chronos::test::check_gradient;
+
+namespace {
+
+torch::Tensor randn64(std::vector<int64_t> shape) { return torch::randn(shape, torch::kFloat64); }
+
+TEST(AlignmentLosses, SftGradientIsTheMaskedNll) {
+    torch::manual_seed(1);
+    torch::Tensor targets = torch::randint(0, 7, {2, 5}, torch::kInt64);
+    torch::Tensor mask = torch::tensor({1, 1, 0, 1, 0, 0, 1, 1, 1, 0}, torch::kFloat64).view({2, 5});
+    check_gradient([&](const torch::Tensor& z) { return loss_sft(z, targets, mask); }, randn64({2, 5, 7}), "sft");
+    // No gradient reaches an unmasked position.
+    torch::Tensor z = randn64({2, 5, 7}).set_requires_grad(true);
+    loss_sft(z, targets, mask).backward();
+    EXPECT_EQ(z.grad().select(1, 2).select(0, 0).abs().sum().item<double>(), 0.0);
+    EXPECT_EQ(z.grad().select(1, 4).abs().sum().item<double>(), 0.0);
+}
+
+TEST(AlignmentLosses, DpoGradientAndItsValueWherePolicyAndReferenceAgree) {
+    torch::manual_seed(2);
+    torch::Tensor pr = randn64({4}), rc = randn64({4}), rr = randn64({4});
+    check_gradient([&](const torch::Tensor& pc) { return loss_dpo(pc, pr, rc, rr, 0.7).loss; }, randn64({4}), "dpo, chosen");
+    torch::Tensor pc = randn64({4});
+    check_gradient([&](const torch::Tensor& r) { return loss_dpo(pc, r, rc, rr, 0.7).loss; }, randn64({4}), "dpo, rejected");
+    // Identical policy and reference: z = 0, -log sigmoid(0) = log 2 exactly; beta -> 0 likewise.
+    EXPECT_DOUBLE_EQ(loss_dpo(pc, pr, pc, pr, 0.7).loss.item<double>(), std::log(2.0));
+    EXPECT_NEAR(loss_dpo(pc, pr, rc, rr, 1e-12).loss.item<double>(), std::log(2.0), 1e-11);
+    // The reference gets no gradient.
+    torch::Tensor ref = rc.clone().set_requires_grad(true);
+    torch::Tensor p = pc.clone().set_requires_grad(true);
+    loss_dpo(p, pr, ref, rr, 0.7).loss.backward();
+    EXPECT_FALSE(ref.grad().defined() && ref.grad().abs().sum().item<double>() > 0);
+}
+
+TEST(AlignmentLosses, OrpoGradient) {
+    torch::manual_seed(3);
+    // Mean token log-probs are negative; keep them away from 0 where log odds diverge.
+    torch::Tensor mr = -0.2 - torch::rand({4}, torch::kFloat64) * 3;
+    torch::Tensor nll = torch::tensor(2.5, torch::kFloat64);
+    check_gradient([&](const torch::Tensor& mc) { return loss_orpo(mc, mr, nll, 0.3).loss; }, -0.2 - torch::rand({4}, torch::kFloat64) * 3, "orpo");
+    torch::Tensor mc = -0.2 - torch::rand({4}, torch::kFloat64) * 3;
+    check_gradient([&](const torch::Tensor& r) { return loss_orpo(mc, r, nll, 0.3).loss; }, mr, "orpo, rejected");
+    check_gradient([&](const torch::Tensor& n) { return loss_orpo(mc, mr, n.sum(), 0.3).loss; }, nll.view({1}), "orpo, nll");
+}
+
+TEST(AlignmentLosses, RouterKlAnchorGradientReachesTheRouter) {
+    torch::manual_seed(4);
+    const int64_t L = 2, B = 2, T = 3, E = 5;
+    std::vector<torch::Tensor> ref;
+    for (int64_t l = 0; l < L; ++l) ref.push_back(torch::softmax(randn64({B, T, E}), -1));
+    torch::Tensor valid = torch::tensor({1, 1, 0, 1, 0, 1}, torch::kBool).view({B, T});
+    auto f = [&](const torch::Tensor& z) {  // z [L, B, T, E]: the router logits
+        std::vector<torch::Tensor> probs;
+        for (int64_t l = 0; l < L; ++l) probs.push_back(torch::softmax(z[l], -1));
+        return loss_router_kl(ref, probs, valid);
+    };
+    check_gradient(f, randn64({L, B, T, E}), "router kl");
+    // Zero where the routers agree, positive elsewhere.
+    torch::Tensor same = torch::stack(ref).log();
+    EXPECT_NEAR(f(same).item<double>(), 0.0, 1e-15);
+    EXPECT_GT(f(randn64({L, B, T, E})).item<double>(), 0.0);
+}
+
+// The mask of a crafted two-turn conversation covers exactly the assistant replies (content
+// and <|im_end|>), shifted onto the targets; padding rows add nothing.
+TEST(AlignmentData, SftMaskCoversExactlyTheAssistantReplies) {
+    Tokenizer tok(test::test_tokenizer());
+    SftRecord r;
+    r.conversations = {{"user", "What is two plus two?"}, {"assistant", "Four."}, {"user", "And three?"}, {"assistant", "Six."}};
+    int64_t dropped = 0;
+    auto ex = sft_examples(tok, {r}, 256, &dropped);
+    ASSERT_EQ(ex.size(), 1u);
+    ASSERT_EQ(dropped, 0);
+    SftRecord shorter;
+    shorter.conversations = {{"user", "Hi"}, {"assistant", "Hello"}};
+    auto ex2 = sft_examples(tok, {shorter}, 256, &dropped);
+    StageBatch b = stage_batch({&ex[0], &ex2[0]});
+    const auto& ids = ex[0].ids;
+    ASSERT_EQ(b.ids.size(1), static_cast<int64_t>(ids.size()));
+    // Collect the targets the mask selects in row 0: they must spell the two replies, each
+    // followed by <|im_end|>.
+    std::vector<int32_t> picked;
+    for (int64_t t = 0; t + 1 < static_cast<int64_t>(ids.size()); ++t) {
+        if (b.mask[0][t].item<float>() == 1.0f) picked.push_back(ids[static_cast<size_t>(t + 1)]);
+    }
+    std::vector<int32_t> want = tok.encode("Four.");
+    want.push_back(kTokenImEnd);
+    std::vector<int32_t> six = tok.encode("Six.");
+    want.insert(want.end(), six.begin(), six.end());
+    want.push_back(kTokenImEnd);
+    EXPECT_EQ(picked, want);
+    // Row 1 is padded: no mask on its padding, pad ids after its end.
+    const int64_t n2 = static_cast<int64_t>(ex2[0].ids.size());
+    EXPECT_EQ(b.mask[1].narrow(0, n2 - 1, b.mask.size(1) - (n2 - 1)).sum().item<float>(), 0.0f);
+    EXPECT_EQ(b.ids[1].narrow(0, n2, b.ids.size(1) - n2).ne(kTokenPad).sum().item<int64_t>(), 0);
+    // A conversation cut before its reply is dropped and counted.
+    ex = sft_examples(tok, {r}, 4, &dropped);
+    EXPECT_TRUE(ex.empty());
+    EXPECT_EQ(dropped, 1);
+}
+
+TEST(AlignmentData, SampleOrderVisitsEveryExampleOncePerEpoch) {
+    for (int64_t epoch = 0; epoch < 3; ++epoch) {
+        std::vector<int> seen(37, 0);
+        for (int64_t i = 0; i < 37; ++i) seen[static_cast<size_t>(stage_sample_index(9, 37, epoch * 37 + i))]++;
+        EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 37);
+    }
+    EXPECT_NE(stage_sample_index(9, 37, 0) * 100 + stage_sample_index(9, 37, 1), stage_sample_index(10, 37, 0) * 100 + stage_sample_index(10, 37, 1));
+}
+
+// ---------------------------------------------------------------- through the command
+
+int run(const std::string& args, std::string* output = nullptr) {
+    const std::string out = std::tmpnam(nullptr);
+    const std::string cmd = std::string("CHRONOS_PROGRESS=0 ") + CHRONOS_BIN + " --threads 2 " + args + " > " + out + " 2>&1";
+    const int rc = std::system(cmd.c_str());
+    if (output) *output = file_read_all(out);
+    std::remove(out.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 255;
+}
+
+class Stages : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = new test::TempDir();
+        // A briefly pretrained tiny model: its router has preferences for the anchor to keep.
+        ASSERT_EQ(run(fmt::format("-q train pretrain --config tiny --data {}/pretrain.small.jsonl --tokenizer {} --out {} --steps 30 "
+                                  "--batch-size 8 --seq-len 32 --eval-interval 0",
+                                  test::test_data_dir(), test::test_tokenizer(), from())),
+                  0);
+    }
+    static void TearDownTestSuite() { delete dir_; }
+    static std::string from() { return dir_->file("from"); }
+    static std::string file(const std::string& name) { return dir_->file(name); }
+    static std::string stage_args(const std::string& stage, const std::string& out, int steps, const std::string& extra = "--eval-interval 0") {
+        const std::string data = stage == "sft" ? "sft" : "preference";
+        return fmt::format("-q train {} --from {} --data {}/{}.train.jsonl --out {} --steps {} --batch-size 4 --seq-len 64 "
+                           "--warmup-steps 10 {}",
+                           stage, from(), test::prepared_dir(), data, out, steps, extra);
+    }
+    static test::TempDir* dir_;
+};
+test::TempDir* Stages::dir_ = nullptr;
+
+TEST_F(Stages, ResumeOfEachStageEqualsTheUninterruptedRun) {
+    for (const char* stage : {"sft", "dpo", "orpo"}) {
+        const std::string straight = file(std::string(stage) + "-straight"), resumed = file(std::string(stage) + "-resumed");
+        ASSERT_EQ(run(stage_args(stage, straight, 6)), 0) << stage;
+        ASSERT_EQ(run(stage_args(stage, resumed, 3)), 0) << stage;
+        ASSERT_EQ(run(stage_args(stage, resumed, 6, "--eval-interval 0 --resume")), 0) << stage;
+        EXPECT_EQ(file_read_all(straight + "/model.safetensors"), file_read_all(resumed + "/model.safetensors")) << stage;
+        EXPECT_EQ(file_read_all(straight + "/optimizer.safetensors"), file_read_all(resumed + "/optimizer.safetensors")) << stage;
+        // The checkpoint records its stage, parent and data, after the parent's chain.
+        const nlohmann::json state = nlohmann::json::parse(file_read_all(straight + "/trainer_state.json"));
+        ASSERT_EQ(state["stages"].size(), 2u) << state.dump();
+        EXPECT_EQ(state["stages"][0]["stage"], "pretrain");
+        EXPECT_EQ(state["stages"][1]["stage"], stage);
+        EXPECT_EQ(state["stages"][1]["parent"], from());
+        EXPECT_NE(state["stages"][1]["data"].get<std::string>().find(stage == std::string("sft") ? "sft.train" : "preference.train"), std::string::npos);
+        // A normal checkpoint: the inference side opens it.
+        EXPECT_EQ(run("inspect " + straight), 0) << stage;
+    }
+    // Resuming as another stage or from another parent is refused.
+    std::string out;
+    EXPECT_NE(run(stage_args("orpo", file("sft-resumed"), 8, "--eval-interval 0 --resume"), &out), 0);
+    EXPECT_NE(out.find("is not a orpo stage started from"), std::string::npos) << out;
+}
+
+// The anchor holds the router near the starting model's: with weight 5 the held-out router KL
+// after 20 SFT steps is below the unanchored run's (same data, order and seed).
+TEST_F(Stages, RouterAnchorHoldsTheRouterCloserToTheStartingModel) {
+    double drift[2] = {0, 0};
+    const double weights[2] = {0.0, 5.0};
+    for (int i = 0; i < 2; ++i) {
+        const std::string out = file(fmt::format("anchor-{}", i));
+        ASSERT_EQ(run(stage_args("sft", out, 20, fmt::format("--router-kl {} --lr 0.003 --eval-interval 20 --eval-batches 4 --validation {}/sft.validation.jsonl",
+                                                             weights[i], test::prepared_dir()))),
+                  0);
+        std::ifstream log(out + ".log.jsonl");
+        std::string line, last;
+        while (std::getline(log, line)) last = line;
+        const nlohmann::json rec = nlohmann::json::parse(last);
+        ASSERT_TRUE(rec.contains("val_router_drift")) << last;
+        drift[i] = rec["val_router_drift"].get<double>();
+        if (i == 1) EXPECT_GT(rec["router_kl"].get<double>(), 0.0) << "the anchor measured nothing";
+    }
+    std::printf("held-out router KL from the starting model after 20 SFT steps: weight 0 %.5f, weight 5 %.5f\n", drift[0], drift[1]);
+    EXPECT_GT(drift[0], 0.0);
+    EXPECT_LT(drift[1], drift[0]);
+}
+
+TEST_F(Stages, BadInputIsRefusedWithOneLine) {
+    std::string out;
+    // A preference record without "chosen".
+    const std::string bad = file("bad.jsonl");
+    std::ofstream(bad) << R"({"prompt": "What is the capital of France?", "rejected": "Lyon"})" << "\n";
+    EXPECT_EQ(run(fmt::format("train dpo --from {} --data {} --out {} --steps 1", from(), bad, file("bad-out")), &out), 1);
+    EXPECT_NE(out.find("chronos: error:"), std::string::npos) << out;
+    EXPECT_NE(out.find("chosen"), std::string::npos) << out;
+    // --from a half-written checkpoint (weights missing).
+    const std::string half = file("half");
+    dir_create(half);
+    std::filesystem::copy_file(from() + "/config.json", half + "/config.json");
+    EXPECT_EQ(run(fmt::format("train sft --from {} --data {}/sft.train.jsonl --out {} --steps 1", half, test::prepared_dir(), file("half-out")), &out), 1);
+    EXPECT_NE(out.find("chronos: error:"), std::string::npos) << out;
+    EXPECT_FALSE(std::filesystem::exists(file("half-out")));
+    // --out equal to --from: the reference would be overwritten.
+    EXPECT_EQ(run(fmt::format("train sft --from {} --data {}/sft.train.jsonl --out {} --steps 1", from(), test::prepared_dir(), from()), &out), 1);
+    EXPECT_NE(out.find("is --from"), std::string::npos) << out;
+}
+
+}  // namespace
