@@ -209,6 +209,31 @@ TEST_F(Stages, RouterAnchorHoldsTheRouterCloserToTheStartingModel) {
     EXPECT_LT(drift[1], drift[0]);
 }
 
+// `eval responses` gives a stage's held-out figures for any checkpoint; they agree with the
+// stage's own held-out evaluation of the same model on the same records.
+TEST_F(Stages, EvalResponsesMatchesTheStagesOwnEvaluation) {
+    const std::string out = file("eval-sft");
+    const std::string val = test::prepared_dir() + "/sft.validation.jsonl";
+    ASSERT_EQ(run(stage_args("sft", out, 4, fmt::format("--eval-interval 4 --eval-batches 2 --validation {}", val))), 0);
+    std::ifstream log(out + ".log.jsonl");
+    std::string line, last;
+    while (std::getline(log, line)) last = line;
+    const nlohmann::json rec = nlohmann::json::parse(last);
+    std::string text;
+    // The stage evaluated 2 batches of its --batch-size 4; eval responses takes batches of 8.
+    ASSERT_EQ(run(fmt::format("eval responses --model {} --reference {} --data {} --seq-len 64 --batches 1 --json", out, from(), val), &text), 0) << text;
+    const nlohmann::json r = nlohmann::json::parse(text);
+    EXPECT_EQ(r["examples"], 8);
+    // Same model, records and sums: equal up to float32 summation order (batches of 4 vs 8).
+    EXPECT_NEAR(r["val_response_ce"].get<double>(), rec["val_response_ce"].get<double>(), 1e-4 * rec["val_response_ce"].get<double>());
+    EXPECT_NEAR(r["val_router_drift"].get<double>(), rec["val_router_drift"].get<double>(), 1e-3 * rec["val_router_drift"].get<double>() + 1e-6);
+    ASSERT_EQ(run(fmt::format("eval responses --model {} --data {}/preference.validation.jsonl --batches 2 --json", out, test::prepared_dir()), &text), 0)
+        << text;
+    const double acc = nlohmann::json::parse(text)["val_preference_accuracy"].get<double>();
+    EXPECT_GE(acc, 0.0);
+    EXPECT_LE(acc, 1.0);
+}
+
 TEST_F(Stages, BadInputIsRefusedWithOneLine) {
     std::string out;
     // A preference record without "chosen".

@@ -1,4 +1,4 @@
-// cmd_eval.cpp: `chronos eval ppl|routing|logits`.
+// cmd_eval.cpp: `chronos eval ppl|routing|responses|logits`.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -91,6 +91,25 @@ void cmd_eval_register(CLI::App& app) {
             std::cout << "\n";
         }
         if (!trace->empty()) print_intent_metrics(im);
+    });
+
+    auto rs = std::make_shared<EvalArgs>();
+    auto ref = std::make_shared<std::string>();
+    auto batches = std::make_shared<int64_t>(16);
+    CLI::App* re = ev->add_subcommand("responses", "held-out reply cross-entropy, preference accuracy and router drift (the stages' figures)");
+    re->add_option("--model", rs->model, "checkpoint directory")->required();
+    re->add_option("--data", rs->data, "sft or preference JSONL (e.g. data/prepared/sft.validation.jsonl)")->required();
+    re->add_option("--reference", *ref, "a checkpoint to measure the router's drift from (e.g. the pretrained model)");
+    re->add_option("--seq-len", rs->seq_len, "longest sequence; longer ones are cut")->capture_default_str()->check(CLI::Range(2, 1 << 20));
+    re->add_option("--batches", *batches, "batches of 8 records, from the start of the file")->capture_default_str()->check(cli_range(1, 1e6));
+    re->add_flag("--json", rs->json, "print JSON");
+    re->callback([rs, ref, batches]() {
+        const nlohmann::json r = eval_responses(rs->model, rs->data, *ref, rs->seq_len, *batches, 8);
+        if (rs->json) {
+            std::cout << r.dump(2) << "\n";
+            return;
+        }
+        for (const auto& [k, v] : r.items()) std::cout << k << " " << v.dump() << "\n";
     });
 
     auto lg = std::make_shared<EvalArgs>();

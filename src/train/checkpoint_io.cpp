@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "tokenizer/tokenizer.h"
+#include "train/adamw.h"
 #include "train/train_api.h"
 
 namespace chronos {
@@ -28,6 +29,20 @@ void model_copy_weights(ChronosModel& model, const Checkpoint& ck, const std::fu
         CHRONOS_ASSERT(view.info->numel() == p.value().numel(), "validated shapes differ");
         std::memcpy(p.value().data_ptr<float>(), view.data, view.info->nbytes());
     }
+}
+
+void checkpoint_save(const std::string& dir, ChronosModel& model, const AdamW& opt, const std::string& tokenizer_path,
+                     const nlohmann::json& state) {
+    CheckpointStaging stage(dir);
+    config_save(model->config, model->losses, stage.file("config.json"));
+    SafetensorsWriter w;
+    std::vector<torch::Tensor> keep;
+    model_add_tensors(model, w, keep);
+    w.write(stage.file("model.safetensors"));
+    opt.save(stage.file("optimizer.safetensors"));
+    file_write_atomic(stage.file("tokenizer.model"), file_read_all(tokenizer_path));
+    file_write_atomic(stage.file("trainer_state.json"), state.dump(2) + "\n");
+    stage.commit();
 }
 
 ChronosModel model_load(const std::string& dir) {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -134,7 +135,7 @@ StageStep stage_step(const StageOptions& o, ChronosModel& policy, ChronosModel* 
 json stage_eval(const StageOptions& o, ChronosModel& policy, ChronosModel* reference, const StageData& val) {
     torch::NoGradGuard ng;
     policy->eval();
-    double nll = 0, tokens = 0, wins = 0, pairs = 0, objective = 0, drift = 0, weight = 0;
+    double nll = 0, tokens = 0, wins = 0, pairs = 0, objective = 0, drift = 0, weight = 0, drift_tokens = 0;
     const int64_t n = std::min(val.size(), o.eval_batches * o.batch_size);
     for (int64_t first = 0; first < n; first += o.batch_size) {
         std::vector<int64_t> picks;
@@ -146,29 +147,22 @@ json stage_eval(const StageOptions& o, ChronosModel& policy, ChronosModel* refer
         pairs += s.pairs;
         const double rows = static_cast<double>(picks.size());
         objective += s.objective * rows;
-        drift += s.router_kl * rows;
         weight += rows;
+        // The batch's KL is a mean over its real tokens: weighting by them gives the mean over all.
+        drift += s.router_kl * static_cast<double>(s.tokens);
+        drift_tokens += static_cast<double>(s.tokens);
     }
     policy->train();
     json j{{"val_response_ce", tokens > 0 ? nll / tokens : NAN}, {"val_objective", objective / weight}};
-    if (reference) j["val_router_drift"] = drift / weight;
+    if (reference) j["val_router_drift"] = drift / drift_tokens;
     if (pairs > 0) j["val_preference_accuracy"] = wins / pairs;
     return j;
 }
 
 void stage_save(const std::string& dir, ChronosModel& model, const AdamW& opt, const std::string& tokenizer_path, int64_t step,
                 int64_t tokens_seen, const json& hyper, const json& stages) {
-    CheckpointStaging stage(dir);
-    config_save(model->config, model->losses, stage.file("config.json"));
-    SafetensorsWriter w;
-    std::vector<torch::Tensor> keep;
-    model_add_tensors(model, w, keep);
-    w.write(stage.file("model.safetensors"));
-    opt.save(stage.file("optimizer.safetensors"));
-    file_write_atomic(stage.file("tokenizer.model"), file_read_all(tokenizer_path));
-    json state{{"step", step}, {"tokens_seen", tokens_seen}, {"baseline", false}, {"hyper", hyper}, {"stages", stages}};
-    file_write_atomic(stage.file("trainer_state.json"), state.dump(2) + "\n");
-    stage.commit();
+    checkpoint_save(dir, model, opt, tokenizer_path,
+                    json{{"step", step}, {"tokens_seen", tokens_seen}, {"baseline", false}, {"hyper", hyper}, {"stages", stages}});
 }
 
 std::string default_validation(const std::string& data) {
@@ -180,6 +174,43 @@ std::string default_validation(const std::string& data) {
 }
 
 }  // namespace
+
+json eval_responses(const std::string& model_dir, const std::string& data, const std::string& reference_dir, int64_t seq_len,
+                    int64_t batches, int64_t batch_size) {
+    std::ifstream f(data);
+    std::string first;
+    if (!f || !std::getline(f, first)) fail("{}: cannot read a record", data);
+    json j;
+    try {
+        j = json::parse(first);
+    } catch (const json::exception&) {
+        fail("{}:1: not a JSON object", data);
+    }
+    StageOptions o;
+    o.stage = j.is_object() && j.contains("chosen") ? "dpo" : "sft";
+    o.seq_len = seq_len;
+    o.eval_batches = batches;
+    o.batch_size = batch_size;
+    Checkpoint ck = checkpoint_open(model_dir);
+    if (ck.tokenizer_path.empty()) fail("{} has no tokenizer.model", model_dir);
+    ChronosModel model(ck.config, ck.losses);
+    model_copy_weights(model, ck);
+    Tokenizer tok(ck.tokenizer_path);
+    const StageData d = stage_data_load(o.stage, data, tok, seq_len);
+    std::unique_ptr<ChronosModel> reference;
+    if (!reference_dir.empty()) {
+        Checkpoint rk = checkpoint_open(reference_dir);
+        reference = std::make_unique<ChronosModel>(rk.config, rk.losses);
+        model_copy_weights(*reference, rk);
+        (*reference)->eval();
+    } else if (o.stage == "dpo") {
+        o.stage = "orpo";  // pairs without a reference: ORPO's objective needs none
+    }
+    json r = stage_eval(o, model, reference.get(), d);
+    r.erase("val_objective");  // a training objective, not a property of the model alone
+    r["examples"] = std::min(d.size(), batches * batch_size);
+    return r;
+}
 
 double stage_default_router_kl(const std::string& stage) { return stage == "sft" ? 0.01 : 0.1; }
 

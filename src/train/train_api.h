@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "format/model_config.h"
 #include "format/named_config.h"
 
@@ -62,6 +64,12 @@ struct StageOptions {
 // The router KL anchor weight a stage uses when --router-kl is not given.
 double stage_default_router_kl(const std::string& stage);
 int train_stage(const StageOptions& options);
+// `chronos eval responses`: the held-out figures of the stages on any checkpoint, on the first
+// `batches` x `batch_size` records of an sft or preference file (the kind read from its first
+// record): the replies' cross-entropy, for pairs the preference accuracy, and with a reference
+// the router drift (KL(reference router || this router), mean over tokens and layers).
+nlohmann::json eval_responses(const std::string& model_dir, const std::string& data, const std::string& reference_dir, int64_t seq_len,
+                              int64_t batches, int64_t batch_size);
 
 // `chronos train lookahead`: refits the lookahead head alone on a pretrained checkpoint. The
 // head's inputs are detached during pretraining, so training it on the frozen model changes no

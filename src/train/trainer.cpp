@@ -94,17 +94,8 @@ Validation validation_run(ChronosModel& model, const std::vector<int32_t>& token
 
 void save_checkpoint(const std::string& dir, ChronosModel& model, const AdamW& opt, const std::string& tokenizer_path,
                      int64_t step, int64_t tokens_seen, const TrainHyper& hyper, bool baseline) {
-    CheckpointStaging stage(dir);
-    config_save(model->config, model->losses, stage.file("config.json"));
-    SafetensorsWriter w;
-    std::vector<torch::Tensor> keep;
-    model_add_tensors(model, w, keep);
-    w.write(stage.file("model.safetensors"));
-    opt.save(stage.file("optimizer.safetensors"));
-    file_write_atomic(stage.file("tokenizer.model"), file_read_all(tokenizer_path));
-    json state{{"step", step}, {"tokens_seen", tokens_seen}, {"baseline", baseline}, {"hyper", hyper_json(hyper)}};
-    file_write_atomic(stage.file("trainer_state.json"), state.dump(2) + "\n");
-    stage.commit();
+    checkpoint_save(dir, model, opt, tokenizer_path,
+                    json{{"step", step}, {"tokens_seen", tokens_seen}, {"baseline", baseline}, {"hyper", hyper_json(hyper)}});
 }
 
 }  // namespace
