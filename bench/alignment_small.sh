@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 chronos=build/chronos
 base=runs/small
 p=data/prepared
-sft_steps=${STEPS_SFT:-150}
-pref_steps=${STEPS_PREF:-150}
+sft_steps=${STEPS_SFT:-120}
+pref_steps=${STEPS_PREF:-120}
 [ -s "$base/model.safetensors" ] || { echo "run scripts/main.sh first (it makes $base)" >&2; exit 2; }
 mkdir -p bench/results
 export CHRONOS_PROGRESS=0
@@ -23,11 +23,11 @@ for tag in anchored free; do
   kl_sft=""; kl_pref=""
   [ "$tag" = free ] && { kl_sft="--router-kl 0"; kl_pref="--router-kl 0"; }
   $chronos $common sft --from "$base" --data $p/sft.train.jsonl --out "runs/small-sft-$tag" --steps "$sft_steps" --batch-size 8 \
-    --seq-len 256 --lr 0.001 --warmup-steps 10 --eval-interval 50 $kl_sft
+    --seq-len 256 --lr 0.0002 --warmup-steps 10 --eval-interval 50 $kl_sft
   $chronos $common dpo --from "runs/small-sft-$tag" --data $p/preference.train.jsonl --out "runs/small-dpo-$tag" --steps "$pref_steps" \
-    --batch-size 8 --seq-len 128 --lr 0.0005 --warmup-steps 10 --eval-interval 50 $kl_pref
+    --batch-size 8 --seq-len 128 --lr 0.0001 --warmup-steps 10 --eval-interval 50 $kl_pref
   $chronos $common orpo --from "runs/small-sft-$tag" --data $p/preference.train.jsonl --out "runs/small-orpo-$tag" --steps "$pref_steps" \
-    --batch-size 8 --seq-len 128 --lr 0.0005 --warmup-steps 10 --eval-interval 50 $kl_pref
+    --batch-size 8 --seq-len 128 --lr 0.0001 --warmup-steps 10 --eval-interval 50 $kl_pref
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
