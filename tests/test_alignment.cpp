@@ -63,6 +63,18 @@ TEST(AlignmentLosses, OrpoGradient) {
     check_gradient([&](const torch::Tensor& n) { return loss_orpo(mc, mr, n.sum(), 0.3).loss; }, nll.view({1}), "orpo, nll");
 }
 
+TEST(AlignmentLosses, DistillGradientAndItsLimits) {
+    torch::manual_seed(5);
+    torch::Tensor teacher = randn64({2, 3, 6}), targets = torch::randint(0, 6, {2, 3}, torch::kInt64);
+    torch::Tensor valid = torch::tensor({1, 1, 1, 1, 0, 1}, torch::kBool).view({2, 3});
+    check_gradient([&](const torch::Tensor& z) { return loss_distill(z, teacher, targets, valid, 0.7, 2.0); }, randn64({2, 3, 6}), "distill");
+    // alpha 0 is the cross-entropy on the valid tokens; a student equal to the teacher has no soft term.
+    torch::Tensor z = randn64({2, 3, 6});
+    torch::Tensor ce = -torch::log_softmax(z, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);
+    EXPECT_NEAR(loss_distill(z, teacher, targets, valid, 0.0, 2.0).item<double>(), (ce * valid).sum().item<double>() / 5, 1e-12);
+    EXPECT_NEAR(loss_distill(teacher, teacher, targets, valid, 1.0, 3.0).item<double>(), 0.0, 1e-12);
+}
+
 TEST(AlignmentLosses, RouterKlAnchorGradientReachesTheRouter) {
     torch::manual_seed(4);
     const int64_t L = 2, B = 2, T = 3, E = 5;
@@ -148,22 +160,27 @@ protected:
                                   "--batch-size 8 --seq-len 32 --eval-interval 0",
                                   test::test_data_dir(), test::test_tokenizer(), from())),
                   0);
+        ASSERT_EQ(run(fmt::format("-q init --config tiny --tokenizer {} --seed 3 --out {}", test::test_tokenizer(), student())), 0);
     }
     static void TearDownTestSuite() { delete dir_; }
     static std::string from() { return dir_->file("from"); }
     static std::string file(const std::string& name) { return dir_->file(name); }
     static std::string stage_args(const std::string& stage, const std::string& out, int steps, const std::string& extra = "--eval-interval 0") {
-        const std::string data = stage == "sft" ? "sft" : "preference";
+        const std::string data = stage == "sft" ? "sft" : stage == "distill" ? "pretrain" : "preference";
+        // distill: the briefly pretrained model teaches a fresh init of the same config
+        const std::string from_dir = stage == "distill" ? student() : from();
+        const std::string teacher = stage == "distill" ? " --teacher " + from() : "";
         return fmt::format("-q train {} --from {} --data {}/{}.train.jsonl --out {} --steps {} --batch-size 4 --seq-len 64 "
-                           "--warmup-steps 10 {}",
-                           stage, from(), test::prepared_dir(), data, out, steps, extra);
+                           "--warmup-steps 10{} {}",
+                           stage, from_dir, test::prepared_dir(), data, out, steps, teacher, extra);
     }
+    static std::string student() { return dir_->file("student"); }
     static test::TempDir* dir_;
 };
 test::TempDir* Stages::dir_ = nullptr;
 
 TEST_F(Stages, ResumeOfEachStageEqualsTheUninterruptedRun) {
-    for (const char* stage : {"sft", "dpo", "orpo"}) {
+    for (const char* stage : {"sft", "dpo", "orpo", "distill"}) {
         const std::string straight = file(std::string(stage) + "-straight"), resumed = file(std::string(stage) + "-resumed");
         ASSERT_EQ(run(stage_args(stage, straight, 6)), 0) << stage;
         ASSERT_EQ(run(stage_args(stage, resumed, 3)), 0) << stage;
@@ -172,11 +189,13 @@ TEST_F(Stages, ResumeOfEachStageEqualsTheUninterruptedRun) {
         EXPECT_EQ(file_read_all(straight + "/optimizer.safetensors"), file_read_all(resumed + "/optimizer.safetensors")) << stage;
         // The checkpoint records its stage, parent and data, after the parent's chain.
         const nlohmann::json state = nlohmann::json::parse(file_read_all(straight + "/trainer_state.json"));
+        const bool distill = stage == std::string("distill");
         ASSERT_EQ(state["stages"].size(), 2u) << state.dump();
-        EXPECT_EQ(state["stages"][0]["stage"], "pretrain");
+        EXPECT_EQ(state["stages"][0]["stage"], distill ? "init" : "pretrain");
         EXPECT_EQ(state["stages"][1]["stage"], stage);
-        EXPECT_EQ(state["stages"][1]["parent"], from());
-        EXPECT_NE(state["stages"][1]["data"].get<std::string>().find(stage == std::string("sft") ? "sft.train" : "preference.train"), std::string::npos);
+        EXPECT_EQ(state["stages"][1]["parent"], distill ? student() : from());
+        const char* data = stage == std::string("sft") ? "sft.train" : distill ? "pretrain.train" : "preference.train";
+        EXPECT_NE(state["stages"][1]["data"].get<std::string>().find(data), std::string::npos);
         // A normal checkpoint: the inference side opens it.
         EXPECT_EQ(run("inspect " + straight), 0) << stage;
     }
@@ -249,6 +268,13 @@ TEST_F(Stages, BadInputIsRefusedWithOneLine) {
     EXPECT_EQ(run(fmt::format("train sft --from {} --data {}/sft.train.jsonl --out {} --steps 1", half, test::prepared_dir(), file("half-out")), &out), 1);
     EXPECT_NE(out.find("chronos: error:"), std::string::npos) << out;
     EXPECT_FALSE(std::filesystem::exists(file("half-out")));
+    // A teacher with another vocabulary.
+    const std::string other = file("other-vocab");
+    ASSERT_EQ(run(fmt::format("-q init --config tiny --vocab-size 300 --out {}", other)), 0);
+    EXPECT_EQ(run(fmt::format("train distill --from {} --teacher {} --data {}/pretrain.train.jsonl --out {} --steps 1", from(), other,
+                              test::prepared_dir(), file("other-out")), &out), 1);
+    EXPECT_NE(out.find("does not share"), std::string::npos) << out;
+    EXPECT_FALSE(std::filesystem::exists(file("other-out")));
     // --out equal to --from: the reference would be overwritten.
     EXPECT_EQ(run(fmt::format("train sft --from {} --data {}/sft.train.jsonl --out {} --steps 1", from(), test::prepared_dir(), from()), &out), 1);
     EXPECT_NE(out.find("is --from"), std::string::npos) << out;

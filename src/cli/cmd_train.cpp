@@ -75,16 +75,19 @@ void cmd_train_register(CLI::App& app) {
     });
 
     // The alignment stages: one option set, a few stage-specific ones.
-    for (const char* name : {"sft", "dpo", "orpo"}) {
+    for (const char* name : {"sft", "dpo", "orpo", "distill"}) {
         auto so = std::make_shared<StageOptions>();
         so->stage = name;
         const std::string stage = name;
-        const char* what = stage == "sft"   ? "Stage 2: supervised fine-tuning on the assistant replies of chat records"
-                           : stage == "dpo" ? "Stage 3: direct preference optimisation against the starting model"
-                                            : "Stage 4: odds-ratio preference optimisation (no reference model)";
+        const char* what = stage == "sft"    ? "Stage 2: supervised fine-tuning on the assistant replies of chat records"
+                           : stage == "dpo"  ? "Stage 3: direct preference optimisation against the starting model"
+                           : stage == "orpo" ? "Stage 4: odds-ratio preference optimisation (no reference model)"
+                                             : "Stage 6: distillation from a teacher with the same tokenizer into --from (e.g. a tiny init)";
         CLI::App* st = train->add_subcommand(name, what);
         st->add_option("--from", so->from, "the starting checkpoint (also the frozen reference)")->required();
-        st->add_option("--data", so->data, stage == "sft" ? "sft JSONL (data/prepared/sft.train.jsonl)" : "preference JSONL (data/prepared/preference.train.jsonl)")
+        st->add_option("--data", so->data, stage == "sft"       ? "sft JSONL (data/prepared/sft.train.jsonl)"
+                                           : stage == "distill" ? "pretraining JSONL (data/prepared/pretrain.train.jsonl)"
+                                                                : "preference JSONL (data/prepared/preference.train.jsonl)")
             ->required();
         st->add_option("--validation", so->validation, "held-out JSONL (default: the .validation. file beside --data)");
         st->add_option("--out", so->out, "checkpoint directory")->required();
@@ -103,6 +106,11 @@ void cmd_train_register(CLI::App& app) {
         st->add_option("--seed", so->seed, "sample order")->capture_default_str();
         if (stage == "dpo") st->add_option("--beta", so->beta, "DPO's beta")->capture_default_str()->check(cli_range(0, 1e6, true));
         if (stage == "orpo") st->add_option("--lambda", so->orpo_lambda, "weight of ORPO's odds-ratio term")->capture_default_str()->check(cli_range(0, 1e6));
+        if (stage == "distill") {
+            st->add_option("--teacher", so->teacher, "teacher checkpoint (same tokenizer)")->required();
+            st->add_option("--alpha", so->alpha, "weight of the soft (teacher) term; 1 - alpha on the cross-entropy")->capture_default_str()->check(cli_range(0, 1));
+            st->add_option("--temperature", so->temperature, "softening of teacher and student")->capture_default_str()->check(cli_range(0, 1e3, true));
+        }
         st->callback([so]() {
             so->threads = cli_globals().threads;
             int status = train_stage(*so);

@@ -37,6 +37,18 @@ PreferenceLoss loss_orpo(const torch::Tensor& mean_c, const torch::Tensor& mean_
     return r;
 }
 
+torch::Tensor loss_distill(const torch::Tensor& student, const torch::Tensor& teacher, const torch::Tensor& targets, const torch::Tensor& valid,
+                           double alpha, double temperature) {
+    torch::Tensor v = valid.to(student.scalar_type());
+    const double n = v.sum().item<double>();
+    if (n == 0) return torch::zeros({}, student.options());
+    torch::Tensor log_q = torch::log_softmax(student / temperature, -1);
+    torch::Tensor log_p = torch::log_softmax(teacher.detach() / temperature, -1);
+    torch::Tensor kl = (log_p.exp() * (log_p - log_q)).sum(-1);                                          // [B, T]
+    torch::Tensor nll = -torch::log_softmax(student, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);  // [B, T]
+    return (alpha * temperature * temperature * (kl * v).sum() + (1 - alpha) * (nll * v).sum()) / n;
+}
+
 torch::Tensor loss_router_kl(const std::vector<torch::Tensor>& ref_probs, const std::vector<torch::Tensor>& probs, const torch::Tensor& valid) {
     TORCH_CHECK(ref_probs.size() == probs.size() && !probs.empty(), "one router distribution per layer for both models");
     torch::Tensor v = valid.to(probs[0].scalar_type());  // [B, T]

@@ -9,6 +9,9 @@
 //            frozen reference
 //   ORPO     Hong et al. 2024: NLL(chosen) + lambda * -log sigmoid(log odds(c) - log odds(r)),
 //            log odds(y) = log p - log(1 - p), p = exp(mean response token log-prob)
+//   distill  alpha T^2 KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) CE, means
+//            over the valid tokens (Hinton et al. 2015; T^2 keeps the soft term's gradient scale
+//            independent of T)
 //   anchor   KL(p_ref || p) of the router distributions per valid token and layer, mean over
 //            both: the router may not drift from the stage's starting model without cost
 #pragma once
@@ -42,6 +45,10 @@ PreferenceLoss loss_dpo(const torch::Tensor& policy_c, const torch::Tensor& poli
 // nll_c: the NLL term on the chosen responses (scalar). log odds are computed stably as
 // m - log(-expm1(m)) (m < 0).
 PreferenceLoss loss_orpo(const torch::Tensor& mean_c, const torch::Tensor& mean_r, const torch::Tensor& nll_c, double lambda);
+
+// student, teacher [B, T, V] logits (the teacher's without gradient), targets [B, T], valid [B, T].
+torch::Tensor loss_distill(const torch::Tensor& student, const torch::Tensor& teacher, const torch::Tensor& targets, const torch::Tensor& valid,
+                           double alpha, double temperature);
 
 // ref_probs, probs: L x [B, T, E] router distributions (ref without gradient); valid [B, T].
 // Mean over layers and valid tokens of sum_e p_ref (log p_ref - log p). 0 when nothing is valid.

@@ -1,6 +1,6 @@
-// stage_trainer.cpp: `chronos train sft|dpo|orpo` (train_api.h, StageOptions). One loop for
-// the three: a padded batch of examples (pairs for DPO and ORPO, chosen rows then rejected rows
-// in one forward), the stage's loss (alignment_losses.h) plus the Chronos loss mix of the
+// stage_trainer.cpp: `chronos train sft|dpo|orpo|distill` (train_api.h, StageOptions). One
+// loop for the four: a padded batch of examples (pairs for DPO and ORPO, chosen rows then
+// rejected rows in one forward; windows of plain text for distillation), the stage's loss (alignment_losses.h) plus the Chronos loss mix of the
 // model's config (objective.h, routing_terms) plus lambda_router_kl x KL(reference router ||
 // router), AdamW, held-out evaluation, atomic checkpoints that --resume continues exactly.
 #include <spdlog/spdlog.h>
@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/progress.h"
+#include "data/token_stream.h"
 #include "format/trainer_state.h"
 #include "train/adamw.h"
 #include "train/alignment_data.h"
@@ -52,6 +53,21 @@ StageData stage_data_load(const std::string& stage, const std::string& path, con
     return d;
 }
 
+// Distillation reads plain text: the token stream cut into consecutive windows of seq_len + 1
+// tokens, every token a target.
+StageData windows_data(const std::vector<int32_t>& tokens, int64_t seq_len, const std::string& what) {
+    StageData d;
+    const size_t w = static_cast<size_t>(seq_len + 1);
+    for (size_t first = 0; first + w <= tokens.size(); first += static_cast<size_t>(seq_len)) {
+        StageExample e;
+        e.ids.assign(tokens.begin() + static_cast<std::ptrdiff_t>(first), tokens.begin() + static_cast<std::ptrdiff_t>(first + w));
+        e.response.assign(w, 1);
+        d.sft.push_back(std::move(e));
+    }
+    if (d.sft.empty()) fail("{}: fewer than {} tokens: no window to distil on", what, w);
+    return d;
+}
+
 // The batch of examples `first .. first + rows - 1` in the order `index` gives.
 StageBatch batch_of(const StageData& d, const std::vector<int64_t>& picks) {
     std::vector<const StageExample*> rows;
@@ -75,7 +91,8 @@ struct StageStep {
     int64_t tokens = 0;                          // real (non-pad) tokens
 };
 
-StageStep stage_step(const StageOptions& o, ChronosModel& policy, ChronosModel* reference, const StageBatch& b, double anchor) {
+StageStep stage_step(const StageOptions& o, ChronosModel& policy, ChronosModel* reference, ChronosModel* teacher, const StageBatch& b,
+                     double anchor) {
     const int64_t T = b.ids.size(1) - 1;
     torch::Tensor inputs = b.ids.narrow(1, 0, T), targets = b.ids.narrow(1, 1, T);
     torch::Tensor valid = targets != kTokenPad;
@@ -90,7 +107,16 @@ StageStep stage_step(const StageOptions& o, ChronosModel& policy, ChronosModel* 
     torch::Tensor logp = sequence_logprob(out.logits, targets, b.mask);  // [rows]
     torch::Tensor count = mask_count(b.mask);
     torch::Tensor loss;
-    if (!is_pair_stage(o.stage)) {
+    if (o.stage == "distill") {
+        torch::Tensor teacher_logits;
+        {
+            torch::NoGradGuard ng;
+            teacher_logits = (*teacher)->forward(inputs).logits;
+        }
+        loss = loss_distill(out.logits, teacher_logits, targets, valid, o.alpha, o.temperature);
+        r.nll_sum = -logp.sum().item<double>();
+        r.nll_tokens = count.sum().item<double>();
+    } else if (!is_pair_stage(o.stage)) {
         loss = loss_sft(out.logits, targets, b.mask);
         r.nll_sum = -logp.sum().item<double>();
         r.nll_tokens = count.sum().item<double>();
@@ -132,7 +158,7 @@ StageStep stage_step(const StageOptions& o, ChronosModel& policy, ChronosModel* 
 // the response cross-entropy (SFT: the assistant tokens; pairs: the chosen replies), the share
 // of pairs whose chosen reply has the larger summed log-prob (preference accuracy), the stage
 // objective, and the router's drift (KL from the reference, mean over tokens and layers).
-json stage_eval(const StageOptions& o, ChronosModel& policy, ChronosModel* reference, const StageData& val) {
+json stage_eval(const StageOptions& o, ChronosModel& policy, ChronosModel* reference, ChronosModel* teacher, const StageData& val) {
     torch::NoGradGuard ng;
     policy->eval();
     double nll = 0, tokens = 0, wins = 0, pairs = 0, objective = 0, drift = 0, weight = 0, drift_tokens = 0;
@@ -140,7 +166,7 @@ json stage_eval(const StageOptions& o, ChronosModel& policy, ChronosModel* refer
     for (int64_t first = 0; first < n; first += o.batch_size) {
         std::vector<int64_t> picks;
         for (int64_t i = first; i < std::min(n, first + o.batch_size); ++i) picks.push_back(i);
-        StageStep s = stage_step(o, policy, reference, batch_of(val, picks), 0.0);
+        StageStep s = stage_step(o, policy, reference, teacher, batch_of(val, picks), 0.0);
         nll += s.nll_sum;
         tokens += s.nll_tokens;
         wins += s.chosen_wins;
@@ -206,16 +232,17 @@ json eval_responses(const std::string& model_dir, const std::string& data, const
     } else if (o.stage == "dpo") {
         o.stage = "orpo";  // pairs without a reference: ORPO's objective needs none
     }
-    json r = stage_eval(o, model, reference.get(), d);
+    json r = stage_eval(o, model, reference.get(), nullptr, d);
     r.erase("val_objective");  // a training objective, not a property of the model alone
     r["examples"] = std::min(d.size(), batches * batch_size);
     return r;
 }
 
-double stage_default_router_kl(const std::string& stage) { return stage == "sft" ? 0.01 : 0.1; }
+double stage_default_router_kl(const std::string& stage) { return stage == "sft" ? 0.01 : stage == "distill" ? 0.05 : 0.1; }
 
 int train_stage(const StageOptions& o) {
-    if (o.stage != "sft" && o.stage != "dpo" && o.stage != "orpo") fail("unknown stage {}", o.stage);
+    if (o.stage != "sft" && o.stage != "dpo" && o.stage != "orpo" && o.stage != "distill") fail("unknown stage {}", o.stage);
+    if (o.stage == "distill" && o.teacher.empty()) fail("train distill needs --teacher");
     if (o.out.empty() || o.from.empty()) fail("train {} needs --from and --out", o.stage);
     if (std::filesystem::weakly_canonical(o.out) == std::filesystem::weakly_canonical(o.from)) {
         fail("--out {} is --from: the starting model stays as it is (it is the frozen reference)", o.out);
@@ -230,10 +257,30 @@ int train_stage(const StageOptions& o) {
         fail("--seq-len {} exceeds the model's max_position_embeddings {}", o.seq_len, from.config.max_position_embeddings);
     }
     Tokenizer tok(from.tokenizer_path);
-    const StageData data = stage_data_load(o.stage, o.data, tok, o.seq_len);
-    const std::string val_path = o.validation.empty() ? default_validation(o.data) : o.validation;
-    StageData val;
-    if (!val_path.empty()) val = stage_data_load(o.stage, val_path, tok, o.seq_len);
+    StageData data, val;
+    if (o.stage == "distill") {
+        const TokenSplits splits = token_splits_load(o.data, o.validation, tok);
+        data = windows_data(splits.train, o.seq_len, o.data);
+        if (!splits.validation.empty()) val = windows_data(splits.validation, o.seq_len, splits.validation_path);
+    } else {
+        data = stage_data_load(o.stage, o.data, tok, o.seq_len);
+        const std::string val_path = o.validation.empty() ? default_validation(o.data) : o.validation;
+        if (!val_path.empty()) val = stage_data_load(o.stage, val_path, tok, o.seq_len);
+    }
+    // Distillation compares the two models' distributions token by token: one tokenizer.
+    std::unique_ptr<ChronosModel> teacher;
+    if (o.stage == "distill") {
+        Checkpoint tk = checkpoint_open(o.teacher);
+        if (tk.tokenizer_path.empty() || tk.config.vocab_size != from.config.vocab_size ||
+            file_read_all(tk.tokenizer_path) != file_read_all(from.tokenizer_path)) {
+            fail("teacher {} does not share {}'s tokenizer (vocabulary {} against {}): distillation compares their distributions token by token",
+                 o.teacher, o.from, tk.config.vocab_size, from.config.vocab_size);
+        }
+        teacher = std::make_unique<ChronosModel>(tk.config, tk.losses);
+        model_copy_weights(*teacher, tk);
+        for (auto& p : (*teacher)->parameters()) p.set_requires_grad(false);
+        (*teacher)->eval();
+    }
 
     LossWeights losses = from.losses;
     losses.lambda_router_kl = anchor;
@@ -251,7 +298,8 @@ int train_stage(const StageOptions& o) {
     AdamW opt(params, AdamWOptions{o.lr, o.min_lr_ratio, o.warmup_steps, o.steps, 0.9, 0.95, 1e-8, o.weight_decay});
     const json hyper{{"stage", o.stage}, {"steps", o.steps}, {"batch_size", o.batch_size}, {"seq_len", o.seq_len}, {"lr", o.lr},
                      {"min_lr_ratio", o.min_lr_ratio}, {"warmup_steps", o.warmup_steps}, {"weight_decay", o.weight_decay},
-                     {"grad_clip", o.grad_clip}, {"router_kl", anchor}, {"beta", o.beta}, {"orpo_lambda", o.orpo_lambda}, {"seed", o.seed}};
+                     {"grad_clip", o.grad_clip}, {"router_kl", anchor}, {"beta", o.beta}, {"orpo_lambda", o.orpo_lambda}, {"seed", o.seed},
+                     {"teacher", o.teacher}, {"alpha", o.alpha}, {"temperature", o.temperature}};
     // The chain of stages that made this model: the parent's, then this one.
     json stages = json::array();
     const std::string parent_state = o.from + "/trainer_state.json";
@@ -262,8 +310,11 @@ int train_stage(const StageOptions& o) {
         } else {
             stages.push_back({{"stage", ps.step > 0 ? "pretrain" : "init"}, {"steps", ps.step}});
         }
+    } else {
+        stages.push_back({{"stage", "init"}, {"steps", 0}});  // `chronos init` writes no trainer state
     }
     stages.push_back({{"stage", o.stage}, {"parent", o.from}, {"data", o.data}, {"steps", o.steps}, {"router_kl", anchor}});
+    if (o.stage == "distill") stages.back()["teacher"] = o.teacher;
 
     int64_t start_step = 0, tokens_seen = 0;
     if (o.resume) {
@@ -299,7 +350,7 @@ int train_stage(const StageOptions& o) {
         std::vector<int64_t> picks;
         for (int64_t r = 0; r < o.batch_size; ++r) picks.push_back(stage_sample_index(o.seed, data.size(), step * o.batch_size + r));
         for (auto& p : params) p.second.mutable_grad() = torch::Tensor();
-        StageStep s = stage_step(o, policy, need_reference ? &reference : nullptr, batch_of(data, picks), anchor);
+        StageStep s = stage_step(o, policy, need_reference ? &reference : nullptr, teacher.get(), batch_of(data, picks), anchor);
         s.total.backward();
         for (auto& p : params) {
             if (!p.second.grad().defined()) p.second.mutable_grad() = torch::zeros_like(p.second);
@@ -317,7 +368,7 @@ int train_stage(const StageOptions& o) {
         }
         const bool last = step + 1 == o.steps;
         if (val.size() > 0 && o.eval_interval > 0 && ((step + 1) % o.eval_interval == 0 || last)) {
-            rec.update(stage_eval(o, policy, &reference, val));  // the drift is measured whatever the anchor's weight
+            rec.update(stage_eval(o, policy, &reference, teacher.get(), val));  // the drift is measured whatever the anchor's weight
         }
         log << rec.dump() << "\n";
         log.flush();

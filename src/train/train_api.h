@@ -39,13 +39,13 @@ struct PretrainOptions {
 // Runs (or, with dist.nproc > 1, launches) pretraining. Returns the process exit status.
 int train_pretrain(const PretrainOptions& options, int argc, char** argv);
 
-// `chronos train sft|dpo|orpo`: an alignment stage on a checkpoint. Each keeps the Chronos loss
+// `chronos train sft|dpo|orpo|distill`: an alignment stage on a checkpoint. Each keeps the Chronos loss
 // mix of the starting model's config (balance, temporal, lookahead; logged separately) and adds
 // the router KL anchor to a frozen copy of the starting model. The output is a normal checkpoint
 // that records its stage, parent and data (trainer_state.json "stages"); --resume continues it
 // exactly. docs/training.md, "Alignment stages".
 struct StageOptions {
-    std::string stage;             // "sft", "dpo" or "orpo"
+    std::string stage;             // "sft", "dpo", "orpo" or "distill"
     std::string from;              // the starting checkpoint (also the frozen reference)
     std::string data;              // sft or preference JSONL
     std::string validation;        // default: the .validation. file beside data (if it exists)
@@ -59,9 +59,12 @@ struct StageOptions {
     double router_kl = -1;         // <0: the stage's default (SFT 0.01, DPO and ORPO 0.1)
     double beta = 0.1;             // DPO
     double orpo_lambda = 0.1;      // ORPO's weight on the odds-ratio term
+    std::string teacher;           // distill: the teacher checkpoint (same tokenizer)
+    double alpha = 0.5;            // distill: weight of the soft term
+    double temperature = 2.0;      // distill: softening of both distributions
     uint64_t seed = 1234;
 };
-// The router KL anchor weight a stage uses when --router-kl is not given.
+// The router KL anchor weight a stage uses when --router-kl is not given (distill: 0.05).
 double stage_default_router_kl(const std::string& stage);
 int train_stage(const StageOptions& options);
 // `chronos eval responses`: the held-out figures of the stages on any checkpoint, on the first
