@@ -96,14 +96,17 @@ void SequenceSampler::fill(int64_t sample, int32_t* out) {
     std::copy(src, src + seq_len_ + 1, out);
 }
 
+std::string validation_beside(const std::string& data) {
+    std::string beside = data;
+    const size_t p = beside.rfind(".train.");
+    if (p == std::string::npos) return "";
+    beside.replace(p, 7, ".validation.");
+    return file_exists(beside) ? beside : "";
+}
+
 TokenSplits token_splits_load(const std::string& data, const std::string& validation, const Tokenizer& tok) {
     TokenSplits s;
-    s.validation_path = validation;
-    if (s.validation_path.empty()) {
-        std::string beside = data;
-        const size_t p = beside.rfind(".train.");
-        if (p != std::string::npos && file_exists(beside.replace(p, 7, ".validation."))) s.validation_path = beside;
-    }
+    s.validation_path = validation.empty() ? validation_beside(data) : validation;
     spdlog::info("tokenizing {}", data);
     s.train = tokens_load_pretrain(data, tok);
     if (!s.validation_path.empty()) s.validation = tokens_load_pretrain(s.validation_path, tok);

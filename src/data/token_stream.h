@@ -29,6 +29,8 @@ struct TokenSplits {
     std::string validation_path;
 };
 TokenSplits token_splits_load(const std::string& data, const std::string& validation, const Tokenizer& tok);
+// The held-out file beside a training file (".train." -> ".validation."), "" when there is none.
+std::string validation_beside(const std::string& data);
 
 class SequenceSampler {
 public:

@@ -191,14 +191,6 @@ void stage_save(const std::string& dir, ChronosModel& model, const AdamW& opt, c
                     json{{"step", step}, {"tokens_seen", tokens_seen}, {"baseline", false}, {"hyper", hyper}, {"stages", stages}});
 }
 
-std::string default_validation(const std::string& data) {
-    const auto pos = data.rfind(".train.");
-    if (pos == std::string::npos) return "";
-    std::string v = data;
-    v.replace(pos, 7, ".validation.");
-    return file_exists(v) ? v : "";
-}
-
 }  // namespace
 
 json eval_responses(const std::string& model_dir, const std::string& data, const std::string& reference_dir, int64_t seq_len,
@@ -264,7 +256,7 @@ int train_stage(const StageOptions& o) {
         if (!splits.validation.empty()) val = windows_data(splits.validation, o.seq_len, splits.validation_path);
     } else {
         data = stage_data_load(o.stage, o.data, tok, o.seq_len);
-        const std::string val_path = o.validation.empty() ? default_validation(o.data) : o.validation;
+        const std::string val_path = o.validation.empty() ? validation_beside(o.data) : o.validation;
         if (!val_path.empty()) val = stage_data_load(o.stage, val_path, tok, o.seq_len);
     }
     // Distillation compares the two models' distributions token by token: one tokenizer.

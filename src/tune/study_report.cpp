@@ -157,7 +157,7 @@ void report_print(const SearchSpace& s, const std::vector<Trial>& trials, std::F
     if (s.objective.size() > 1) {
         std::string front;
         for (int64_t n : report_pareto(s, trials)) front += fmt::format(" {}", n);
-        fmt::print(out, "pareto front over", front);
+        fmt::print(out, "pareto front over");
         for (const auto& o : s.objective) fmt::print(out, " {}({})", o.metric, o.direction == Direction::minimize ? "min" : "max");
         fmt::print(out, ":{}\n", front);
     }

@@ -177,17 +177,12 @@ void TrialRun::read_intermediate(StudyDb& db, const std::vector<Trial>& history)
         const double v = intermediate_value(space_, j);
         trial_.intermediate[step] = v;
         db.intermediate_add(trial_.number, step, v);
-        if (pruner_should_prune(space_.pruner, history, trial_.intermediate, step)) {
-            std::vector<double> at;
-            for (const auto& t : history) {
-                if (t.state == TrialState::complete && t.intermediate.count(step)) at.push_back(t.intermediate.at(step));
-            }
-            std::sort(at.begin(), at.end());
-            const double median = at.size() % 2 ? at[at.size() / 2] : 0.5 * (at[at.size() / 2 - 1] + at[at.size() / 2]);
-            double best = v;
-            for (const auto& [s, x] : trial_.intermediate) best = std::min(best, x);
-            finish(TrialState::pruned, fmt::format("pruned at step {}: best intermediate value {:.4f} above the median {:.4f} of {} complete trials",
-                                                   step, best, median, at.size()));
+        PruneDetail why;
+        if (pruner_should_prune(space_.pruner, history, trial_.intermediate, step, &why)) {
+            finish(TrialState::pruned,
+                   why.trials == 0 ? fmt::format("pruned at step {}: intermediate value {} is not finite", step, why.best)
+                                   : fmt::format("pruned at step {}: best intermediate value {:.4f} above the median {:.4f} of {} complete trials",
+                                                 step, why.best, why.median, why.trials));
         }
     }
 }
