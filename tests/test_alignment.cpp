@@ -1,6 +1,7 @@
 // test_alignment.cpp: the alignment stages. Finite-difference gradients (float64) of the SFT,
-// DPO and ORPO losses and of the router KL anchor; DPO's value where policy and reference agree
-// (log 2); SFT's mask on a crafted batch of real chat encodings; through the command: the
+// DPO, ORPO, GRPO and distillation losses and of the router KL anchor; DPO's value where policy
+// and reference agree (log 2); GRPO's advantages and clip; the KV-cached sampler against full
+// recomputation; SFT's mask on a crafted batch of real chat encodings; through the command: the
 // anchor's gradient reaches the router and holds it closer to the starting model than weight 0
 // does, each stage resumed equals the uninterrupted run byte for byte, and bad input is refused
 // with one line.
@@ -16,6 +17,8 @@
 #include "tokenizer/chat_template.h"
 #include "train/alignment_data.h"
 #include "train/alignment_losses.h"
+#include "train/checkpoint_io.h"
+#include "train/rollout.h"
 
 using namespace chronos;
 using chronos::test::check_gradient;
@@ -93,6 +96,86 @@ TEST(AlignmentLosses, RouterKlAnchorGradientReachesTheRouter) {
     EXPECT_GT(f(randn64({L, B, T, E})).item<double>(), 0.0);
 }
 
+TEST(AlignmentLosses, GrpoGradient) {
+    torch::manual_seed(6);
+    const int64_t N = 4, T = 5;
+    torch::Tensor mask = torch::tensor({1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0}, torch::kFloat64).view({N, T});
+    torch::Tensor adv = torch::tensor({1.2, -0.7, 0.5, -1.1}, torch::kFloat64);
+    torch::Tensor logp = -0.3 - torch::rand({N, T}, torch::kFloat64) * 2, ref = -0.3 - torch::rand({N, T}, torch::kFloat64) * 2;
+    // Ratios spread over [0.6, 1.5] so that both sides of the clip at 0.8 / 1.2 are exercised;
+    // none within 1e-3 of a kink, where central differences with h = 1e-6 would straddle it.
+    torch::Tensor ratio = 0.6 + torch::rand({N, T}, torch::kFloat64) * 0.9;
+    ratio = torch::where((ratio - 0.8).abs() < 1e-3, ratio + 3e-3, ratio);
+    ratio = torch::where((ratio - 1.2).abs() < 1e-3, ratio + 3e-3, ratio);
+    torch::Tensor old = logp - ratio.log();
+    check_gradient([&](const torch::Tensor& lp) { return loss_grpo(lp, old, ref, mask, adv, 0.2, 0.04).loss; }, logp, "grpo");
+    check_gradient([&](const torch::Tensor& lp) { return loss_grpo(lp, old, torch::Tensor(), mask, adv, 0.2, 0.0).loss; }, logp, "grpo, beta 0");
+    // The k3 estimator is 0 where policy and reference agree, and > 0 elsewhere.
+    EXPECT_NEAR(loss_grpo(logp, logp, logp, mask, adv, 0.2, 1.0).kl.item<double>(), 0.0, 1e-15);
+    EXPECT_GT(loss_grpo(logp, logp, ref, mask, adv, 0.2, 1.0).kl.item<double>(), 0.0);
+}
+
+// Clipping: a token whose ratio is already above 1 + eps gets no push further up from a positive
+// advantage, while a negative advantage still pulls it down (the min keeps the pessimistic side).
+TEST(AlignmentLosses, GrpoClipStopsOnlyTheMoveAlreadyTaken) {
+    torch::Tensor old = torch::zeros({2, 1}, torch::kFloat64), mask = torch::ones({2, 1}, torch::kFloat64);
+    torch::Tensor logp = torch::full({2, 1}, std::log(1.5), torch::kFloat64).set_requires_grad(true);
+    GrpoLoss l = loss_grpo(logp, old, torch::Tensor(), mask, torch::tensor({1.0, -1.0}, torch::kFloat64), 0.2, 0.0);
+    l.loss.backward();
+    EXPECT_EQ(logp.grad()[0][0].item<double>(), 0.0);
+    EXPECT_NEAR(logp.grad()[1][0].item<double>(), 0.5 * 1.5, 1e-12);  // d/dlogp of -(-ratio)/2 = ratio / 2
+    EXPECT_DOUBLE_EQ(l.clip_fraction.item<double>(), 1.0);
+}
+
+// A group with one reward-1 completion: it alone gets a positive advantage, the others share one
+// negative value, and the loss's gradient raises its tokens' log-probs only. Equal rewards give
+// advantages 0.
+TEST(AlignmentLosses, GrpoOneRewardedCompletionGetsTheOnlyPositiveAdvantage) {
+    torch::Tensor rewards = torch::tensor({0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0}, torch::kFloat64).view({2, 4});
+    torch::Tensor a = grpo_advantages(rewards);
+    for (int64_t i = 0; i < 4; ++i) {
+        if (i == 2) {
+            EXPECT_GT(a[0][i].item<double>(), 0.0);
+        } else {
+            EXPECT_LT(a[0][i].item<double>(), 0.0);
+            EXPECT_DOUBLE_EQ(a[0][i].item<double>(), a[0][0].item<double>());
+        }
+        EXPECT_EQ(a[1][i].item<double>(), 0.0);
+    }
+    // mean 1/4, population std sqrt(3)/4: (1 - 1/4) / (sqrt(3)/4) = sqrt(3), less the eps's share.
+    EXPECT_NEAR(a[0][2].item<double>(), std::sqrt(3.0), 1e-3);
+    EXPECT_NEAR(a[0].sum().item<double>(), 0.0, 1e-12);
+    torch::Tensor logp = torch::full({4, 3}, -1.0, torch::kFloat64).set_requires_grad(true);
+    loss_grpo(logp, logp.detach(), torch::Tensor(), torch::ones({4, 3}, torch::kFloat64), a[0], 0.2, 0.0).loss.backward();
+    for (int64_t i = 0; i < 4; ++i) {
+        for (int64_t t = 0; t < 3; ++t) {
+            if (i == 2) {
+                EXPECT_LT(logp.grad()[i][t].item<double>(), 0.0);  // descending the loss raises log p
+            } else {
+                EXPECT_GT(logp.grad()[i][t].item<double>(), 0.0);
+            }
+        }
+    }
+}
+
+// The sampler: greedy is the argmax; top-p below the largest probability keeps only the argmax;
+// at temperature 1 the frequencies of 20000 draws match the softmax within 5 standard errors
+// (sqrt(p (1 - p) / 20000) <= 0.0036, so 0.018: a wrong temperature or off-by-one in the
+// cumulative search moves some share by far more).
+TEST(Rollout, SamplerDrawsFromTheSoftmax) {
+    torch::Tensor logits = torch::tensor({0.5, 2.0, -1.0, 1.0}, torch::kFloat32);
+    std::mt19937_64 rng(11);
+    EXPECT_EQ(sample_token(logits, {1, 0.0, 1.0}, rng), 1);
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(sample_token(logits, {1, 1.0, 0.3}, rng), 1);
+    torch::Tensor p = torch::softmax(logits.to(torch::kFloat64), 0);
+    std::vector<double> count(4, 0);
+    const int n = 20000;
+    for (int i = 0; i < n; ++i) count[static_cast<size_t>(sample_token(logits, {1, 1.0, 1.0}, rng))] += 1;
+    for (int v = 0; v < 4; ++v) EXPECT_NEAR(count[static_cast<size_t>(v)] / n, p[v].item<double>(), 0.018) << "token " << v;
+    // Top-p 0.9: the nucleus is {1, 3, 0} (mass 0.61 + 0.22 + 0.14 >= 0.9); token 2 never drawn.
+    for (int i = 0; i < 2000; ++i) EXPECT_NE(sample_token(logits, {1, 1.0, 0.9}, rng), 2);
+}
+
 // The mask of a crafted two-turn conversation covers exactly the assistant replies (content
 // and <|im_end|>), shifted onto the targets; padding rows add nothing.
 TEST(AlignmentData, SftMaskCoversExactlyTheAssistantReplies) {
@@ -166,10 +249,11 @@ protected:
     static std::string from() { return dir_->file("from"); }
     static std::string file(const std::string& name) { return dir_->file(name); }
     static std::string stage_args(const std::string& stage, const std::string& out, int steps, const std::string& extra = "--eval-interval 0") {
-        const std::string data = stage == "sft" ? "sft" : stage == "distill" ? "pretrain" : "preference";
+        const std::string data = stage == "sft" ? "sft" : stage == "distill" ? "pretrain" : stage == "grpo" ? "prompts" : "preference";
         // distill: the briefly pretrained model teaches a fresh init of the same config
         const std::string from_dir = stage == "distill" ? student() : from();
-        const std::string teacher = stage == "distill" ? " --teacher " + from() : "";
+        // grpo: two updates per rollout, so that the clipped ratio acts in the resumed run too
+        const std::string teacher = stage == "distill" ? " --teacher " + from() : stage == "grpo" ? " --group 4 --max-new-tokens 8 --updates 2" : "";
         return fmt::format("-q train {} --from {} --data {}/{}.train.jsonl --out {} --steps {} --batch-size 4 --seq-len 64 "
                            "--warmup-steps 10{} {}",
                            stage, from_dir, test::prepared_dir(), data, out, steps, teacher, extra);
@@ -180,7 +264,7 @@ protected:
 test::TempDir* Stages::dir_ = nullptr;
 
 TEST_F(Stages, ResumeOfEachStageEqualsTheUninterruptedRun) {
-    for (const char* stage : {"sft", "dpo", "orpo", "distill"}) {
+    for (const char* stage : {"sft", "dpo", "orpo", "grpo", "distill"}) {
         const std::string straight = file(std::string(stage) + "-straight"), resumed = file(std::string(stage) + "-resumed");
         ASSERT_EQ(run(stage_args(stage, straight, 6)), 0) << stage;
         ASSERT_EQ(run(stage_args(stage, resumed, 3)), 0) << stage;
@@ -194,7 +278,10 @@ TEST_F(Stages, ResumeOfEachStageEqualsTheUninterruptedRun) {
         EXPECT_EQ(state["stages"][0]["stage"], distill ? "init" : "pretrain");
         EXPECT_EQ(state["stages"][1]["stage"], stage);
         EXPECT_EQ(state["stages"][1]["parent"], distill ? student() : from());
-        const char* data = stage == std::string("sft") ? "sft.train" : distill ? "pretrain.train" : "preference.train";
+        const char* data = stage == std::string("sft")    ? "sft.train"
+                           : stage == std::string("grpo") ? "prompts.train"
+                           : distill                      ? "pretrain.train"
+                                                          : "preference.train";
         EXPECT_NE(state["stages"][1]["data"].get<std::string>().find(data), std::string::npos);
         // A normal checkpoint: the inference side opens it.
         EXPECT_EQ(run("inspect " + straight), 0) << stage;
@@ -253,6 +340,55 @@ TEST_F(Stages, EvalResponsesMatchesTheStagesOwnEvaluation) {
     EXPECT_LE(acc, 1.0);
 }
 
+// The KV-cached greedy decoder follows what recomputing the whole sequence each step gives:
+// along the cached completion, each token it took is the full recomputation's argmax, or within
+// float32 summation-order noise of it (the two orders differ by at most ~n u |x| per dot
+// product of length n <= 2048, u = 6e-8: 1e-4 relative covers it). A wrong cache position or
+// a row attending to another shifts logits by O(1).
+TEST_F(Stages, CachedDecodingEqualsFullRecomputation) {
+    Checkpoint ck = checkpoint_open(from());
+    ChronosModel model(ck.config, ck.losses);
+    model_copy_weights(model, ck);
+    model->eval();
+    Tokenizer tok(test::test_tokenizer());
+    std::vector<PromptRecord> records = prompts_load(test::prepared_dir() + "/prompts.validation.jsonl");
+    records.resize(std::min<size_t>(records.size(), 6));
+    const ExactMatchResult r = exact_match_eval(model, tok, records, 10);
+    torch::NoGradGuard ng;
+    int64_t checked = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+        std::vector<int64_t> ids(r.prompts[i].begin(), r.prompts[i].end());
+        ASSERT_FALSE(r.completions[i].empty());
+        for (int32_t t : r.completions[i]) {
+            torch::Tensor logits = model->forward(torch::tensor(ids, torch::kInt64).view({1, -1})).logits[0][-1].to(torch::kFloat64);
+            const double top = logits.max().item<double>();
+            EXPECT_LE(top - logits[t].item<double>(), 1e-4 * (1 + std::abs(top))) << "record " << i << " token " << ids.size();
+            ids.push_back(t);
+            ++checked;
+        }
+    }
+    EXPECT_GT(checked, 6);
+}
+
+// `eval reward` scores what the stage's own held-out evaluation scored, on the same prompts.
+TEST_F(Stages, EvalRewardMatchesTheGrpoEvaluation) {
+    const std::string out = file("eval-grpo");
+    const std::string val = test::prepared_dir() + "/prompts.validation.jsonl";
+    ASSERT_EQ(run(stage_args("grpo", out, 2, fmt::format("--eval-interval 2 --eval-prompts 8 --validation {}", val))), 0);
+    std::ifstream log(out + ".log.jsonl");
+    std::string line, last;
+    while (std::getline(log, line)) last = line;
+    const nlohmann::json rec = nlohmann::json::parse(last);
+    ASSERT_TRUE(rec.contains("val_exact_match")) << last;
+    EXPECT_GT(rec["rollout_tok_s"].get<double>(), 0.0);
+    std::string text;
+    ASSERT_EQ(run(fmt::format("eval reward --model {} --data {} --limit 8 --max-new-tokens 8 --json", out, val), &text), 0) << text;
+    const nlohmann::json r = nlohmann::json::parse(text);
+    EXPECT_EQ(r["prompts"], 8);
+    EXPECT_EQ(r["exact_match"].get<double>(), rec["val_exact_match"].get<double>());
+    EXPECT_EQ(r["format"].get<double>(), rec["val_format"].get<double>());
+}
+
 TEST_F(Stages, BadInputIsRefusedWithOneLine) {
     std::string out;
     // A preference record without "chosen".
@@ -275,6 +411,17 @@ TEST_F(Stages, BadInputIsRefusedWithOneLine) {
                               test::prepared_dir(), file("other-out")), &out), 1);
     EXPECT_NE(out.find("does not share"), std::string::npos) << out;
     EXPECT_FALSE(std::filesystem::exists(file("other-out")));
+    // A prompt without "answer".
+    const std::string noanswer = file("noanswer.jsonl");
+    std::ofstream(noanswer) << R"({"prompt": "What is 2 + 2?"})" << "\n";
+    EXPECT_EQ(run(fmt::format("train grpo --from {} --data {} --out {} --steps 1", from(), noanswer, file("noanswer-out")), &out), 1);
+    EXPECT_NE(out.find("answer"), std::string::npos) << out;
+    EXPECT_FALSE(std::filesystem::exists(file("noanswer-out")));
+    // A reward model with another vocabulary.
+    EXPECT_EQ(run(fmt::format("train grpo --from {} --reward-model {} --data {}/prompts.train.jsonl --out {} --steps 1", from(), other,
+                              test::prepared_dir(), file("rm-out")), &out), 1);
+    EXPECT_NE(out.find("does not share"), std::string::npos) << out;
+    EXPECT_FALSE(std::filesystem::exists(file("rm-out")));
     // --out equal to --from: the reference would be overwritten.
     EXPECT_EQ(run(fmt::format("train sft --from {} --data {}/sft.train.jsonl --out {} --steps 1", from(), test::prepared_dir(), from()), &out), 1);
     EXPECT_NE(out.find("is --from"), std::string::npos) << out;

@@ -112,6 +112,26 @@ void cmd_eval_register(CLI::App& app) {
         for (const auto& [k, v] : r.items()) std::cout << k << " " << v.dump() << "\n";
     });
 
+    auto rw = std::make_shared<EvalArgs>();
+    auto limit = std::make_shared<int64_t>(0);
+    auto max_new = std::make_shared<int64_t>(24);
+    auto samples = std::make_shared<int64_t>(0);
+    CLI::App* rwd = ev->add_subcommand("reward", "greedy exact-match reward on verifiable prompts (GRPO's figure)");
+    rwd->add_option("--model", rw->model, "checkpoint directory")->required();
+    rwd->add_option("--data", rw->data, "prompts JSONL (e.g. data/prepared/prompts.validation.jsonl)")->required();
+    rwd->add_option("--limit", *limit, "the first N records (0: all)")->capture_default_str()->check(cli_range(0, 1e9));
+    rwd->add_option("--max-new-tokens", *max_new, "longest completion")->capture_default_str()->check(cli_range(1, 1 << 20));
+    rwd->add_option("--samples", *samples, "also print the first N prompts, answers and completions")->capture_default_str()->check(cli_range(0, 1e6));
+    rwd->add_flag("--json", rw->json, "print JSON");
+    rwd->callback([rw, limit, max_new, samples]() {
+        const nlohmann::json r = eval_reward(rw->model, rw->data, *limit, *max_new, *samples);
+        if (rw->json) {
+            std::cout << r.dump(2) << "\n";
+            return;
+        }
+        for (const auto& [k, v] : r.items()) std::cout << k << " " << v.dump() << "\n";
+    });
+
     auto lg = std::make_shared<EvalArgs>();
     CLI::App* l = ev->add_subcommand("logits", "write every position's logits as JSON");
     l->add_option("--model", lg->model, "checkpoint directory")->required();

@@ -1,4 +1,4 @@
-// cmd_train.cpp: `chronos train pretrain`, the alignment stages (`train sft|dpo|orpo`),
+// cmd_train.cpp: `chronos train pretrain`, the alignment stages (`train sft|dpo|orpo|grpo|distill`),
 // `chronos train lookahead` and `chronos init`.
 #include <fmt/format.h>
 
@@ -75,18 +75,20 @@ void cmd_train_register(CLI::App& app) {
     });
 
     // The alignment stages: one option set, a few stage-specific ones.
-    for (const char* name : {"sft", "dpo", "orpo", "distill"}) {
+    for (const char* name : {"sft", "dpo", "orpo", "grpo", "distill"}) {
         auto so = std::make_shared<StageOptions>();
         so->stage = name;
         const std::string stage = name;
         const char* what = stage == "sft"    ? "Stage 2: supervised fine-tuning on the assistant replies of chat records"
                            : stage == "dpo"  ? "Stage 3: direct preference optimisation against the starting model"
                            : stage == "orpo" ? "Stage 4: odds-ratio preference optimisation (no reference model)"
+                           : stage == "grpo" ? "Stage 5: group relative policy optimisation on verifiable prompts (exact answer reward)"
                                              : "Stage 6: distillation from a teacher with the same tokenizer into --from (e.g. a tiny init)";
         CLI::App* st = train->add_subcommand(name, what);
         st->add_option("--from", so->from, "the starting checkpoint (also the frozen reference)")->required();
         st->add_option("--data", so->data, stage == "sft"       ? "sft JSONL (data/prepared/sft.train.jsonl)"
                                            : stage == "distill" ? "pretraining JSONL (data/prepared/pretrain.train.jsonl)"
+                                           : stage == "grpo"    ? "prompts JSONL (data/prepared/prompts.train.jsonl)"
                                                                 : "preference JSONL (data/prepared/preference.train.jsonl)")
             ->required();
         st->add_option("--validation", so->validation, "held-out JSONL (default: the .validation. file beside --data)");
@@ -94,7 +96,7 @@ void cmd_train_register(CLI::App& app) {
         st->add_option("--log", so->log, "JSONL log (default: OUT.log.jsonl)");
         st->add_flag("--resume", so->resume, "continue the checkpoint in --out exactly where it stopped");
         st->add_option("--steps", so->steps, "optimizer steps")->capture_default_str()->check(cli_range(1, 1e9));
-        st->add_option("--batch-size", so->batch_size, stage == "sft" ? "conversations per step" : "pairs per step")->capture_default_str()->check(cli_range(1, 1 << 16));
+        st->add_option("--batch-size", so->batch_size, stage == "sft" ? "conversations per step" : stage == "grpo" ? "prompts per step" : "pairs per step")->capture_default_str()->check(cli_range(1, 1 << 16));
         st->add_option("--seq-len", so->seq_len, "longest sequence; longer ones are cut")->capture_default_str()->check(cli_range(2, 1 << 20));
         st->add_option("--lr", so->lr, "peak learning rate (warmup, then cosine to 10%)")->capture_default_str()->check(cli_range(0, 10, true));
         st->add_option("--warmup-steps", so->warmup_steps, "linear warmup steps")->capture_default_str()->check(cli_range(0, 1e9));
@@ -106,6 +108,20 @@ void cmd_train_register(CLI::App& app) {
         st->add_option("--seed", so->seed, "sample order")->capture_default_str();
         if (stage == "dpo") st->add_option("--beta", so->beta, "DPO's beta")->capture_default_str()->check(cli_range(0, 1e6, true));
         if (stage == "orpo") st->add_option("--lambda", so->orpo_lambda, "weight of ORPO's odds-ratio term")->capture_default_str()->check(cli_range(0, 1e6));
+        if (stage == "grpo") {
+            st->add_option("--group", so->group, "completions sampled per prompt")->capture_default_str()->check(cli_range(2, 1 << 12));
+            st->add_option("--max-new-tokens", so->max_new_tokens, "longest completion")->capture_default_str()->check(cli_range(1, 1 << 16));
+            st->add_option("--temperature", so->sample_temperature, "sampling temperature")->capture_default_str()->check(cli_range(0, 100, true));
+            st->add_option("--top-p", so->top_p, "nucleus sampling mass")->capture_default_str()->check(cli_range(0, 1, true));
+            st->add_option("--updates", so->updates, "optimizer steps per rollout (the clipped ratio acts from the second)")
+                ->capture_default_str()->check(cli_range(1, 1000));
+            st->add_option("--clip", so->clip_eps, "ratio clip epsilon")->capture_default_str()->check(cli_range(0, 10));
+            st->add_option("--beta", so->kl_beta, "weight of the k3 KL to the starting model")->capture_default_str()->check(cli_range(0, 1e6));
+            st->add_option("--format-reward", so->format_reward, "weight of the format reward (turn closed, one line)")->capture_default_str()->check(cli_range(0, 1e6));
+            st->add_option("--reward-model", so->reward_model, "a checkpoint (same tokenizer) whose likelihood of each completion adds to its reward");
+            st->add_option("--reward-model-weight", so->reward_model_weight, "weight of the reward model's score")->capture_default_str()->check(cli_range(0, 1e6));
+            st->add_option("--eval-prompts", so->eval_prompts, "held-out prompts per evaluation (greedy exact match)")->capture_default_str()->check(cli_range(1, 1e6));
+        }
         if (stage == "distill") {
             st->add_option("--teacher", so->teacher, "teacher checkpoint (same tokenizer)")->required();
             st->add_option("--alpha", so->alpha, "weight of the soft (teacher) term; 1 - alpha on the cross-entropy")->capture_default_str()->check(cli_range(0, 1));

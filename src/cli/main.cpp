@@ -24,7 +24,7 @@ namespace {
 
 // The commands chronos-train runs, with what --help says of them.
 const std::pair<const char*, const char*> kTrainCommands[] = {
-    {"train", "train a model: pretrain, sft, dpo, orpo, distill, lookahead, intent (runs in chronos-train)"},
+    {"train", "train a model: pretrain, sft, dpo, orpo, grpo, distill, lookahead, intent (runs in chronos-train)"},
     {"trace", "record every token's experts over a calibration set (runs in chronos-train)"},
     {"pack", "cluster experts and write .ctsr packs + cluster_manifest.json (runs in chronos-train)"},
     {"init", "write a randomly initialised checkpoint (runs in chronos-train)"},

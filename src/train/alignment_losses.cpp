@@ -1,10 +1,14 @@
-// alignment_losses.cpp: SFT, DPO, ORPO and the router KL anchor (alignment_losses.h).
+// alignment_losses.cpp: SFT, DPO, ORPO, distillation, GRPO and the router KL anchor (alignment_losses.h).
 #include "train/alignment_losses.h"
 
 namespace chronos {
 
+torch::Tensor token_logprob(const torch::Tensor& logits, const torch::Tensor& targets) {
+    return torch::log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);
+}
+
 torch::Tensor sequence_logprob(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask) {
-    torch::Tensor logp = torch::log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);  // [B, T]
+    torch::Tensor logp = token_logprob(logits, targets);  // [B, T]
     return (logp * mask.to(logp.scalar_type())).sum(-1);
 }
 
@@ -47,6 +51,47 @@ torch::Tensor loss_distill(const torch::Tensor& student, const torch::Tensor& te
     torch::Tensor kl = (log_p.exp() * (log_p - log_q)).sum(-1);                                          // [B, T]
     torch::Tensor nll = -torch::log_softmax(student, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1);  // [B, T]
     return (alpha * temperature * temperature * (kl * v).sum() + (1 - alpha) * (nll * v).sum()) / n;
+}
+
+torch::Tensor grpo_advantages(const torch::Tensor& rewards, double eps) {
+    TORCH_CHECK(rewards.dim() == 2, "rewards [groups, completions per group]");
+    torch::Tensor mean = rewards.mean(1, true);
+    torch::Tensor std = (rewards - mean).pow(2).mean(1, true).sqrt();
+    return (rewards - mean) / (std + eps);
+}
+
+GrpoLoss loss_grpo(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& ref_logp, const torch::Tensor& mask,
+                   const torch::Tensor& advantages, double clip_eps, double beta) {
+    torch::Tensor m = mask.to(logp.scalar_type());                         // [N, T]
+    torch::Tensor count = m.sum(-1);                                       // [N]
+    torch::Tensor ratio = torch::exp(logp - old_logp.detach());            // [N, T]
+    torch::Tensor a = advantages.detach().to(logp.scalar_type()).unsqueeze(1);
+    torch::Tensor surrogate = torch::min(ratio * a, ratio.clamp(1 - clip_eps, 1 + clip_eps) * a);
+    torch::Tensor per_token = -surrogate;
+    torch::Tensor k3 = torch::zeros_like(logp);
+    if (beta > 0 || ref_logp.defined()) {
+        TORCH_CHECK(ref_logp.defined(), "GRPO's KL term needs the reference's log-probs");
+        torch::Tensor d = ref_logp.detach() - logp;  // log(pi_ref / pi)
+        k3 = torch::exp(d) - d - 1;
+        if (beta > 0) per_token = per_token + beta * k3;
+    }
+    torch::Tensor counted = count > 0;
+    torch::Tensor per_seq = (per_token * m).sum(-1) / count.clamp_min(1);  // [N]
+    const double n = counted.sum().item<double>();
+    GrpoLoss r;
+    const double tokens = m.sum().item<double>();
+    if (n == 0) {
+        r.loss = (logp * 0).sum();
+        r.kl = torch::zeros({}, torch::kFloat64);
+        r.clip_fraction = torch::zeros({}, torch::kFloat64);
+        return r;
+    }
+    r.loss = per_seq.sum() / n;
+    torch::NoGradGuard ng;
+    r.kl = ((k3 * m).sum() / tokens).to(torch::kFloat64);
+    torch::Tensor clipped = ((ratio < 1 - clip_eps) | (ratio > 1 + clip_eps)).to(logp.scalar_type());
+    r.clip_fraction = ((clipped * m).sum() / tokens).to(torch::kFloat64);
+    return r;
 }
 
 torch::Tensor loss_router_kl(const std::vector<torch::Tensor>& ref_probs, const std::vector<torch::Tensor>& probs, const torch::Tensor& valid) {

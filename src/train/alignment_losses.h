@@ -12,6 +12,11 @@
 //   distill  alpha T^2 KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) CE, means
 //            over the valid tokens (Hinton et al. 2015; T^2 keeps the soft term's gradient scale
 //            independent of T)
+//   GRPO     Shao et al. 2024: per completion i of a group, advantage A_i = (r_i - mean r) / (std r + eps);
+//            per token -min(rho A, clip(rho, 1 - eps, 1 + eps) A) + beta k3, rho = pi / pi_old
+//            (pi_old: the sampling policy), k3 = pi_ref / pi - log(pi_ref / pi) - 1 (Schulman's
+//            unbiased, non-negative KL estimator); mean over each completion's tokens, then over
+//            the completions
 //   anchor   KL(p_ref || p) of the router distributions per valid token and layer, mean over
 //            both: the router may not drift from the stage's starting model without cost
 #pragma once
@@ -49,6 +54,24 @@ PreferenceLoss loss_orpo(const torch::Tensor& mean_c, const torch::Tensor& mean_
 // student, teacher [B, T, V] logits (the teacher's without gradient), targets [B, T], valid [B, T].
 torch::Tensor loss_distill(const torch::Tensor& student, const torch::Tensor& teacher, const torch::Tensor& targets, const torch::Tensor& valid,
                            double alpha, double temperature);
+
+// logits [B, T, V], targets [B, T] int64 -> log p(target) [B, T].
+torch::Tensor token_logprob(const torch::Tensor& logits, const torch::Tensor& targets);
+
+// rewards [P, G] (P groups of G completions of one prompt) -> advantages [P, G]: each group
+// centred on its mean and divided by its standard deviation (population, as the group is all
+// there is) + eps. A group whose rewards are all equal gets advantages 0: nothing to learn.
+torch::Tensor grpo_advantages(const torch::Tensor& rewards, double eps = 1e-4);
+
+struct GrpoLoss {
+    torch::Tensor loss;           // scalar
+    torch::Tensor kl;             // mean k3 over the counted tokens (no gradient)
+    torch::Tensor clip_fraction;  // share of counted tokens whose ratio lies outside [1 - eps, 1 + eps] (no gradient)
+};
+// logp, old_logp, ref_logp, mask [N, T]; advantages [N]. old_logp and ref_logp carry no
+// gradient; ref_logp may be undefined when beta is 0. Completions with no counted token add 0.
+GrpoLoss loss_grpo(const torch::Tensor& logp, const torch::Tensor& old_logp, const torch::Tensor& ref_logp, const torch::Tensor& mask,
+                   const torch::Tensor& advantages, double clip_eps, double beta);
 
 // ref_probs, probs: L x [B, T, E] router distributions (ref without gradient); valid [B, T].
 // Mean over layers and valid tokens of sum_e p_ref (log p_ref - log p). 0 when nothing is valid.

@@ -1,8 +1,10 @@
-// stage_trainer.cpp: `chronos train sft|dpo|orpo|distill` (train_api.h, StageOptions). One
-// loop for the four: a padded batch of examples (pairs for DPO and ORPO, chosen rows then
-// rejected rows in one forward; windows of plain text for distillation), the stage's loss (alignment_losses.h) plus the Chronos loss mix of the
-// model's config (objective.h, routing_terms) plus lambda_router_kl x KL(reference router ||
-// router), AdamW, held-out evaluation, atomic checkpoints that --resume continues exactly.
+// stage_trainer.cpp: `chronos train sft|dpo|orpo|grpo|distill` (train_api.h, StageOptions).
+// One loop for the five: a padded batch of examples (pairs for DPO and ORPO, chosen rows then
+// rejected rows in one forward; windows of plain text for distillation; for GRPO the step's
+// sampled completions, grpo.h), the stage's loss (alignment_losses.h) plus the Chronos loss mix
+// of the model's config (objective.h, routing_terms) plus lambda_router_kl x KL(reference
+// router || router), AdamW, held-out evaluation, atomic checkpoints that --resume continues
+// exactly.
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -22,7 +24,9 @@
 #include "train/alignment_data.h"
 #include "train/alignment_losses.h"
 #include "train/checkpoint_io.h"
+#include "train/grpo.h"
 #include "train/objective.h"
+#include "train/rollout.h"
 #include "train/train_api.h"
 
 namespace chronos {
@@ -33,16 +37,30 @@ namespace {
 
 bool is_pair_stage(const std::string& stage) { return stage == "dpo" || stage == "orpo"; }
 
-// The examples of one file, cut to seq_len + 1 tokens.
+// The examples of one file, cut to seq_len + 1 tokens (GRPO: its prompts).
 struct StageData {
     std::vector<StageExample> sft;
     std::vector<PairExample> pairs;
-    int64_t size() const { return static_cast<int64_t>(sft.empty() ? pairs.size() : sft.size()); }
+    std::vector<PromptRecord> prompts;
+    int64_t size() const { return static_cast<int64_t>(!prompts.empty() ? prompts.size() : sft.empty() ? pairs.size() : sft.size()); }
 };
 
-StageData stage_data_load(const std::string& stage, const std::string& path, const Tokenizer& tok, int64_t seq_len) {
+StageData stage_data_load(const std::string& stage, const std::string& path, const Tokenizer& tok, int64_t seq_len, int64_t max_new_tokens = 0) {
     StageData d;
     int64_t dropped = 0;
+    if (stage == "grpo") {
+        // A prompt must leave room for the completion inside the sequence.
+        for (PromptRecord& r : prompts_load(path)) {
+            if (static_cast<int64_t>(prompt_ids(tok, r).size()) + max_new_tokens <= seq_len + 1) {
+                d.prompts.push_back(std::move(r));
+            } else {
+                ++dropped;
+            }
+        }
+        if (d.prompts.empty()) fail("{}: no prompt leaves {} new tokens within seq_len {} ({} dropped)", path, max_new_tokens, seq_len, dropped);
+        if (dropped > 0) spdlog::info("{}: {} prompt(s) dropped (no room for {} new tokens within seq_len {})", path, dropped, max_new_tokens, seq_len);
+        return d;
+    }
     if (is_pair_stage(stage)) {
         d.pairs = preference_examples(tok, preference_load(path), seq_len + 1, &dropped);
     } else {
@@ -185,6 +203,73 @@ json stage_eval(const StageOptions& o, ChronosModel& policy, ChronosModel* refer
     return j;
 }
 
+// GRPO's held-out figures: greedy completions of the first eval_prompts validation prompts
+// scored by exact match (the reward the stage trains for) and format, and the router's drift
+// from the reference on those prompt + completion rows.
+json grpo_eval(const StageOptions& o, ChronosModel& policy, ChronosModel& reference, const Tokenizer& tok, const StageData& val) {
+    torch::NoGradGuard ng;
+    const std::vector<PromptRecord> first(val.prompts.begin(),
+                                          val.prompts.begin() + std::min<int64_t>(o.eval_prompts, static_cast<int64_t>(val.prompts.size())));
+    const ExactMatchResult em = exact_match_eval(policy, tok, first, o.max_new_tokens);
+    double drift = 0, tokens = 0;
+    policy->eval();
+    for (size_t start = 0; start < first.size(); start += static_cast<size_t>(o.batch_size)) {
+        std::vector<StageExample> rows;
+        for (size_t i = start; i < std::min(first.size(), start + static_cast<size_t>(o.batch_size)); ++i) {
+            StageExample e;
+            e.ids = em.prompts[i];
+            e.ids.insert(e.ids.end(), em.completions[i].begin(), em.completions[i].end());
+            e.response.assign(e.ids.size(), 1);
+            rows.push_back(std::move(e));
+        }
+        std::vector<const StageExample*> ptrs;
+        for (const auto& e : rows) ptrs.push_back(&e);
+        const StageBatch b = stage_batch(ptrs);
+        const int64_t T = b.ids.size(1) - 1;
+        torch::Tensor inputs = b.ids.narrow(1, 0, T), valid = b.ids.narrow(1, 1, T) != kTokenPad;
+        const double n = valid.sum().item<double>();
+        drift += loss_router_kl(reference->forward(inputs).router_probs, policy->forward(inputs).router_probs, valid).item<double>() * n;
+        tokens += n;
+    }
+    policy->train();
+    return json{{"val_exact_match", em.exact_match}, {"val_format", em.format}, {"val_router_drift", tokens > 0 ? drift / tokens : 0.0},
+                {"val_prompts", em.records}};
+}
+
+// One GRPO update on a rollout: the clipped surrogate against old_logp (the sampling policy's
+// token log-probs, temperature-scaled as sampled), k3 KL to the reference, the Chronos terms
+// and the router anchor.
+struct GrpoUpdate {
+    torch::Tensor total;
+    double objective = 0, kl = 0, clip_fraction = 0, router_kl = 0, balance = 0, temporal = 0, lookahead = 0;
+};
+
+GrpoUpdate grpo_update(const StageOptions& o, ChronosModel& policy, const GrpoRollout& ro, const torch::Tensor& old_logp,
+                       const torch::Tensor& ref_logp, const std::vector<torch::Tensor>& ref_router, double anchor, torch::Tensor* logp_out) {
+    const int64_t T = ro.batch.ids.size(1) - 1;
+    torch::Tensor inputs = ro.batch.ids.narrow(1, 0, T), targets = ro.batch.ids.narrow(1, 1, T);
+    torch::Tensor valid = targets != kTokenPad;
+    ForwardOutput out = policy->forward(inputs);
+    torch::Tensor logp = token_logprob(out.logits / o.sample_temperature, targets);
+    if (logp_out) *logp_out = logp.detach();
+    const GrpoLoss gl = loss_grpo(logp, old_logp.defined() ? old_logp : logp.detach(), ref_logp, ro.batch.mask, ro.advantages, o.clip_eps, o.kl_beta);
+    GrpoUpdate u;
+    u.objective = gl.loss.item<double>();
+    u.kl = gl.kl.item<double>();
+    u.clip_fraction = gl.clip_fraction.item<double>();
+    RoutingTerms rt = routing_terms(policy, out, valid, gl.loss);
+    u.total = rt.total;
+    u.balance = terms_mean(rt.balance);
+    u.temporal = terms_mean(rt.temporal);
+    u.lookahead = rt.lookahead.empty() ? 0.0 : lookahead_total(rt.lookahead).item<double>();
+    if (!ref_router.empty()) {
+        torch::Tensor kl = loss_router_kl(ref_router, out.router_probs, valid);
+        u.router_kl = kl.item<double>();
+        if (anchor > 0) u.total = u.total + anchor * kl;
+    }
+    return u;
+}
+
 void stage_save(const std::string& dir, ChronosModel& model, const AdamW& opt, const std::string& tokenizer_path, int64_t step,
                 int64_t tokens_seen, const json& hyper, const json& stages) {
     checkpoint_save(dir, model, opt, tokenizer_path,
@@ -230,10 +315,34 @@ json eval_responses(const std::string& model_dir, const std::string& data, const
     return r;
 }
 
+json eval_reward(const std::string& model_dir, const std::string& data, int64_t limit, int64_t max_new_tokens, int64_t samples) {
+    Checkpoint ck = checkpoint_open(model_dir);
+    if (ck.tokenizer_path.empty()) fail("{} has no tokenizer.model", model_dir);
+    ChronosModel model(ck.config, ck.losses);
+    model_copy_weights(model, ck);
+    Tokenizer tok(ck.tokenizer_path);
+    std::vector<PromptRecord> records = prompts_load(data);
+    if (limit > 0 && static_cast<int64_t>(records.size()) > limit) records.resize(static_cast<size_t>(limit));
+    if (records.empty()) fail("{}: no prompt record", data);
+    const ExactMatchResult r = exact_match_eval(model, tok, records, max_new_tokens);
+    json j{{"exact_match", r.exact_match}, {"format", r.format}, {"prompts", r.records}, {"tokens", r.tokens},
+           {"tok_s", r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0.0}};
+    json shown = json::array();
+    for (size_t i = 0; i < std::min(records.size(), static_cast<size_t>(std::max<int64_t>(samples, 0))); ++i) {
+        shown.push_back({{"prompt", records[i].prompt}, {"answer", records[i].answer}, {"completion", completion_text(tok, r.completions[i])}});
+    }
+    if (!shown.empty()) j["samples"] = shown;
+    return j;
+}
+
 double stage_default_router_kl(const std::string& stage) { return stage == "sft" ? 0.01 : stage == "distill" ? 0.05 : 0.1; }
 
 int train_stage(const StageOptions& o) {
-    if (o.stage != "sft" && o.stage != "dpo" && o.stage != "orpo" && o.stage != "distill") fail("unknown stage {}", o.stage);
+    if (o.stage != "sft" && o.stage != "dpo" && o.stage != "orpo" && o.stage != "grpo" && o.stage != "distill") fail("unknown stage {}", o.stage);
+    const bool grpo = o.stage == "grpo";
+    if (grpo && (o.group < 2 || o.updates < 1 || o.max_new_tokens < 1 || !(o.sample_temperature > 0) || !(o.top_p > 0 && o.top_p <= 1))) {
+        fail("train grpo needs --group >= 2, --updates >= 1, --max-new-tokens >= 1, --temperature > 0 and --top-p in (0, 1]");
+    }
     if (o.stage == "distill" && o.teacher.empty()) fail("train distill needs --teacher");
     if (o.out.empty() || o.from.empty()) fail("train {} needs --from and --out", o.stage);
     if (std::filesystem::weakly_canonical(o.out) == std::filesystem::weakly_canonical(o.from)) {
@@ -255,23 +364,29 @@ int train_stage(const StageOptions& o) {
         data = windows_data(splits.train, o.seq_len, o.data);
         if (!splits.validation.empty()) val = windows_data(splits.validation, o.seq_len, splits.validation_path);
     } else {
-        data = stage_data_load(o.stage, o.data, tok, o.seq_len);
+        data = stage_data_load(o.stage, o.data, tok, o.seq_len, o.max_new_tokens);
         const std::string val_path = o.validation.empty() ? validation_beside(o.data) : o.validation;
-        if (!val_path.empty()) val = stage_data_load(o.stage, val_path, tok, o.seq_len);
+        if (!val_path.empty()) val = stage_data_load(o.stage, val_path, tok, o.seq_len, o.max_new_tokens);
     }
-    // Distillation compares the two models' distributions token by token: one tokenizer.
-    std::unique_ptr<ChronosModel> teacher;
-    if (o.stage == "distill") {
-        Checkpoint tk = checkpoint_open(o.teacher);
-        if (tk.tokenizer_path.empty() || tk.config.vocab_size != from.config.vocab_size ||
-            file_read_all(tk.tokenizer_path) != file_read_all(from.tokenizer_path)) {
-            fail("teacher {} does not share {}'s tokenizer (vocabulary {} against {}): distillation compares their distributions token by token",
-                 o.teacher, o.from, tk.config.vocab_size, from.config.vocab_size);
+    // A frozen helper model reading the student's tokens: distillation compares the two
+    // distributions token by token, a reward model scores the policy's completions.
+    auto frozen_sharing_tokenizer = [&](const std::string& dir, const char* role, const char* why) {
+        Checkpoint ck = checkpoint_open(dir);
+        if (ck.tokenizer_path.empty() || ck.config.vocab_size != from.config.vocab_size ||
+            file_read_all(ck.tokenizer_path) != file_read_all(from.tokenizer_path)) {
+            fail("{} {} does not share {}'s tokenizer (vocabulary {} against {}): {}", role, dir, o.from, ck.config.vocab_size,
+                 from.config.vocab_size, why);
         }
-        teacher = std::make_unique<ChronosModel>(tk.config, tk.losses);
-        model_copy_weights(*teacher, tk);
-        for (auto& p : (*teacher)->parameters()) p.set_requires_grad(false);
-        (*teacher)->eval();
+        auto m = std::make_unique<ChronosModel>(ck.config, ck.losses);
+        model_copy_weights(*m, ck);
+        for (auto& p : (*m)->parameters()) p.set_requires_grad(false);
+        (*m)->eval();
+        return m;
+    };
+    std::unique_ptr<ChronosModel> teacher, reward_model;
+    if (o.stage == "distill") teacher = frozen_sharing_tokenizer(o.teacher, "teacher", "distillation compares their distributions token by token");
+    if (grpo && !o.reward_model.empty()) {
+        reward_model = frozen_sharing_tokenizer(o.reward_model, "reward model", "it scores the policy's completions token by token");
     }
 
     LossWeights losses = from.losses;
@@ -284,14 +399,21 @@ int train_stage(const StageOptions& o) {
     for (auto& p : reference->parameters()) p.set_requires_grad(false);
     reference->eval();
     const bool need_reference = anchor > 0 || o.stage == "dpo";
+    // GRPO makes `updates` optimizer steps per rollout: the schedule counts optimizer steps.
+    const int64_t updates = grpo ? o.updates : 1;
 
     std::vector<std::pair<std::string, torch::Tensor>> params;
     for (auto& p : policy->named_parameters()) params.emplace_back(p.key(), p.value());
-    AdamW opt(params, AdamWOptions{o.lr, o.min_lr_ratio, o.warmup_steps, o.steps, 0.9, 0.95, 1e-8, o.weight_decay});
-    const json hyper{{"stage", o.stage}, {"steps", o.steps}, {"batch_size", o.batch_size}, {"seq_len", o.seq_len}, {"lr", o.lr},
+    AdamW opt(params, AdamWOptions{o.lr, o.min_lr_ratio, o.warmup_steps * updates, o.steps * updates, 0.9, 0.95, 1e-8, o.weight_decay});
+    json hyper{{"stage", o.stage}, {"steps", o.steps}, {"batch_size", o.batch_size}, {"seq_len", o.seq_len}, {"lr", o.lr},
                      {"min_lr_ratio", o.min_lr_ratio}, {"warmup_steps", o.warmup_steps}, {"weight_decay", o.weight_decay},
                      {"grad_clip", o.grad_clip}, {"router_kl", anchor}, {"beta", o.beta}, {"orpo_lambda", o.orpo_lambda}, {"seed", o.seed},
                      {"teacher", o.teacher}, {"alpha", o.alpha}, {"temperature", o.temperature}};
+    if (grpo) {
+        hyper.update(json{{"group", o.group}, {"max_new_tokens", o.max_new_tokens}, {"updates", o.updates}, {"sample_temperature", o.sample_temperature},
+                          {"top_p", o.top_p}, {"clip_eps", o.clip_eps}, {"kl_beta", o.kl_beta}, {"format_reward", o.format_reward},
+                          {"reward_model", o.reward_model}, {"reward_model_weight", o.reward_model_weight}});
+    }
     // The chain of stages that made this model: the parent's, then this one.
     json stages = json::array();
     const std::string parent_state = o.from + "/trainer_state.json";
@@ -307,6 +429,7 @@ int train_stage(const StageOptions& o) {
     }
     stages.push_back({{"stage", o.stage}, {"parent", o.from}, {"data", o.data}, {"steps", o.steps}, {"router_kl", anchor}});
     if (o.stage == "distill") stages.back()["teacher"] = o.teacher;
+    if (grpo && !o.reward_model.empty()) stages.back()["reward_model"] = o.reward_model;
 
     int64_t start_step = 0, tokens_seen = 0;
     if (o.resume) {
@@ -323,7 +446,7 @@ int train_stage(const StageOptions& o) {
         opt.load(o.out + "/optimizer.safetensors");
         start_step = state.step;
         tokens_seen = state.tokens_seen;
-        if (opt.steps_done() != start_step) fail("--resume: optimizer state and trainer state disagree in {}", o.out);
+        if (opt.steps_done() != start_step * updates) fail("--resume: optimizer state and trainer state disagree in {}", o.out);
         spdlog::info("resuming {} at step {}", o.out, start_step);
     }
 
@@ -337,39 +460,101 @@ int train_stage(const StageOptions& o) {
     ProgressBar bar(o.stage, static_cast<uint64_t>(o.steps), "steps");
     bar.set(static_cast<uint64_t>(start_step));
     policy->train();
+    GrpoRolloutOptions ropt;
+    ropt.group = o.group;
+    ropt.sampling = SamplingOptions{o.max_new_tokens, o.sample_temperature, o.top_p};
+    ropt.seq_len = o.seq_len;
+    ropt.format_weight = o.format_reward;
+    ropt.reward_model_weight = o.reward_model_weight;
+    ropt.seed = o.seed;
     for (int64_t step = start_step; step < o.steps; ++step) {
         const auto t0 = std::chrono::steady_clock::now();
         std::vector<int64_t> picks;
         for (int64_t r = 0; r < o.batch_size; ++r) picks.push_back(stage_sample_index(o.seed, data.size(), step * o.batch_size + r));
-        for (auto& p : params) p.second.mutable_grad() = torch::Tensor();
-        StageStep s = stage_step(o, policy, need_reference ? &reference : nullptr, teacher.get(), batch_of(data, picks), anchor);
-        s.total.backward();
-        for (auto& p : params) {
-            if (!p.second.grad().defined()) p.second.mutable_grad() = torch::zeros_like(p.second);
-        }
-        const double grad_norm = torch::nn::utils::clip_grad_norm_(weights, o.grad_clip);
-        const double lr = opt.step();
-        tokens_seen += s.tokens;
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        json rec{{"step", step + 1}, {"stage", o.stage}, {"lr", lr}, {"loss", s.total.item<double>()}, {"objective", s.objective},
-                 {"router_kl", s.router_kl}, {"balance", s.balance}, {"temporal", s.temporal}, {"lookahead", s.lookahead},
-                 {"grad_norm", grad_norm}, {"tokens", tokens_seen}, {"tok_s", static_cast<double>(s.tokens) / seconds}, {"seconds", seconds}};
-        if (std::isfinite(s.accuracy)) {
-            rec["accuracy"] = s.accuracy;
-            rec["margin"] = s.margin;
+        json rec;
+        double objective = 0, router_kl = 0;
+        if (grpo) {
+            const GrpoRollout ro = grpo_rollout(policy, reward_model.get(), tok, data.prompts, picks, step, ropt);
+            const auto t1 = std::chrono::steady_clock::now();
+            const int64_t T = ro.batch.ids.size(1) - 1;
+            torch::Tensor inputs = ro.batch.ids.narrow(1, 0, T), targets = ro.batch.ids.narrow(1, 1, T);
+            torch::Tensor ref_logp;
+            std::vector<torch::Tensor> ref_router;
+            if (o.kl_beta > 0 || anchor > 0) {
+                torch::NoGradGuard ng;
+                ForwardOutput r = reference->forward(inputs);
+                if (o.kl_beta > 0) ref_logp = token_logprob(r.logits / o.sample_temperature, targets);
+                ref_router = r.router_probs;
+            }
+            // The first update runs at the sampling policy's weights: its log-probs are pi_old.
+            torch::Tensor old_logp;
+            GrpoUpdate first;
+            double grad_norm = 0, lr = 0, clip_fraction = 0;  // clip_fraction: the last update's (the first's ratio is 1)
+            for (int64_t u = 0; u < updates; ++u) {
+                for (auto& p : params) p.second.mutable_grad() = torch::Tensor();
+                torch::Tensor logp;
+                GrpoUpdate g = grpo_update(o, policy, ro, old_logp, ref_logp, ref_router, anchor, u == 0 ? &logp : nullptr);
+                if (u == 0) old_logp = logp;
+                g.total.backward();
+                for (auto& p : params) {
+                    if (!p.second.grad().defined()) p.second.mutable_grad() = torch::zeros_like(p.second);
+                }
+                grad_norm = torch::nn::utils::clip_grad_norm_(weights, o.grad_clip);
+                lr = opt.step();
+                clip_fraction = g.clip_fraction;
+                if (u == 0) first = std::move(g);
+            }
+            const int64_t tokens = (targets != kTokenPad).sum().item<int64_t>();
+            tokens_seen += tokens * updates;
+            const auto t2 = std::chrono::steady_clock::now();
+            const double rollout_s = std::chrono::duration<double>(t1 - t0).count(), update_s = std::chrono::duration<double>(t2 - t1).count();
+            objective = first.objective;
+            router_kl = first.router_kl;
+            rec = json{{"step", step + 1}, {"stage", o.stage}, {"lr", lr}, {"loss", first.total.item<double>()}, {"objective", first.objective},
+                       {"reward", ro.rewards.mean().item<double>()}, {"exact_match", ro.exact_match}, {"format", ro.format},
+                       {"kl", first.kl}, {"clip_fraction", clip_fraction}, {"router_kl", first.router_kl}, {"balance", first.balance},
+                       {"temporal", first.temporal}, {"lookahead", first.lookahead}, {"grad_norm", grad_norm}, {"tokens", tokens_seen},
+                       {"rollout_tokens", ro.tokens}, {"rollout_tok_s", static_cast<double>(ro.tokens) / ro.seconds},
+                       {"tok_s", static_cast<double>(tokens * updates) / update_s}, {"rollout_seconds", rollout_s}, {"seconds", rollout_s + update_s}};
+            if (reward_model) rec["reward_model"] = ro.reward_model;
+        } else {
+            for (auto& p : params) p.second.mutable_grad() = torch::Tensor();
+            StageStep s = stage_step(o, policy, need_reference ? &reference : nullptr, teacher.get(), batch_of(data, picks), anchor);
+            s.total.backward();
+            for (auto& p : params) {
+                if (!p.second.grad().defined()) p.second.mutable_grad() = torch::zeros_like(p.second);
+            }
+            const double grad_norm = torch::nn::utils::clip_grad_norm_(weights, o.grad_clip);
+            const double lr = opt.step();
+            tokens_seen += s.tokens;
+            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            objective = s.objective;
+            router_kl = s.router_kl;
+            rec = json{{"step", step + 1}, {"stage", o.stage}, {"lr", lr}, {"loss", s.total.item<double>()}, {"objective", s.objective},
+                       {"router_kl", s.router_kl}, {"balance", s.balance}, {"temporal", s.temporal}, {"lookahead", s.lookahead},
+                       {"grad_norm", grad_norm}, {"tokens", tokens_seen}, {"tok_s", static_cast<double>(s.tokens) / seconds}, {"seconds", seconds}};
+            if (std::isfinite(s.accuracy)) {
+                rec["accuracy"] = s.accuracy;
+                rec["margin"] = s.margin;
+            }
         }
         const bool last = step + 1 == o.steps;
         if (val.size() > 0 && o.eval_interval > 0 && ((step + 1) % o.eval_interval == 0 || last)) {
-            rec.update(stage_eval(o, policy, &reference, teacher.get(), val));  // the drift is measured whatever the anchor's weight
+            // The drift is measured whatever the anchor's weight.
+            rec.update(grpo ? grpo_eval(o, policy, reference, tok, val) : stage_eval(o, policy, &reference, teacher.get(), val));
         }
         log << rec.dump() << "\n";
         log.flush();
-        bar.set_note(fmt::format("{} {:.3f} kl {:.4f}", o.stage, s.objective, s.router_kl));
+        bar.set_note(fmt::format("{} {:.3f} kl {:.4f}", o.stage, objective, router_kl));
         bar.set(static_cast<uint64_t>(step + 1));
-        if (!bar.enabled() && ((step + 1) % 50 == 0 || last || rec.contains("val_objective"))) {
-            spdlog::info("step {}/{} {} {:.4f} router_kl {:.4f} bal {:.4f} tmp {:.4f} la {:.4f} lr {:.2e}{}", step + 1, o.steps, o.stage, s.objective,
-                         s.router_kl, s.balance, s.temporal, s.lookahead, lr,
-                         rec.contains("val_objective") ? fmt::format(" val {}", rec["val_objective"].get<double>()) : "");
+        const bool evaluated = rec.contains("val_objective") || rec.contains("val_exact_match");
+        if (!bar.enabled() && ((step + 1) % 50 == 0 || last || evaluated)) {
+            spdlog::info("step {}/{} {} {:.4f} router_kl {:.4f} bal {:.4f} tmp {:.4f} la {:.4f} lr {:.2e}{}", step + 1, o.steps, o.stage, objective,
+                         router_kl, rec["balance"].get<double>(), rec["temporal"].get<double>(), rec["lookahead"].get<double>(),
+                         rec["lr"].get<double>(),
+                         rec.contains("val_objective")     ? fmt::format(" val {}", rec["val_objective"].get<double>())
+                         : rec.contains("val_exact_match") ? fmt::format(" val exact match {}", rec["val_exact_match"].get<double>())
+                                                           : "");
         }
         if (last || (o.save_interval > 0 && (step + 1) % o.save_interval == 0)) {
             stage_save(o.out, policy, opt, from.tokenizer_path, step + 1, tokens_seen, hyper, stages);

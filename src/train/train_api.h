@@ -39,15 +39,15 @@ struct PretrainOptions {
 // Runs (or, with dist.nproc > 1, launches) pretraining. Returns the process exit status.
 int train_pretrain(const PretrainOptions& options, int argc, char** argv);
 
-// `chronos train sft|dpo|orpo|distill`: an alignment stage on a checkpoint. Each keeps the Chronos loss
+// `chronos train sft|dpo|orpo|grpo|distill`: an alignment stage on a checkpoint. Each keeps the Chronos loss
 // mix of the starting model's config (balance, temporal, lookahead; logged separately) and adds
 // the router KL anchor to a frozen copy of the starting model. The output is a normal checkpoint
 // that records its stage, parent and data (trainer_state.json "stages"); --resume continues it
 // exactly. docs/training.md, "Alignment stages".
 struct StageOptions {
-    std::string stage;             // "sft", "dpo", "orpo" or "distill"
+    std::string stage;             // "sft", "dpo", "orpo", "grpo" or "distill"
     std::string from;              // the starting checkpoint (also the frozen reference)
-    std::string data;              // sft or preference JSONL
+    std::string data;              // sft, preference, prompts or pretraining JSONL
     std::string validation;        // default: the .validation. file beside data (if it exists)
     std::string out;
     std::string log;               // JSONL log; default OUT.log.jsonl
@@ -56,12 +56,20 @@ struct StageOptions {
     int64_t steps = 200, batch_size = 8, seq_len = 256, warmup_steps = 10;
     int64_t eval_interval = 50, eval_batches = 8, save_interval = 0;
     double lr = 5e-4, min_lr_ratio = 0.1, weight_decay = 0.0, grad_clip = 1.0;
-    double router_kl = -1;         // <0: the stage's default (SFT 0.01, DPO and ORPO 0.1)
+    double router_kl = -1;         // <0: the stage's default (SFT 0.01, DPO, ORPO, GRPO 0.1, distill 0.05)
     double beta = 0.1;             // DPO
     double orpo_lambda = 0.1;      // ORPO's weight on the odds-ratio term
     std::string teacher;           // distill: the teacher checkpoint (same tokenizer)
     double alpha = 0.5;            // distill: weight of the soft term
     double temperature = 2.0;      // distill: softening of both distributions
+    // GRPO: batch_size prompts per step, `group` completions each, sampled at sample_temperature
+    // with top_p, updated `updates` times per rollout against the sampling policy (clip_eps) with
+    // kl_beta x k3 KL to the starting model.
+    int64_t group = 8, max_new_tokens = 24, updates = 1, eval_prompts = 64;
+    double sample_temperature = 1.0, top_p = 1.0, clip_eps = 0.2, kl_beta = 0.04;
+    double format_reward = 0;      // weight of the format reward
+    std::string reward_model;      // optional checkpoint scoring the completions (same tokenizer)
+    double reward_model_weight = 1.0;
     uint64_t seed = 1234;
 };
 // The router KL anchor weight a stage uses when --router-kl is not given (distill: 0.05).
@@ -73,6 +81,10 @@ int train_stage(const StageOptions& options);
 // the router drift (KL(reference router || this router), mean over tokens and layers).
 nlohmann::json eval_responses(const std::string& model_dir, const std::string& data, const std::string& reference_dir, int64_t seq_len,
                               int64_t batches, int64_t batch_size);
+// `chronos eval reward`: greedy completions of the first `limit` records of a prompts file (0:
+// all): the share whose answer matches exactly, the share well formed, the decode speed, and the
+// first `samples` prompts with their answers and completions.
+nlohmann::json eval_reward(const std::string& model_dir, const std::string& data, int64_t limit, int64_t max_new_tokens, int64_t samples = 0);
 
 // `chronos train lookahead`: refits the lookahead head alone on a pretrained checkpoint. The
 // head's inputs are detached during pretraining, so training it on the frozen model changes no
