@@ -1,7 +1,7 @@
 // main.cpp: `chronos`, the lean inference process. It links no libtorch, c10, gloo, protobuf or
 // igraph: on a machine short of memory every megabyte of code mapped is a megabyte not holding
 // experts. It runs info, data, tokenizer, inspect, generate and the machine and offload
-// benchmarks itself, `eval ppl --engine runtime` and `tune` (whose trials are child processes) too, and hands every command that needs the
+// benchmarks itself, `eval ppl --engine runtime`, `tune` and `pipeline` (whose trials and stages are child processes) too, and hands every command that needs the
 // libtorch model (train, eval, trace, pack, init, bench pretrain-report, bench eager-decode) to
 // `chronos-train`, built beside it, with the same arguments (app.h).
 #include <omp.h>
@@ -72,6 +72,7 @@ void register_commands(CLI::App& app) {
     cmd_eval_runtime_register(app);
     cmd_bench_register(app);
     cmd_tune_register(app);
+    cmd_pipeline_register(app);
     // Listed by --help; main hands them to chronos-train before they could be parsed here.
     for (const auto& [name, what] : kTrainCommands) app.add_subcommand(name, what)->allow_extras();
 }

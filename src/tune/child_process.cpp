@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "core/error.h"
 
@@ -29,12 +30,12 @@ pid_t child_start(const ChildSpec& c) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(125);  // the tuner died before prctl took effect
         const int in = ::open("/dev/null", O_RDONLY);
-        const int out = ::open(c.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        const int err = ::open(c.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        const int out = c.stdout_path.empty() ? 1 : ::open(c.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        const int err = c.stderr_path.empty() ? 2 : ::open(c.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (in < 0 || out < 0 || err < 0) ::_exit(126);
         ::dup2(in, 0);
-        ::dup2(out, 1);
-        ::dup2(err, 2);
+        if (out != 1) ::dup2(out, 1);
+        if (err != 2) ::dup2(err, 2);
         for (const auto& [k, v] : c.env) ::setenv(k.c_str(), v.c_str(), 1);
         ::execvp(argv[0], argv.data());
         const char* m = "chronos tune: cannot execute the trial's command\n";
@@ -63,6 +64,13 @@ void child_kill(pid_t pid) {
     int st = 0;
     while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
+}
+
+std::string self_executable() {
+    std::error_code ec;
+    const std::filesystem::path p = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) fail("cannot find the chronos executable (/proc/self/exe)");
+    return p.string();
 }
 
 std::string command_line(const std::vector<std::string>& argv) {

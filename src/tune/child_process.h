@@ -1,4 +1,4 @@
-// child_process.h: the processes a tuning study runs. Each child gets its own process group
+// child_process.h: the processes a tuning study (and a pipeline) runs. Each child gets its own process group
 // (a timeout or the pruner stops it with everything it started) and dies with the tuner
 // (PR_SET_PDEATHSIG), so a killed tuner leaves no trial running behind it. The argv is passed
 // as a list to execvp: no shell ever parses a parameter's value.
@@ -14,7 +14,7 @@ namespace chronos::tune {
 
 struct ChildSpec {
     std::vector<std::string> argv;
-    std::string stdout_path, stderr_path;                  // appended to
+    std::string stdout_path, stderr_path;                  // appended to; empty: this process's own
     std::vector<std::pair<std::string, std::string>> env;  // set in the child
 };
 
@@ -25,6 +25,9 @@ pid_t child_start(const ChildSpec& c);
 bool child_poll(pid_t pid, int* status);
 // SIGKILL to its process group, then reaps it.
 void child_kill(pid_t pid);
+
+// The path of the running executable (/proc/self/exe): children run `chronos` itself.
+std::string self_executable();
 
 // The argv as one line a user could paste into a shell (single-quoted where needed).
 std::string command_line(const std::vector<std::string>& argv);

@@ -18,6 +18,7 @@
 #include "core/file_io.h"
 #include "format/named_config.h"
 #include "tune/search_space.h"
+#include "tune/child_process.h"
 #include "tune/study_db.h"
 #include "tune/study_report.h"
 #include "tune/tpe.h"
@@ -67,13 +68,6 @@ SearchSpace study_space(StudyDb& db, const std::string& study, const std::string
     return s;
 }
 
-std::string self_executable() {
-    std::error_code ec;
-    const fs::path p = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) fail("cannot find the chronos executable (/proc/self/exe)");
-    return p.string();
-}
-
 uint64_t trial_seed(uint64_t study_seed, int64_t number) {
     uint64_t z = study_seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(number) + 1;  // splitmix64
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -105,7 +99,7 @@ int64_t tune_run(const TuneOptions& o) {
 
     RunnerOptions ro;
     ro.study_dir = o.study;
-    ro.chronos = self_executable();
+    ro.chronos = tune::self_executable();
     ro.timeout_s = o.timeout_per_trial_s;
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     ro.threads = o.threads > 0 ? o.threads : std::max(1, cores / o.jobs);
