@@ -7,6 +7,8 @@
 #   4. trace, train the intent classifier, pack the experts; generate from three prompts with a
 #      quarter of the experts in RAM (sampled); the offload benchmark, and once more with every
 #      expert read slowed to 30 ms (a simulated slow disk) to show what prefetching hides.
+#   5. the alignment pipeline on `small` (configs/pipeline-small.json: SFT, DPO, ORPO, GRPO,
+#      distillation into `tiny`) and its table of held-out figures per stage.
 # Reruns reuse finished steps (checkpoints resume; a finished run is not repeated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,3 +88,7 @@ echo
 echo "== offload on a simulated slow disk: every expert read takes 30 ms (exact vs lru vs soft at 25%, and with a perfect predictor: stall and pipeline slack) =="
 "$chronos" bench offload --model runs/small --data data/prepared/pretrain.test.jsonl --sim-read-ms 30 --budgets 25 --oracle \
   --modes exact,soft,lru --no-eager --json bench/results/offload_small_sim30.json --markdown bench/results/offload_small_sim30.md
+
+echo
+echo "== alignment pipeline on small: SFT, DPO, ORPO, GRPO, distillation into tiny (stage 1 is runs/small; docs/training.md) =="
+"$chronos" pipeline --config configs/pipeline-small.json

@@ -15,10 +15,13 @@ using json = nlohmann::json;
 
 namespace {
 
+// A value from the file inside a message: JSON-quoted, so that it can never break the line.
+std::string quote_value(const std::string& s) { return json(s).dump(-1, ' ', false, json::error_handler_t::replace); }
+
 void keys_check(const json& j, const std::set<std::string>& allowed, const std::string& where) {
     if (!j.is_object()) fail("{}: expected a JSON object", where);
     for (const auto& [k, v] : j.items()) {
-        if (!allowed.count(k)) fail("{}: unknown key \"{}\"", where, k);
+        if (!allowed.count(k)) fail("{}: unknown key {}", where, quote_value(k));
     }
 }
 
@@ -42,12 +45,12 @@ bool name_ok(const std::string& s) {
 bool model_ref(const std::string& ref, const std::set<std::string>& earlier, const std::string& where, const char* key) {
     if (ref.empty()) return false;
     if (earlier.count(ref)) return true;
-    if (!file_exists(ref + "/config.json")) fail("{}: \"{}\": {} is neither an earlier stage nor a checkpoint folder", where, key, ref);
+    if (!file_exists(ref + "/config.json")) fail("{}: \"{}\": {} is neither an earlier stage nor a checkpoint folder", where, key, quote_value(ref));
     return false;
 }
 
 void file_check(const std::string& path, const std::string& where, const char* key) {
-    if (!path.empty() && !std::filesystem::is_regular_file(path)) fail("{}: \"{}\": {} does not exist", where, key, path);
+    if (!path.empty() && !std::filesystem::is_regular_file(path)) fail("{}: \"{}\": {} does not exist", where, key, quote_value(path));
 }
 
 }  // namespace
@@ -94,10 +97,10 @@ PipelineConfig pipeline_config_parse(const std::string& text, const std::string&
         PipelineStage st;
         st.stage = string_of(s, "stage", w);
         st.name = s.contains("name") ? string_of(s, "name", w) : st.stage;
-        w += " (" + st.name + ")";
         static const std::set<std::string> kinds = {"pretrain", "sft", "dpo", "orpo", "grpo", "distill"};
-        if (!kinds.count(st.stage)) fail("{}: \"stage\" must be one of pretrain, sft, dpo, orpo, grpo, distill (got \"{}\")", w, st.stage);
+        if (!kinds.count(st.stage)) fail("{}: \"stage\" must be one of pretrain, sft, dpo, orpo, grpo, distill (got {})", w, quote_value(st.stage));
         if (!name_ok(st.name)) fail("{}: \"name\" may hold letters, digits, - and _ only", w);
+        w += " (" + st.name + ")";
         if (names.count(st.name)) fail("{}: a stage named \"{}\" comes earlier", w, st.name);
         st.from = string_of(s, "from", w);
         st.config = string_of(s, "config", w);
@@ -131,7 +134,7 @@ PipelineConfig pipeline_config_parse(const std::string& text, const std::string&
         if (s.contains("options")) {
             if (!s["options"].is_object()) fail("{}: \"options\" must be an object", w);
             for (const auto& [k, v] : s["options"].items()) {
-                if (!name_ok(k)) fail("{}: option \"{}\": write it without dashes (\"batch-size\": 8)", w, k);
+                if (!name_ok(k) || k[0] == '-') fail("{}: option {}: letters, digits, - and _, without leading dashes (\"batch-size\": 8)", w, quote_value(k));
                 if (managed.count(k)) fail("{}: option \"{}\" is set by the pipeline itself", w, k);
                 if (v.is_boolean()) {
                     if (v.get<bool>()) st.options.emplace_back("--" + k, "");
