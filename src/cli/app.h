@@ -2,7 +2,9 @@
 // inference process (no libtorch): data, tokenizer, inspect, generate and the machine and
 // offload benchmarks. Training, evaluation, tracing, packing and the benchmarks that need the
 // libtorch model live in `chronos-train`, beside it; `chronos` hands those commands over with
-// their arguments unchanged, so a user types `chronos ...` for everything.
+// their arguments unchanged, so a user types `chronos ...` for everything. `chronos serve` is
+// handed to `chronos-serve` the same way: the HTTP library brings TLS and compression
+// libraries the other commands have no use for.
 //
 //     int main(int argc, char** argv) { return chronos::cli_run(argc, argv, register_my_commands); }
 #pragma once
@@ -24,6 +26,8 @@ struct CommandWords {
 };
 CommandWords cli_command_words(int argc, char** argv);
 
+// An executable beside the running one (chronos-train, chronos-serve).
+std::string cli_sibling_executable(const char* name);
 // chronos-train, beside the running executable.
 std::string cli_train_executable();
 

@@ -1,9 +1,10 @@
 // main.cpp: `chronos`, the lean inference process. It links no libtorch, c10, gloo, protobuf or
 // igraph: on a machine short of memory every megabyte of code mapped is a megabyte not holding
 // experts. It runs info, data, tokenizer, inspect, generate and the machine and offload
-// benchmarks itself, `eval ppl --engine runtime`, `tune` and `pipeline` (whose trials and stages are child processes) too, and hands every command that needs the
-// libtorch model (train, eval, trace, pack, init, bench pretrain-report, bench eager-decode) to
-// `chronos-train`, built beside it, with the same arguments (app.h).
+// benchmarks itself, `eval ppl --engine runtime`, `tune` and `pipeline` (whose trials and
+// stages are child processes) too. It hands every command that needs the libtorch model (train,
+// eval, trace, pack, init, bench pretrain-report, bench eager-decode) to `chronos-train`, and
+// `serve` to `chronos-serve`, both built beside it, with the same arguments (app.h).
 #include <omp.h>
 #include <unistd.h>
 
@@ -38,16 +39,16 @@ bool runs_in_train_process(const CommandWords& w, int argc, char** argv) {
     return w.command == "bench" && (w.subcommand == "pretrain-report" || w.subcommand == "eager-decode");
 }
 
-// Replaces this process with chronos-train, beside this executable, and the same arguments.
-int exec_train_process(int argc, char** argv) {
+// Replaces this process with `name` (chronos-train, chronos-serve), beside this executable, and
+// the same arguments.
+int exec_sibling(int argc, char** argv, const char* name) {
     cli_command_line() = {argc, argv};
-    std::string path = cli_train_executable();
+    std::string path = cli_sibling_executable(name);
     std::vector<char*> args(argv, argv + argc);
     args[0] = path.data();
     args.push_back(nullptr);
     ::execv(path.c_str(), args.data());
-    std::fprintf(stderr, "chronos: error: cannot run %s (%s): training, evaluation, tracing and packing run in chronos-train, "
-                 "which is built beside chronos (scripts/build.sh)\n", path.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "chronos: error: cannot run %s (%s): it is built beside chronos (scripts/build.sh)\n", path.c_str(), std::strerror(errno));
     return 1;
 }
 
@@ -75,12 +76,15 @@ void register_commands(CLI::App& app) {
     cmd_pipeline_register(app);
     // Listed by --help; main hands them to chronos-train before they could be parsed here.
     for (const auto& [name, what] : kTrainCommands) app.add_subcommand(name, what)->allow_extras();
+    app.add_subcommand("serve", "OpenAI-compatible HTTP server on the offload runtime (runs in chronos-serve; docs/serve.md)")->allow_extras();
 }
 
 }  // namespace
 }  // namespace chronos
 
 int main(int argc, char** argv) {
-    if (chronos::runs_in_train_process(chronos::cli_command_words(argc, argv), argc, argv)) return chronos::exec_train_process(argc, argv);
+    const chronos::CommandWords w = chronos::cli_command_words(argc, argv);
+    if (w.command == "serve") return chronos::exec_sibling(argc, argv, "chronos-serve");
+    if (chronos::runs_in_train_process(w, argc, argv)) return chronos::exec_sibling(argc, argv, "chronos-train");
     return chronos::cli_run(argc, argv, chronos::register_commands);
 }

@@ -1,0 +1,193 @@
+// http_server.cpp: the routes of `chronos serve` over cpp-httplib (http_server.h).
+#include "server/http_server.h"
+
+#include <httplib.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "core/error.h"
+
+namespace chronos::server {
+
+using json = nlohmann::json;
+
+namespace {
+
+// Bodies keep invalid UTF-8 out of JSON text: a client gets U+FFFD rather than a broken stream.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void send_error(httplib::Response& res, const ApiError& e) {
+    res.status = e.status;
+    res.set_content(dump(error_json(e)), "application/json");
+}
+
+// Constant-time comparison: the time a wrong key takes says nothing about how much of it matched.
+bool same_secret(const std::string& a, const std::string& b) {
+    unsigned char diff = a.size() == b.size() ? 0 : 1;
+    for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+    return diff == 0;
+}
+
+std::string request_id(const char* prefix) {
+    static std::atomic<uint64_t> next{1};
+    return fmt::format("{}-{:x}-{}", prefix, std::chrono::system_clock::now().time_since_epoch().count() & 0xffffffffffull, next++);
+}
+
+int64_t now_s() { return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(); }
+
+void handle_completion(Engine& engine, const RequestLimits& limits, bool chat, const httplib::Request& req, httplib::Response& res) {
+    CompletionRequest r;
+    try {
+        r = completion_parse(req.body, limits, chat);
+        if (r.model != engine.model_id()) {
+            throw ApiError(404, "invalid_request_error", fmt::format("the model '{}' does not exist; this server serves '{}'", r.model, engine.model_id()),
+                           "model", "model_not_found");
+        }
+    } catch (const ApiError& e) {
+        engine.count_failure();
+        send_error(res, e);
+        return;
+    }
+    const std::string id = request_id(chat ? "chatcmpl" : "cmpl");
+    const int64_t created = now_s();
+    if (!r.stream) {
+        try {
+            const Engine::Result out = engine.complete(r, [](int64_t, const std::string&) { return true; });
+            res.set_content(dump(completion_response(r, id, created, out.choices, out.usage)), "application/json");
+        } catch (const ApiError& e) {
+            engine.count_failure();
+            send_error(res, e);
+        }
+        return;
+    }
+    // A prompt that does not fit must fail before the 200 of a stream is sent.
+    try {
+        engine.prompt_check(r);
+    } catch (const ApiError& e) {
+        engine.count_failure();
+        send_error(res, e);
+        return;
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider("text/event-stream", [&engine, r, id, created](size_t, httplib::DataSink& sink) {
+        std::vector<bool> first(static_cast<size_t>(r.n), true);
+        auto send = [&](const json& j) {
+            const std::string line = "data: " + dump(j) + "\n\n";
+            return sink.write(line.data(), line.size());
+        };
+        try {
+            const Engine::Result out = engine.complete(r, [&](int64_t c, const std::string& piece) {
+                const bool ok = send(completion_chunk(r, id, created, c, piece, "", first[static_cast<size_t>(c)], nullptr));
+                first[static_cast<size_t>(c)] = false;
+                return ok;
+            });
+            for (size_t c = 0; c < out.choices.size(); ++c) {
+                send(completion_chunk(r, id, created, static_cast<int64_t>(c), "", out.choices[c].finish_reason, first[c], nullptr));
+            }
+            send(completion_chunk(r, id, created, 0, "", "", false, &out.usage));
+        } catch (const ApiError& e) {
+            engine.count_failure();
+            send(error_json(e));
+        }
+        const std::string done = "data: [DONE]\n\n";
+        sink.write(done.data(), done.size());
+        sink.done();
+        return true;
+    });
+}
+
+}  // namespace
+
+void serve_run(const ServeOptions& o) {
+    // SIGINT and SIGTERM go to one waiting thread that stops the server; every other thread,
+    // created after this, inherits the mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-stream is a failed write, not a dead server
+
+    Engine engine(o.engine);
+    httplib::Server svr;
+    const int threads = std::max(1, o.threads);
+    svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    svr.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
+    svr.set_read_timeout(static_cast<time_t>(o.read_timeout_s), 0);
+    svr.set_keep_alive_max_count(100);
+
+    svr.set_pre_routing_handler([&o](const httplib::Request& req, httplib::Response& res) {
+        if (o.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+        const std::string auth = req.get_header_value("Authorization");
+        const std::string prefix = "Bearer ";
+        if (auth.rfind(prefix, 0) == 0 && same_secret(auth.substr(prefix.size()), o.api_key)) return httplib::Server::HandlerResponse::Unhandled;
+        send_error(res, ApiError(401, "invalid_request_error", "a valid API key is required: Authorization: Bearer KEY", "", "invalid_api_key"));
+        return httplib::Server::HandlerResponse::Handled;
+    });
+    // Errors httplib answers itself (404 of an unknown path, 413 of a large body, 400 of a
+    // malformed request) get an error object too.
+    svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return;
+        const std::string what = res.status == 404   ? fmt::format("no route {} {}", req.method, req.path)
+                                 : res.status == 413 ? std::string("the request body is too large")
+                                 : res.status == 405 ? fmt::format("{} is not allowed on {}", req.method, req.path)
+                                                     : std::string("bad request");
+        send_error(res, ApiError(res.status, "invalid_request_error", what));
+    });
+    svr.set_exception_handler([&engine](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        engine.count_failure();
+        std::string what = "internal error";
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            what = e.what();
+        } catch (...) {
+        }
+        send_error(res, ApiError(500, "server_error", what));
+    });
+
+    svr.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content(R"({"status":"ok"})", "application/json"); });
+    svr.Get("/v1/models", [&engine](const httplib::Request&, httplib::Response& res) {
+        res.set_content(dump(models_response(engine.model_id(), engine.created())), "application/json");
+    });
+    svr.Get("/v1/models/(.+)", [&engine](const httplib::Request& req, httplib::Response& res) {
+        if (req.matches[1] != engine.model_id()) {
+            send_error(res, ApiError(404, "invalid_request_error", "no such model", "model", "model_not_found"));
+            return;
+        }
+        res.set_content(dump(models_response(engine.model_id(), engine.created())["data"][0]), "application/json");
+    });
+    svr.Get("/metrics", [&engine](const httplib::Request&, httplib::Response& res) {
+        res.set_content(engine.metrics_text(), "text/plain; version=0.0.4");
+    });
+    svr.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) { handle_completion(engine, o.limits, false, req, res); });
+    svr.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) { handle_completion(engine, o.limits, true, req, res); });
+
+    int port = o.port;
+    if (port == 0) {
+        port = svr.bind_to_any_port(o.host);
+        if (port <= 0) fail("cannot bind {} (any port)", o.host);
+    } else if (!svr.bind_to_port(o.host, port)) {
+        fail("cannot bind {}:{} (in use, or not an address of this machine)", o.host, port);
+    }
+    std::printf("chronos serve: model '%s' on http://%s:%d (%s mode%s)\n", engine.model_id().c_str(), o.host.c_str(), port, o.engine.mode.c_str(),
+                o.api_key.empty() ? "" : ", API key required");
+    std::fflush(stdout);
+    std::thread waiter([&svr, stop_signals] {
+        int sig = 0;
+        sigwait(&stop_signals, &sig);
+        svr.stop();
+    });
+    svr.listen_after_bind();
+    if (waiter.joinable()) {
+        pthread_kill(waiter.native_handle(), SIGTERM);  // a listen that ended on its own leaves the waiter waiting
+        waiter.join();
+    }
+}
+
+}  // namespace chronos::server

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# `chronos serve` through HTTP, on a packed tiny model: the official openai npm client
+# (tests/openai_client.cjs); a greedy completion equal to `chronos generate` alone in exact mode;
+# the API key (401 without it, /health open); every bad request answered with its 4xx and an
+# OpenAI error object while the server keeps serving; /metrics counting what happened; SIGTERM
+# ending the server with status 0.
+# Usage: serve_cli.sh CHRONOS TEST_DATA_DIR SOURCE_DIR
+set -euo pipefail
+chronos=$1 data=$2 src=$3
+work=$(mktemp -d)
+pid=""
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+export CHRONOS_PROGRESS=0
+"$chronos" -q init --config tiny --tokenizer "$data/tokenizer.model" --seed 5 --out "$work/tiny"
+"$chronos" -q pack --model "$work/tiny"
+key=test-key-123
+"$chronos" --threads 2 serve --model "$work/tiny" --port 0 --ram-budget 50% --api-key "$key" --max-body-bytes 65536 \
+  --max-tokens-limit 600 > "$work/serve.out" 2> "$work/serve.err" &
+pid=$!
+port=""
+for _ in $(seq 1 200); do
+  port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\).*|\1|p' "$work/serve.out")
+  [ -n "$port" ] && break
+  sleep 0.05
+done
+[ -n "$port" ] || { echo "FAIL: the server did not start"; cat "$work/serve.err"; exit 1; }
+fail=0
+
+node "$src/tests/openai_client.cjs" "$src/.deps/npm" "http://127.0.0.1:$port/v1" "$key" tiny || fail=1
+
+# Greedy in exact mode: the server's completion is what `chronos generate` gives alone.
+prompt="The committee reported that the railroad"
+"$chronos" --threads 2 generate --model "$work/tiny" --prompt "$prompt" --greedy --repetition-penalty 1 --top-k 0 --top-p 1 \
+  --max-tokens 12 --ram-budget 50% > "$work/gen.txt" 2> /dev/null
+/usr/bin/python3 - "$port" "$key" "$prompt" "$work/gen.txt" <<'PY' || fail=1
+import json, sys, urllib.request, urllib.error
+port, key, prompt, gen_path = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+base = f"http://127.0.0.1:{port}"
+failed = []
+def call(path, body=None, auth=True, raw=None, method=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(base + path, data=data, method=method or ("POST" if data is not None else "GET"))
+    if auth:
+        req.add_header("Authorization", "Bearer " + key)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+def check(ok, what):
+    print(("ok: " if ok else "FAIL: ") + what)
+    if not ok:
+        failed.append(what)
+
+gen = open(gen_path).read().rstrip("\n")
+status, body = call("/v1/completions", {"model": "tiny", "prompt": prompt, "max_tokens": 12, "temperature": 0})
+text = json.loads(body)["choices"][0]["text"] if status == 200 else None
+check(status == 200 and gen == prompt + text, f"greedy completion equals `chronos generate` alone ({text!r} vs {gen[len(prompt):]!r})")
+
+check(call("/health", auth=False)[0] == 200, "/health needs no key")
+check(call("/v1/models", auth=False)[0] == 401, "/v1/models without the key: 401")
+status, body = call("/v1/completions", {"model": "tiny", "prompt": "x"}, auth=False)
+check(status == 401 and json.loads(body)["error"]["code"] == "invalid_api_key", "a completion without the key: 401 with an error object")
+
+good = {"model": "tiny", "prompt": "Hello", "max_tokens": 2}
+long_prompt = " ".join(["word"] * 700)
+bad = [
+    ("invalid JSON", None, b"{not json", 400),
+    ("wrong type of max_tokens", {"model": "tiny", "prompt": "x", "max_tokens": "ten"}, None, 400),
+    ("max_tokens above the server's bound", {"model": "tiny", "prompt": "x", "max_tokens": 100000}, None, 400),
+    ("n above the bound", {"model": "tiny", "prompt": "x", "n": 1000}, None, 400),
+    ("negative temperature", {"model": "tiny", "prompt": "x", "temperature": -1}, None, 400),
+    ("invalid UTF-8", None, b'{"model": "tiny", "prompt": "\xff\xfe"}', 400),
+    ("a prompt over the context", {"model": "tiny", "prompt": long_prompt, "max_tokens": 4}, None, 400),
+    ("an unknown model", {"model": "gpt-4", "prompt": "x"}, None, 404),
+    ("a path as the model name", {"model": "../../etc/passwd", "prompt": "x"}, None, 404),
+    ("an unknown field", {"model": "tiny", "prompt": "x", "bogus": 1}, None, 400),
+    ("chat without messages", {"model": "tiny", "messages": []}, None, 400),
+    ("a body above --max-body-bytes", None, b'{"model": "tiny", "prompt": "' + b"a" * 70000 + b'"}', 413),
+]
+for what, body, raw, want in bad:
+    path = "/v1/chat/completions" if body is not None and "messages" in body else "/v1/completions"
+    status, text = call(path, body, raw=raw)
+    try:
+        err = json.loads(text)["error"]
+        shaped = isinstance(err["message"], str) and "type" in err
+    except Exception:
+        shaped = False
+    check(status == want and shaped, f"{what}: {status} (want {want}) with an error object")
+    check(call("/v1/completions", good)[0] == 200, f"a good request after {what} succeeds")
+status, _ = call("/v1/completions/../../etc/passwd")
+check(status == 404, "a path outside the API: 404")
+status, body = call("/metrics")
+values = {l.split()[0]: float(l.split()[1]) for l in body.splitlines() if l and not l.startswith("#")}
+check(status == 200 and values.get("chronos_requests_total", 0) >= 14 and values.get("chronos_requests_failed_total", 0) >= 10
+      and values.get("chronos_completion_tokens_total", 0) > 0 and values.get("chronos_expert_bytes_read_total", 0) > 0,
+      "/metrics counts requests, failures, tokens and bytes read")
+sys.exit(1 if failed else 0)
+PY
+
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=""
+[ "$rc" = 0 ] && echo "ok: SIGTERM ends the server with status 0" || { echo "FAIL: the server ended with status $rc"; fail=1; }
+exit $fail
