@@ -114,4 +114,5 @@ bad later-from 'p["stages"][1]["from"] = "grpo"' "neither an earlier stage"
 bad unknown-stage 'p["stages"][1]["stage"] = "rlhf"' "must be one of"
 bad managed-option 'p["stages"][1]["options"]["out"] = "x"' "set by the pipeline"
 bad unknown-key 'p["stages"][1]["stepz"] = 3' "unknown key"
+bad same-out 'import os; d = os.path.dirname(sys.argv[1]) + "/same"; p["stages"][1]["out"] = d; p["stages"][2]["out"] = d' "as an earlier stage does"
 exit $fail

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `chronos serve` through HTTP, on a packed tiny model: the official openai npm client
 # (tests/openai_client.cjs); a greedy completion equal to `chronos generate` alone in exact mode;
-# the API key (401 without it, /health open); every bad request answered with its 4xx and an
+# the API key (401 without it, /health open); streaming with and without the usage chunk; a
+# request beyond the waiting bound turned away (503) while /health answers; every bad request answered with its 4xx and an
 # OpenAI error object while the server keeps serving; /metrics counting what happened; SIGTERM
 # ending the server with status 0.
 # Usage: serve_cli.sh CHRONOS TEST_DATA_DIR SOURCE_DIR
@@ -15,7 +16,7 @@ export CHRONOS_PROGRESS=0
 "$chronos" -q pack --model "$work/tiny"
 key=test-key-123
 "$chronos" --threads 2 serve --model "$work/tiny" --port 0 --ram-budget 50% --api-key "$key" --max-body-bytes 65536 \
-  --max-tokens-limit 600 > "$work/serve.out" 2> "$work/serve.err" &
+  --max-tokens-limit 600 --max-connections 3 > "$work/serve.out" 2> "$work/serve.err" &
 pid=$!
 port=""
 for _ in $(seq 1 200); do
@@ -89,6 +90,36 @@ for what, body, raw, want in bad:
         shaped = False
     check(status == want and shaped, f"{what}: {status} (want {want}) with an error object")
     check(call("/v1/completions", good)[0] == 200, f"a good request after {what} succeeds")
+# Streams: the usage chunk only when asked for (stream_options.include_usage), then [DONE].
+def stream(body):
+    req = urllib.request.Request(base + "/v1/chat/completions", data=json.dumps(body).encode(), method="POST")
+    req.add_header("Authorization", "Bearer " + key)
+    return urllib.request.urlopen(req, timeout=120)
+def events(resp):
+    out = []
+    for line in resp:
+        line = line.decode().strip()
+        if line.startswith("data: "):
+            out.append(line[6:])
+    return out
+chat = {"model": "tiny", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 6, "temperature": 0, "stream": True}
+ev = events(stream(chat))
+check(ev[-1] == "[DONE]" and all("usage" not in json.loads(e) for e in ev[:-1]), "a stream without include_usage has no usage chunk")
+ev = events(stream(dict(chat, stream_options={"include_usage": True})))
+check(ev[-1] == "[DONE]" and json.loads(ev[-2])["usage"]["completion_tokens"] > 0 and json.loads(ev[-2])["choices"] == [],
+      "with include_usage the last chunk before [DONE] carries usage and no choice")
+
+# --max-connections 3 lets one request wait for the model: a second one while a stream holds it
+# is turned away with 503, and /health still answers.
+held = stream(dict(chat, max_tokens=300, messages=[{"role": "user", "content": "Tell me a long story."}]))
+first = held.readline()
+status, body = call("/v1/completions", good)
+check(status == 503 and json.loads(body)["error"]["code"] == "server_busy", f"a request beyond the waiting bound: {status} (want 503)")
+check(call("/health", auth=False)[0] == 200, "/health answers while a stream holds the model")
+rest = events(held)
+check(first.startswith(b"data: ") and rest[-1] == "[DONE]", "the held stream completes")
+check(call("/v1/completions", good)[0] == 200, "a good request after the stream ends succeeds")
+
 status, _ = call("/v1/completions/../../etc/passwd")
 check(status == 404, "a path outside the API: 404")
 status, body = call("/metrics")

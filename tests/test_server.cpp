@@ -41,9 +41,14 @@ TEST(ServerProtocol, ParsesACompletionAndAChat) {
     ASSERT_EQ(c.messages.size(), 2u);
     EXPECT_EQ(c.messages[1].content, "ab");
     EXPECT_EQ(c.stop, (std::vector<std::string>{"END"}));
-    EXPECT_EQ(c.max_tokens, 16);  // the default
-    // An array of one prompt is a prompt; max_completion_tokens counts as max_tokens.
+    EXPECT_EQ(c.max_tokens, RequestLimits{}.max_tokens);  // chat: the server's bound, lowered to the context by the engine
+    EXPECT_FALSE(c.max_tokens_given);
+    EXPECT_EQ(completion_parse(R"({"model": "m", "prompt": "x"})", RequestLimits{}, false).max_tokens, 16);  // completions: OpenAI's 16
+    // An array of one prompt is a prompt; max_completion_tokens counts as max_tokens (unless null).
     EXPECT_EQ(completion_parse(R"({"model": "m", "prompt": ["x"], "max_completion_tokens": 3})", RequestLimits{}, false).max_tokens, 3);
+    EXPECT_EQ(completion_parse(R"({"model": "m", "prompt": "x", "max_completion_tokens": null, "max_tokens": 4})", RequestLimits{}, false).max_tokens, 4);
+    EXPECT_TRUE(completion_parse(R"({"model": "m", "prompt": "x", "stream": true, "stream_options": {"include_usage": true}})", RequestLimits{}, false)
+                    .include_usage);
 }
 
 TEST(ServerProtocol, RefusesEachBadFieldWithItsParameter) {
@@ -62,6 +67,9 @@ TEST(ServerProtocol, RefusesEachBadFieldWithItsParameter) {
         {R"({"model": "m", "prompt": "x", "max_tokens": 1.5})", false, "max_tokens"},
         {R"({"model": "m", "prompt": "x", "temperature": 2.5})", false, "temperature"},
         {R"({"model": "m", "prompt": "x", "top_p": 0})", false, "top_p"},
+        {R"({"model": "m", "prompt": "x", "top_p": 1e-50})", false, "top_p"},
+        {R"({"model": "m", "prompt": "x", "stream_options": {"include_usage": true}})", false, "stream_options"},
+        {R"({"model": "m", "messages": [{"role": "user", "content": [{"type": 3, "text": "a"}]}]})", true, "messages"},
         {R"({"model": "m", "prompt": "x", "n": 9})", false, "n"},
         {R"({"model": "m", "prompt": "x", "stop": ["a", "b", "c", "d", "e"]})", false, "stop"},
         {R"({"model": "m", "prompt": "x", "stop": [""]})", false, "stop"},

@@ -41,6 +41,7 @@ void cmd_inspect_register(CLI::App& app);
 void cmd_generate_register(CLI::App& app);
 void cmd_tune_register(CLI::App& app);
 void cmd_pipeline_register(CLI::App& app);
+void cmd_estimate_register(CLI::App& app);
 // `chronos serve`, registered by chronos-serve (main_serve.cpp).
 void cmd_serve_register(CLI::App& app);
 // `chronos bench offload` and `chronos bench policy`, registered under the bench subcommand.

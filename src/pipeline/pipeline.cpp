@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "core/error.h"
@@ -72,6 +74,9 @@ std::vector<StageDirs> stage_dirs(const PipelineConfig& pc, const std::string& o
         x.teacher = ref(s.teacher, s.teacher_is_stage);
         x.reward_model = ref(s.reward_model, s.reward_model_is_stage);
         by_name[s.name] = x.out;
+        for (const StageDirs& earlier : d) {
+            if (fs::weakly_canonical(earlier.out) == fs::weakly_canonical(x.out)) fail("{}: stage {} writes to {}, as an earlier stage does", pc.path, s.name, x.out);
+        }
         d.push_back(x);
     }
     return d;
@@ -130,26 +135,36 @@ struct LogSummary {
     double objective = NAN, tok_s = NAN, rollout_tok_s = NAN;
 };
 
+double number_or_nan(const json& j, const char* key) { return j.contains(key) && j[key].is_number() ? j[key].get<double>() : NAN; }
+
 LogSummary log_summary(const std::string& path) {
     LogSummary r;
     std::ifstream f(path);
     std::string line;
-    std::vector<json> rows;
+    // By step: a resumed stage appends the steps after its last checkpoint again; the later
+    // record of a step is the one its checkpoint holds.
+    std::map<int64_t, json> by_step;
     while (std::getline(f, line)) {
         json j = json::parse(line, nullptr, false);
-        if (j.is_object() && j.contains("step") && j.contains("tokens") && j.contains("seconds")) rows.push_back(std::move(j));
+        if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && std::isfinite(number_or_nan(j, "tokens")) &&
+            std::isfinite(number_or_nan(j, "seconds"))) {
+            by_step[j["step"].get<int64_t>()] = std::move(j);
+        }
     }
+    std::vector<json> rows;
+    for (auto& [step, j] : by_step) rows.push_back(std::move(j));
     if (rows.empty()) return r;
     r.last = rows.back();
-    r.objective = r.last.value("objective", r.last.value("ce", NAN));
+    r.objective = r.last.contains("objective") ? number_or_nan(r.last, "objective") : number_or_nan(r.last, "ce");
     const size_t skip = rows.size() > 5 ? 5 : rows.size() > 1 ? 1 : 0;
     double tokens = 0, seconds = 0, rollout_tokens = 0, rollout_seconds = 0;
     for (size_t i = skip; i < rows.size(); ++i) {
-        tokens += rows[i]["tokens"].get<double>() - (i > 0 ? rows[i - 1]["tokens"].get<double>() : 0.0);
-        seconds += rows[i]["seconds"].get<double>();
-        if (rows[i].value("rollout_tok_s", 0.0) > 0) {
-            rollout_tokens += rows[i]["rollout_tokens"].get<double>();
-            rollout_seconds += rows[i]["rollout_tokens"].get<double>() / rows[i]["rollout_tok_s"].get<double>();
+        tokens += number_or_nan(rows[i], "tokens") - (i > 0 ? number_or_nan(rows[i - 1], "tokens") : 0.0);
+        seconds += number_or_nan(rows[i], "seconds");
+        const double rt = number_or_nan(rows[i], "rollout_tok_s"), rn = number_or_nan(rows[i], "rollout_tokens");
+        if (std::isfinite(rt) && rt > 0 && std::isfinite(rn)) {
+            rollout_tokens += rn;
+            rollout_seconds += rn / rt;
         }
     }
     if (seconds > 0) r.tok_s = tokens / seconds;
@@ -176,7 +191,7 @@ std::string model_key(const std::string& dir) {
     return fmt::format("{}:{}", fs::file_size(w), fs::last_write_time(w).time_since_epoch().count());
 }
 
-// The held-out figures of one model, cached in OUT/eval/NAME.json against the model's size and
+// The held-out figures of one model, cached in OUT/.eval/NAME.json against the model's size and
 // time and the eval settings.
 json stage_figures(const PipelineConfig& pc, const std::string& name, const std::string& model, const std::string& reference,
                    const std::string& eval_dir, const std::string& self, const std::string& threads) {
@@ -254,11 +269,11 @@ json pipeline_run(const PipelineOptions& o) {
     const PipelineConfig pc = pipeline_config_load(o.config);
     const std::string out = !o.out.empty() ? o.out : !pc.out.empty() ? pc.out : "runs/" + (pc.name.empty() ? std::string("pipeline") : pc.name);
     if (!file_exists(pc.tokenizer)) fail("{}: tokenizer {} does not exist", o.config, pc.tokenizer);
+    const std::vector<StageDirs> dirs = stage_dirs(pc, out);  // checked before anything is created
     dir_create(out);
     PipelineLock lock(out);
     const std::string self = tune::self_executable();
     const std::string threads = std::to_string(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-    const std::vector<StageDirs> dirs = stage_dirs(pc, out);
     const size_t n = pc.stages.size();
 
     for (size_t i = 0; i < n; ++i) {
@@ -293,7 +308,7 @@ json pipeline_run(const PipelineOptions& o) {
         if (pc.stages[i].stage == "pretrain") pretrained = dirs[i].out;
     }
     if (pretrained.empty()) pretrained = dirs[0].from;
-    const std::string eval_dir = out + "/eval";
+    const std::string eval_dir = out + "/.eval";  // a stage may be called "eval"; no stage name starts with a dot
     dir_create(eval_dir);
     std::printf("\n== held-out figures ==\n");
     std::fflush(stdout);
@@ -309,6 +324,7 @@ json pipeline_run(const PipelineOptions& o) {
         json row = stage_figures(pc, s.name, model, reference, eval_dir, self, threads);
         const LogSummary log = log_summary(model + ".log.jsonl");
         row["name"] = s.name;
+        // A diverged stage logs NaN (null in JSON): the table says so instead of failing.
         row["stage"] = s.stage;
         row["model"] = model;
         row["steps"] = stage_steps(s);

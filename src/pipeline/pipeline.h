@@ -6,12 +6,12 @@
 // printed before it starts), so a stage's checkpoints are the pipeline's state: a rerun skips a
 // stage whose checkpoint reached its steps and resumes (--resume) one that stopped part-way;
 // killed at any point, the pipeline loses at most the last save interval. Evaluations are child
-// processes too (`chronos eval responses|reward|routing --json`), cached beside the outputs and
+// processes too (`chronos eval responses|reward|routing --json`), cached in OUT/.eval and
 // redone when a model changes.
 //
 //     chronos::PipelineOptions o;
 //     o.config = "configs/pipeline-tiny.json";
-//     nlohmann::json table = chronos::pipeline_run(o);  // also OUT/pipeline.json and pipeline.md
+//     nlohmann::json table = chronos::pipeline_run(o);  // also OUT/pipeline.json and pipeline.txt
 #pragma once
 
 #include <nlohmann/json.hpp>

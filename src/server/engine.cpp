@@ -13,17 +13,18 @@ namespace chronos::server {
 
 namespace {
 
-// The longest prefix of text[0, n) that ends on a whole UTF-8 character: a token can end in
-// the middle of one, and a client must never be sent half of it.
-size_t utf8_boundary(const std::string& text, size_t n) {
-    size_t i = n;
-    // Step back over at most 3 continuation bytes to the lead byte of the last character.
-    size_t back = 0;
+// How much of text[0, n) can be shown for good. A token can end in the middle of a character:
+// the tokenizer then decodes the incomplete bytes to U+FFFD, which the next token may turn into
+// the character they begin. So trailing U+FFFDs and an incomplete UTF-8 sequence wait.
+size_t stable_prefix(const std::string& text, size_t n) {
+    static const std::string kReplacement = "\xEF\xBF\xBD";
+    while (n >= 3 && text.compare(n - 3, 3, kReplacement) == 0) n -= 3;
+    size_t i = n, back = 0;
     while (i > 0 && back < 4 && (static_cast<unsigned char>(text[i - 1]) & 0xC0) == 0x80) --i, ++back;
     if (i == 0) return n;
     const unsigned char lead = static_cast<unsigned char>(text[i - 1]);
     const size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    return need == back + 1 || need == 1 ? n : i - 1;
+    return need == 1 || need == back + 1 ? n : i - 1;
 }
 
 }  // namespace
@@ -46,10 +47,13 @@ StopScan stop_scan(const std::string& text, const std::vector<std::string>& stop
     return s;
 }
 
-Engine::Engine(const EngineOptions& options) : o_(options) {
+Engine::Engine(const EngineOptions& options, int max_waiting) : o_(options), max_waiting_(std::max(1, max_waiting)) {
     model_ = std::make_unique<rt::Model>(o_.model_dir);
     if (model_->tokenizer_path.empty()) fail("{} has no tokenizer.model", o_.model_dir);
     tok_ = std::make_unique<Tokenizer>(model_->tokenizer_path);
+    if (tok_->vocab_size() != model_->config.vocab_size) {
+        fail("{}: the tokenizer has {} pieces, the model a vocabulary of {}", o_.model_dir, tok_->vocab_size(), model_->config.vocab_size);
+    }
     id_ = !o_.model_id.empty() ? o_.model_id : std::filesystem::path(o_.model_dir).lexically_normal().filename().string();
     if (id_.empty()) id_ = std::filesystem::path(o_.model_dir).lexically_normal().parent_path().filename().string();
     created_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -67,6 +71,20 @@ Engine::Engine(const EngineOptions& options) : o_(options) {
 
 Engine::~Engine() = default;
 
+EngineTicket::EngineTicket(Engine& engine) {
+    if (engine.waiting_.fetch_add(1) < engine.max_waiting_) {
+        engine_ = &engine;
+    } else {
+        engine.waiting_.fetch_sub(1);
+    }
+}
+
+EngineTicket::EngineTicket(EngineTicket&& other) noexcept : engine_(other.engine_) { other.engine_ = nullptr; }
+
+EngineTicket::~EngineTicket() {
+    if (engine_) engine_->waiting_.fetch_sub(1);
+}
+
 int64_t Engine::context() const { return model_->config.max_position_embeddings; }
 
 void Engine::count_failure() {
@@ -79,7 +97,7 @@ std::vector<int32_t> Engine::prompt_check(const CompletionRequest& r) const {
     if (prompt.empty()) throw ApiError(400, "invalid_request_error", "the prompt is empty after tokenization", r.chat ? "messages" : "prompt");
     const int64_t ctx = context(), np = static_cast<int64_t>(prompt.size());
     // The last generated token needs no position of its own: prompt + max_tokens - 1 positions.
-    if (np > ctx || r.max_tokens > ctx - np + 1) {
+    if (np > ctx || (r.max_tokens_given && r.max_tokens > ctx - np + 1)) {
         throw ApiError(400, "invalid_request_error",
                        fmt::format("the prompt has {} tokens and max_tokens is {}: the model's context of {} tokens leaves room for {}", np,
                                    r.max_tokens, ctx, std::max<int64_t>(ctx - np + 1, 0)),
@@ -91,6 +109,8 @@ std::vector<int32_t> Engine::prompt_check(const CompletionRequest& r) const {
 Engine::Result Engine::complete(const CompletionRequest& r, const std::function<bool(int64_t, const std::string&)>& on_piece) {
     const std::vector<int32_t> prompt = prompt_check(r);
     const int64_t np = static_cast<int64_t>(prompt.size());
+    // Without max_tokens: the request's default, as far as the context allows.
+    const int64_t max_tokens = r.max_tokens_given ? r.max_tokens : std::min(r.max_tokens, context() - np + 1);
     const int32_t stop_token = r.chat ? kTokenImEnd : kTokenEndOfText;
     const std::string base = tok_->decode(prompt);
     Result res;
@@ -105,22 +125,24 @@ Engine::Result Engine::complete(const CompletionRequest& r, const std::function<
         so.seed = r.has_seed ? r.seed + static_cast<uint64_t>(c) : std::random_device{}();
         rt::Sampler sampler(so, model_->config.vocab_size);
         std::vector<int32_t> ids = prompt;
-        std::string text;
-        size_t shown = 0;
+        std::string text, sent;  // the reply so far, and what of it went to on_piece
         bool stopped = false, cancelled = false;
+        // Sends text[sent.size(), upto) if text still begins with what was sent (a decode of
+        // more tokens can rewrite a held-back tail, never what stable_prefix let through).
         auto emit = [&](size_t upto) {
-            if (upto > shown && !cancelled) {
-                if (!on_piece(c, text.substr(shown, upto - shown))) cancelled = true;
-                shown = upto;
-            }
+            if (upto <= sent.size() || cancelled || text.compare(0, sent.size(), sent) != 0) return;
+            if (!on_piece(c, text.substr(sent.size(), upto - sent.size()))) cancelled = true;
+            sent = text.substr(0, upto);
         };
         rt::GenerateOptions go;
-        go.max_tokens = r.max_tokens;
+        go.max_tokens = max_tokens;
         go.stop_token = stop_token;
         const rt::GenerateResult g = rt::generate(*session_, sampler, prompt, go, [&](int32_t id) {
-            if (id == stop_token) {
+            // The end of the turn (or text) ends the reply; so does any other control token,
+            // which would otherwise reach the client spelled out ("<|im_start|>").
+            if (id == stop_token || tok_->is_control(id)) {
                 stopped = true;
-                return true;
+                return id == stop_token;
             }
             ids.push_back(id);
             // Pieces join with spaces only a decode of the whole text gets right.
@@ -132,7 +154,7 @@ Engine::Result Engine::complete(const CompletionRequest& r, const std::function<
                 stopped = true;
                 return false;
             }
-            emit(utf8_boundary(text, sc.safe));
+            emit(stable_prefix(text, sc.safe));
             return !cancelled && std::chrono::steady_clock::now() < deadline;
         });
         emit(text.size());
@@ -173,7 +195,7 @@ std::string Engine::metrics_text() {
     metric("chronos_requests_failed_total", "counter", "requests answered with an error", static_cast<double>(c.requests_failed));
     metric("chronos_prompt_tokens_total", "counter", "prompt tokens processed", static_cast<double>(c.prompt_tokens));
     metric("chronos_completion_tokens_total", "counter", "tokens generated", static_cast<double>(c.completion_tokens));
-    metric("chronos_generation_tokens_per_second", "gauge", "tokens generated per second of generation, since start",
+    metric("chronos_generation_tokens_per_second", "gauge", "tokens generated per second of generation (prefill included), since start",
            c.decode_s > 0 ? static_cast<double>(c.completion_tokens) / c.decode_s : 0.0);
     metric("chronos_expert_hits_total", "counter", "decode expert lookups whose read was complete", static_cast<double>(m.hits));
     metric("chronos_expert_misses_total", "counter", "decode expert lookups that were not resident", static_cast<double>(m.misses));

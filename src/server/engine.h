@@ -39,7 +39,8 @@ struct EngineCounters {
 
 class Engine {
 public:
-    explicit Engine(const EngineOptions& options);
+    // max_waiting: requests that may wait for the session at once (more are turned away: 503).
+    Engine(const EngineOptions& options, int max_waiting);
     ~Engine();
 
     const std::string& model_id() const { return id_; }
@@ -63,7 +64,10 @@ public:
     void count_failure();
 
 private:
+    friend class EngineTicket;
     EngineOptions o_;
+    int max_waiting_ = 1;
+    std::atomic<int> waiting_{0};  // requests holding a ticket (generating or waiting to)
     std::string id_;
     int64_t created_ = 0;
     std::unique_ptr<rt::Model> model_;
@@ -75,6 +79,22 @@ private:
     EngineCounters counters_;
     rt::Metrics session_metrics_;  // the session's, as of the last finished request
     uint64_t resident_bytes_ = 0, pool_bytes_ = 0;
+};
+
+// A place in the queue for the session, held for as long as a request may generate (a stream
+// keeps it until its last event): admitted() is false when max_waiting requests hold one.
+class EngineTicket {
+public:
+    explicit EngineTicket(Engine& engine);
+    EngineTicket(EngineTicket&& other) noexcept;
+    EngineTicket(const EngineTicket&) = delete;
+    EngineTicket& operator=(const EngineTicket&) = delete;
+    EngineTicket& operator=(EngineTicket&&) = delete;
+    ~EngineTicket();
+    bool admitted() const { return engine_ != nullptr; }
+
+private:
+    Engine* engine_ = nullptr;
 };
 
 // Where in `text` a stop sequence first begins (npos: none), and how much of text is safe to

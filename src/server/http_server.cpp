@@ -53,6 +53,14 @@ void handle_completion(Engine& engine, const RequestLimits& limits, bool chat, c
         send_error(res, e);
         return;
     }
+    // Requests wait for the one session; past the bound they are turned away, so that a worker
+    // thread always remains for /health, /metrics and quick refusals.
+    EngineTicket ticket(engine);
+    if (!ticket.admitted()) {
+        engine.count_failure();
+        send_error(res, ApiError(503, "server_error", "the server is busy: too many requests are waiting; retry later", "", "server_busy"));
+        return;
+    }
     const std::string id = request_id(chat ? "chatcmpl" : "cmpl");
     const int64_t created = now_s();
     if (!r.stream) {
@@ -74,7 +82,8 @@ void handle_completion(Engine& engine, const RequestLimits& limits, bool chat, c
         return;
     }
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider("text/event-stream", [&engine, r, id, created](size_t, httplib::DataSink& sink) {
+    auto held = std::make_shared<EngineTicket>(std::move(ticket));  // the stream keeps its place until it ends
+    res.set_chunked_content_provider("text/event-stream", [&engine, r, id, created, held](size_t, httplib::DataSink& sink) {
         std::vector<bool> first(static_cast<size_t>(r.n), true);
         auto send = [&](const json& j) {
             const std::string line = "data: " + dump(j) + "\n\n";
@@ -89,10 +98,18 @@ void handle_completion(Engine& engine, const RequestLimits& limits, bool chat, c
             for (size_t c = 0; c < out.choices.size(); ++c) {
                 send(completion_chunk(r, id, created, static_cast<int64_t>(c), "", out.choices[c].finish_reason, first[c], nullptr));
             }
-            send(completion_chunk(r, id, created, 0, "", "", false, &out.usage));
+            if (r.include_usage) send(completion_chunk(r, id, created, 0, "", "", false, &out.usage));
         } catch (const ApiError& e) {
             engine.count_failure();
             send(error_json(e));
+        } catch (const std::exception& e) {
+            // The 200 is sent: the failure goes down the stream as an error event. Nothing may
+            // escape this callback, which httplib runs outside its exception handler.
+            engine.count_failure();
+            send(error_json(ApiError(500, "server_error", e.what())));
+        } catch (...) {
+            engine.count_failure();
+            send(error_json(ApiError(500, "server_error", "internal error")));
         }
         const std::string done = "data: [DONE]\n\n";
         sink.write(done.data(), done.size());
@@ -104,17 +121,38 @@ void handle_completion(Engine& engine, const RequestLimits& limits, bool chat, c
 }  // namespace
 
 void serve_run(const ServeOptions& o) {
-    // SIGINT and SIGTERM go to one waiting thread that stops the server; every other thread,
-    // created after this, inherits the mask.
+    ::signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-stream is a failed write, not a dead server
+    // SIGINT and SIGTERM go to one waiting thread; every thread created after this (OpenMP's,
+    // httplib's workers) inherits the mask. While the model loads a signal ends the process
+    // at once (nothing to clean up); once the server is up, it stops the server.
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-    ::signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-stream is a failed write, not a dead server
-
-    Engine engine(o.engine);
     httplib::Server svr;
+    enum State { loading, serving, leaving };
+    std::atomic<int> state{loading};
+    std::atomic<bool> listen_done{false};
+    std::thread waiter([&svr, &state, &listen_done, stop_signals] {
+        int sig = 0;
+        sigwait(&stop_signals, &sig);
+        if (state.load() == leaving) return;
+        if (state.load() == loading) std::_Exit(128 + sig);
+        // stop() before listen has started would be lost: wait for it to run (or to have ended).
+        while (!svr.is_running() && !listen_done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        svr.stop();
+    });
+    struct JoinWaiter {  // on every way out (a failed load or bind too): wake the waiter, join it
+        std::thread& t;
+        std::atomic<int>& state;
+        ~JoinWaiter() {
+            state = leaving;
+            pthread_kill(t.native_handle(), SIGTERM);
+            t.join();
+        }
+    } join_waiter{waiter, state};
+    Engine engine(o.engine, std::max(1, o.threads - 2));
     const int threads = std::max(1, o.threads);
     svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     svr.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
@@ -178,16 +216,9 @@ void serve_run(const ServeOptions& o) {
     std::printf("chronos serve: model '%s' on http://%s:%d (%s mode%s)\n", engine.model_id().c_str(), o.host.c_str(), port, o.engine.mode.c_str(),
                 o.api_key.empty() ? "" : ", API key required");
     std::fflush(stdout);
-    std::thread waiter([&svr, stop_signals] {
-        int sig = 0;
-        sigwait(&stop_signals, &sig);
-        svr.stop();
-    });
+    state = serving;
     svr.listen_after_bind();
-    if (waiter.joinable()) {
-        pthread_kill(waiter.native_handle(), SIGTERM);  // a listen that ended on its own leaves the waiter waiting
-        waiter.join();
-    }
+    listen_done = true;
 }
 
 }  // namespace chronos::server

@@ -10,7 +10,8 @@
 // Bounds: the body size, max_tokens, n, stop sequences, concurrent connections (the worker
 // threads; more wait in the kernel's accept queue) and the time a request may generate. With
 // an API key every endpoint but /health needs `Authorization: Bearer KEY` (401 otherwise).
-// Every error is an OpenAI error object with a 4xx status, and the server keeps serving.
+// Every error is an OpenAI error object: a 4xx for what the request did wrong, 503 when too many
+// requests already wait for the model, 500 for a failure of the server's own; it keeps serving.
 //
 //     chronos::server::ServeOptions o;
 //     o.engine.model_dir = "runs/small";

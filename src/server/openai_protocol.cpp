@@ -113,7 +113,9 @@ CompletionRequest completion_parse(const std::string& body, const RequestLimits&
             }
             if (m["content"].is_array()) {  // the content-parts form: text parts only
                 for (const json& part : m["content"]) {
-                    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text")) bad(where + "only text content parts are supported", "messages");
+                    if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text")) {
+                        bad(where + "only text content parts are supported", "messages");
+                    }
                     cm.content += string_field(part, "text", where);
                 }
             } else {
@@ -134,12 +136,17 @@ CompletionRequest completion_parse(const std::string& body, const RequestLimits&
         }
         if (j.contains("messages")) bad("'messages' belongs to /v1/chat/completions", "messages");
     }
-    const char* max_key = j.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-    if (j.contains(max_key) && !j[max_key].is_null()) r.max_tokens = int_field(j, max_key, 1, limits.max_tokens);
+    if (chat) r.max_tokens = limits.max_tokens;  // OpenAI's chat has no default limit: the server's bound
+    const char* max_key = j.contains("max_completion_tokens") && !j["max_completion_tokens"].is_null() ? "max_completion_tokens" : "max_tokens";
+    if (j.contains(max_key) && !j[max_key].is_null()) {
+        r.max_tokens = int_field(j, max_key, 1, limits.max_tokens);
+        r.max_tokens_given = true;
+    }
     if (j.contains("temperature") && !j["temperature"].is_null()) r.temperature = number_field(j, "temperature", 0, 2);
     if (j.contains("top_p") && !j["top_p"].is_null()) {
         r.top_p = number_field(j, "top_p", 0, 1);
-        if (r.top_p <= 0) bad("'top_p' must be above 0", "top_p");
+        // The sampler works in float: a mass that rounds to 0 there keeps nothing.
+        if (!(static_cast<float>(r.top_p) > 0.0f)) bad("'top_p' must be above 0", "top_p");
     }
     if (j.contains("seed") && !j["seed"].is_null()) {
         if (!j["seed"].is_number_integer()) bad("'seed' must be an integer", "seed");
@@ -167,6 +174,15 @@ CompletionRequest completion_parse(const std::string& body, const RequestLimits&
     if (j.contains("stream") && !j["stream"].is_null()) {
         if (!j["stream"].is_boolean()) bad("'stream' must be true or false", "stream");
         r.stream = j["stream"].get<bool>();
+    }
+    if (j.contains("stream_options") && !j["stream_options"].is_null()) {
+        const json& so = j["stream_options"];
+        if (!so.is_object()) bad("'stream_options' must be an object", "stream_options");
+        for (const auto& [k, v] : so.items()) {
+            if (k != "include_usage" || !v.is_boolean()) bad("'stream_options' takes include_usage: true or false", "stream_options");
+        }
+        if (!r.stream) bad("'stream_options' needs \"stream\": true", "stream_options");
+        r.include_usage = so.value("include_usage", false);
     }
     return r;
 }

@@ -39,13 +39,15 @@ struct CompletionRequest {
     std::string model;
     std::string prompt;                 // completions
     std::vector<ChatMessage> messages;  // chat
-    int64_t max_tokens = 16;
+    int64_t max_tokens = 16;            // completions: 16 unless given; chat: the server's bound
+    bool max_tokens_given = false;      // else the context may lower the default
     double temperature = 1.0, top_p = 1.0;
     bool has_seed = false;
     uint64_t seed = 0;
     std::vector<std::string> stop;
     int64_t n = 1;
     bool stream = false;
+    bool include_usage = false;         // stream_options.include_usage: a last chunk with usage
 };
 CompletionRequest completion_parse(const std::string& body, const RequestLimits& limits, bool chat);
 

@@ -64,14 +64,16 @@ GrpoLoss loss_grpo(const torch::Tensor& logp, const torch::Tensor& old_logp, con
                    const torch::Tensor& advantages, double clip_eps, double beta) {
     torch::Tensor m = mask.to(logp.scalar_type());                         // [N, T]
     torch::Tensor count = m.sum(-1);                                       // [N]
-    torch::Tensor ratio = torch::exp(logp - old_logp.detach());            // [N, T]
+    // Differences zeroed where nothing counts: a prompt or pad position far off the sampling
+    // policy could overflow exp() to inf, and inf * 0 would make the loss NaN.
+    torch::Tensor ratio = torch::exp((logp - old_logp.detach()) * m);      // [N, T]
     torch::Tensor a = advantages.detach().to(logp.scalar_type()).unsqueeze(1);
     torch::Tensor surrogate = torch::min(ratio * a, ratio.clamp(1 - clip_eps, 1 + clip_eps) * a);
     torch::Tensor per_token = -surrogate;
     torch::Tensor k3 = torch::zeros_like(logp);
     if (beta > 0 || ref_logp.defined()) {
         TORCH_CHECK(ref_logp.defined(), "GRPO's KL term needs the reference's log-probs");
-        torch::Tensor d = ref_logp.detach() - logp;  // log(pi_ref / pi)
+        torch::Tensor d = (ref_logp.detach() - logp) * m;  // log(pi_ref / pi) on the counted tokens
         k3 = torch::exp(d) - d - 1;
         if (beta > 0) per_token = per_token + beta * k3;
     }

@@ -25,7 +25,8 @@ RolloutGroup decode_rows(ChronosModel& model, const std::vector<std::vector<int3
     const int64_t R = static_cast<int64_t>(prompts.size());
     const int64_t P = static_cast<int64_t>(prompts[0].size());
     for (const auto& p : prompts) CHRONOS_ASSERT(static_cast<int64_t>(p.size()) == P, "decode_rows takes prompts of one length");
-    if (P + o.max_new_tokens > model->config.max_position_embeddings) {
+    // The last sampled token needs no position of its own: P + max_new_tokens - 1 positions.
+    if (P + o.max_new_tokens - 1 > model->config.max_position_embeddings) {
         fail("a prompt of {} tokens + {} new tokens exceeds the model's max_position_embeddings {}", P, o.max_new_tokens,
              model->config.max_position_embeddings);
     }
