@@ -148,7 +148,8 @@ LogSummary log_summary(const std::string& path) {
         json j = json::parse(line, nullptr, false);
         if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && std::isfinite(number_or_nan(j, "tokens")) &&
             std::isfinite(number_or_nan(j, "seconds"))) {
-            by_step[j["step"].get<int64_t>()] = std::move(j);
+            const int64_t step = j["step"].get<int64_t>();
+            by_step[step] = std::move(j);
         }
     }
     std::vector<json> rows;
