@@ -15,16 +15,9 @@ export CHRONOS_PROGRESS=0
 "$chronos" -q init --config tiny --tokenizer "$data/tokenizer.model" --seed 5 --out "$work/tiny"
 "$chronos" -q pack --model "$work/tiny"
 key=test-key-123
-"$chronos" --threads 2 serve --model "$work/tiny" --port 0 --ram-budget 50% --api-key "$key" --max-body-bytes 65536 \
-  --max-tokens-limit 600 --max-connections 3 > "$work/serve.out" 2> "$work/serve.err" &
-pid=$!
-port=""
-for _ in $(seq 1 200); do
-  port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\).*|\1|p' "$work/serve.out")
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "FAIL: the server did not start"; cat "$work/serve.err"; exit 1; }
+source "$(dirname "$0")/serve_start.sh"
+serve_start "$work" "$chronos" --model "$work/tiny" --ram-budget 50% --api-key "$key" --max-body-bytes 65536 \
+  --max-tokens-limit 600 --max-connections 3
 fail=0
 
 node "$src/tests/openai_client.cjs" "$src/.deps/npm" "http://127.0.0.1:$port/v1" "$key" tiny || fail=1

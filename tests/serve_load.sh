@@ -14,15 +14,8 @@ export CHRONOS_PROGRESS=0
 "$chronos" -q init --config tiny --tokenizer "$data/tokenizer.model" --seed 5 --out "$work/tiny"
 "$chronos" -q pack --model "$work/tiny"
 # 32 connections may all wait for the model: --max-connections leaves two workers beyond them.
-"$chronos" --threads 2 serve --model "$work/tiny" --port 0 --ram-budget 50% --max-connections 34 > "$work/serve.out" 2> "$work/serve.err" &
-pid=$!
-port=""
-for _ in $(seq 1 200); do
-  port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\).*|\1|p' "$work/serve.out")
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "FAIL: the server did not start"; cat "$work/serve.err"; exit 1; }
+source "$(dirname "$0")/serve_start.sh"
+serve_start "$work" "$chronos" --model "$work/tiny" --ram-budget 50% --max-connections 34
 # The server runs as chronos-serve (chronos execs it): the same pid.
 /usr/bin/python3 - "$port" "$pid" "$data/prepared/pretrain.test.jsonl" "$seconds" <<'PY'
 import json, sys, threading, time, urllib.request, urllib.error

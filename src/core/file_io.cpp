@@ -2,6 +2,7 @@
 #include "core/file_io.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -167,5 +168,16 @@ void MappedFile::release() {
     data_ = nullptr;
     size_ = 0;
 }
+
+FileLock::FileLock(const std::string& path, const std::string& busy) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) fail("cannot create {}: {}", path, std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd_);
+        fail("{}", busy);
+    }
+}
+
+FileLock::~FileLock() { ::close(fd_); }
 
 }  // namespace chronos

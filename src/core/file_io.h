@@ -20,6 +20,20 @@ bool dir_exists(const std::string& path);
 // mkdir -p; throws on failure.
 void dir_create(const std::string& path);
 
+// An exclusive lock (flock) on `path`, created if missing, held for the object's lifetime and
+// dropped by the kernel when the process dies, kill -9 too. Fails with `busy` when another
+// process holds it: one tuner per study, one pipeline per folder.
+class FileLock {
+public:
+    FileLock(const std::string& path, const std::string& busy);
+    ~FileLock();
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+
+private:
+    int fd_ = -1;
+};
+
 // A file being written for an atomic replace. Call commit() to publish it; if the object is
 // destroyed without commit(), the temporary file is removed and `path` is untouched.
 class AtomicFile {

@@ -1,8 +1,6 @@
 // pipeline.cpp: running the stages of a pipeline file and measuring their models (pipeline.h).
 #include "pipeline/pipeline.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -27,25 +25,6 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-// An exclusive lock on OUT/pipeline.lock while the pipeline runs: two pipelines on one folder
-// would resume the same checkpoint twice. The kernel drops it when the process dies.
-class PipelineLock {
-public:
-    explicit PipelineLock(const std::string& dir) {
-        const std::string path = dir + "/pipeline.lock";
-        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd_ < 0) fail("cannot create {}", path);
-        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-            ::close(fd_);
-            fail("another chronos pipeline is running in {} (it holds {})", dir, path);
-        }
-    }
-    ~PipelineLock() { ::close(fd_); }
-
-private:
-    int fd_ = -1;
-};
 
 // Runs one command to its end; stdout to `stdout_path` (empty: ours). Returns its exit status.
 int child_run(const std::vector<std::string>& argv, const std::string& stdout_path) {
@@ -272,7 +251,8 @@ json pipeline_run(const PipelineOptions& o) {
     if (!file_exists(pc.tokenizer)) fail("{}: tokenizer {} does not exist", o.config, pc.tokenizer);
     const std::vector<StageDirs> dirs = stage_dirs(pc, out);  // checked before anything is created
     dir_create(out);
-    PipelineLock lock(out);
+    // Two pipelines on one folder would resume the same checkpoint twice.
+    FileLock lock(out + "/pipeline.lock", fmt::format("another chronos pipeline is running in {} (it holds {}/pipeline.lock)", out, out));
     const std::string self = tune::self_executable();
     const std::string threads = std::to_string(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     const size_t n = pc.stages.size();

@@ -1,8 +1,6 @@
 // tune.cpp: the study loop of `chronos tune` (tune.h): sample, run, record, resume.
 #include "tune/tune.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,25 +30,6 @@ namespace fs = std::filesystem;
 namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
-
-// An exclusive lock on DIR/lock for as long as the tuner runs: two tuners on one study would
-// number their trials over each other. The kernel drops it when the process dies, kill -9 too.
-class StudyLock {
-public:
-    explicit StudyLock(const std::string& dir) {
-        const std::string path = dir + "/lock";
-        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd_ < 0) fail("cannot create {}", path);
-        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-            ::close(fd_);
-            fail("another chronos tune is running study {} (it holds {})", dir, path);
-        }
-    }
-    ~StudyLock() { ::close(fd_); }
-
-private:
-    int fd_ = -1;
-};
 
 // The space of a study: the stored one (the study was created with it) or the file, which must
 // then be the same file.
@@ -91,7 +70,8 @@ int64_t tune_run(const TuneOptions& o) {
     if (o.trials < 1) fail("--trials must be at least 1");
     if (o.jobs < 1) fail("--jobs must be at least 1");
     dir_create(o.study);
-    StudyLock lock(o.study);
+    // Two tuners on one study would number their trials over each other.
+    FileLock lock(o.study + "/lock", fmt::format("another chronos tune is running study {} (it holds {}/lock)", o.study, o.study));
     StudyDb db(o.study);
     const SearchSpace space = study_space(db, o.study, o.space);
     const int64_t interrupted = db.mark_interrupted("the tuner stopped while this trial ran; retried");
