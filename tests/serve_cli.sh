@@ -12,10 +12,9 @@ work=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 export CHRONOS_PROGRESS=0
-"$chronos" -q init --config tiny --tokenizer "$data/tokenizer.model" --seed 5 --out "$work/tiny"
-"$chronos" -q pack --model "$work/tiny"
-key=test-key-123
 source "$(dirname "$0")/serve_start.sh"
+serve_model "$work" "$chronos" "$data"
+key=test-key-123
 serve_start "$work" "$chronos" --model "$work/tiny" --ram-budget 50% --api-key "$key" --max-body-bytes 65536 \
   --max-tokens-limit 600 --max-connections 3
 fail=0

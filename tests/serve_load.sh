@@ -11,10 +11,9 @@ work=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 export CHRONOS_PROGRESS=0
-"$chronos" -q init --config tiny --tokenizer "$data/tokenizer.model" --seed 5 --out "$work/tiny"
-"$chronos" -q pack --model "$work/tiny"
-# 32 connections may all wait for the model: --max-connections leaves two workers beyond them.
 source "$(dirname "$0")/serve_start.sh"
+serve_model "$work" "$chronos" "$data"
+# 32 connections may all wait for the model: --max-connections leaves two workers beyond them.
 serve_start "$work" "$chronos" --model "$work/tiny" --ram-budget 50% --max-connections 34
 # The server runs as chronos-serve (chronos execs it): the same pid.
 /usr/bin/python3 - "$port" "$pid" "$data/prepared/pretrain.test.jsonl" "$seconds" <<'PY'

@@ -1,4 +1,5 @@
-# serve_start.sh, sourced by the server's tests: serve_start WORK CHRONOS ARGS... starts
+# serve_start.sh, sourced by the server's tests. serve_model WORK CHRONOS DATA writes the model
+# they serve: a packed tiny checkpoint in WORK/tiny. serve_start WORK CHRONOS ARGS... starts
 # `CHRONOS serve ARGS... --port 0` in the background and sets $pid and $port from the address
 # it prints (fails the test when it does not start within 10 s).
 serve_start() {
@@ -15,4 +16,10 @@ serve_start() {
   echo "FAIL: the server did not start"
   cat "$work/serve.err"
   exit 1
+}
+
+serve_model() {
+  local work=$1 chronos=$2 data=$3
+  "$chronos" -q init --config tiny --tokenizer "$data/tokenizer.model" --seed 5 --out "$work/tiny"
+  "$chronos" -q pack --model "$work/tiny"
 }

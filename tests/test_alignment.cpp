@@ -234,6 +234,14 @@ int run(const std::string& args, std::string* output = nullptr) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 255;
 }
 
+// The last record of a stage's log (OUT.log.jsonl): its final step, with the held-out figures.
+nlohmann::json last_log_record(const std::string& out) {
+    std::ifstream log(out + ".log.jsonl");
+    std::string line, last;
+    while (std::getline(log, line)) last = line;
+    return nlohmann::json::parse(last);
+}
+
 class Stages : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
@@ -302,13 +310,12 @@ TEST_F(Stages, RouterAnchorHoldsTheRouterCloserToTheStartingModel) {
         ASSERT_EQ(run(stage_args("sft", out, 20, fmt::format("--router-kl {} --lr 0.003 --eval-interval 20 --eval-batches 4 --validation {}/sft.validation.jsonl",
                                                              weights[i], test::prepared_dir()))),
                   0);
-        std::ifstream log(out + ".log.jsonl");
-        std::string line, last;
-        while (std::getline(log, line)) last = line;
-        const nlohmann::json rec = nlohmann::json::parse(last);
-        ASSERT_TRUE(rec.contains("val_router_drift")) << last;
+        const nlohmann::json rec = last_log_record(out);
+        ASSERT_TRUE(rec.contains("val_router_drift")) << rec.dump();
         drift[i] = rec["val_router_drift"].get<double>();
-        if (i == 1) EXPECT_GT(rec["router_kl"].get<double>(), 0.0) << "the anchor measured nothing";
+        if (i == 1) {
+            EXPECT_GT(rec["router_kl"].get<double>(), 0.0) << "the anchor measured nothing";
+        }
     }
     std::printf("held-out router KL from the starting model after 20 SFT steps: weight 0 %.5f, weight 5 %.5f\n", drift[0], drift[1]);
     EXPECT_GT(drift[0], 0.0);
@@ -321,10 +328,7 @@ TEST_F(Stages, EvalResponsesMatchesTheStagesOwnEvaluation) {
     const std::string out = file("eval-sft");
     const std::string val = test::prepared_dir() + "/sft.validation.jsonl";
     ASSERT_EQ(run(stage_args("sft", out, 4, fmt::format("--eval-interval 4 --eval-batches 2 --validation {}", val))), 0);
-    std::ifstream log(out + ".log.jsonl");
-    std::string line, last;
-    while (std::getline(log, line)) last = line;
-    const nlohmann::json rec = nlohmann::json::parse(last);
+    const nlohmann::json rec = last_log_record(out);
     std::string text;
     // The stage evaluated 2 batches of its --batch-size 4; eval responses takes batches of 8.
     ASSERT_EQ(run(fmt::format("eval responses --model {} --reference {} --data {} --seq-len 64 --batches 1 --json", out, from(), val), &text), 0) << text;
@@ -375,11 +379,8 @@ TEST_F(Stages, EvalRewardMatchesTheGrpoEvaluation) {
     const std::string out = file("eval-grpo");
     const std::string val = test::prepared_dir() + "/prompts.validation.jsonl";
     ASSERT_EQ(run(stage_args("grpo", out, 2, fmt::format("--eval-interval 2 --eval-prompts 8 --validation {}", val))), 0);
-    std::ifstream log(out + ".log.jsonl");
-    std::string line, last;
-    while (std::getline(log, line)) last = line;
-    const nlohmann::json rec = nlohmann::json::parse(last);
-    ASSERT_TRUE(rec.contains("val_exact_match")) << last;
+    const nlohmann::json rec = last_log_record(out);
+    ASSERT_TRUE(rec.contains("val_exact_match")) << rec.dump();
     EXPECT_GT(rec["rollout_tok_s"].get<double>(), 0.0);
     std::string text;
     ASSERT_EQ(run(fmt::format("eval reward --model {} --data {} --limit 8 --max-new-tokens 8 --json", out, val), &text), 0) << text;

@@ -6,8 +6,10 @@
 
 #include "server/engine.h"
 #include "server/openai_protocol.h"
+#include "data/text_utils.h"
 
 using namespace chronos::server;
+using chronos::utf8_valid;  // the one UTF-8 check (data/text_utils.h) the server's parser uses
 
 namespace {
 

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "format/model_config.h"
 #include "format/named_config.h"
 #include "format/pipeline_config.h"
 #include "format/trainer_state.h"
@@ -162,8 +163,8 @@ json eval_json(const std::vector<std::string>& argv, const std::string& out_path
 
 // Same layers and experts: the router drift from the pretrained model is defined.
 bool same_router_shape(const std::string& a, const std::string& b) {
-    const json x = json::parse(file_read_all(a + "/config.json")), y = json::parse(file_read_all(b + "/config.json"));
-    return x.value("num_hidden_layers", -1) == y.value("num_hidden_layers", -2) && x.value("n_routed_experts", -1) == y.value("n_routed_experts", -2);
+    const ModelConfig x = config_load(a + "/config.json"), y = config_load(b + "/config.json");
+    return x.num_hidden_layers == y.num_hidden_layers && x.n_routed_experts == y.n_routed_experts;
 }
 
 std::string model_key(const std::string& dir) {

@@ -51,9 +51,6 @@ struct CompletionRequest {
 };
 CompletionRequest completion_parse(const std::string& body, const RequestLimits& limits, bool chat);
 
-// True when s is well-formed UTF-8 (no overlong forms, no surrogates, at most U+10FFFF).
-bool utf8_valid(const std::string& s);
-
 struct Choice {
     std::string text;
     std::string finish_reason;  // "stop" or "length"

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "data/text_utils.h"
 #include "tokenizer/chat_template.h"
 
 namespace chronos {
@@ -108,15 +109,6 @@ RolloutGroup rollout_sample(ChronosModel& model, const std::vector<int32_t>& pro
 std::vector<int32_t> prompt_ids(const Tokenizer& tok, const PromptRecord& r) {
     return chat_encode(tok, {{"user", r.prompt}}, /*add_generation_prompt=*/true).ids;
 }
-
-namespace {
-std::string trim(const std::string& s) {
-    const char* ws = " \t\r\n";
-    const size_t a = s.find_first_not_of(ws);
-    if (a == std::string::npos) return "";
-    return s.substr(a, s.find_last_not_of(ws) - a + 1);
-}
-}  // namespace
 
 std::string completion_text(const Tokenizer& tok, const std::vector<int32_t>& completion) {
     std::vector<int32_t> body;

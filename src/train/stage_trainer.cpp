@@ -13,6 +13,7 @@
 #include <fstream>
 #include <memory>
 #include <thread>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -460,6 +461,17 @@ int train_stage(const StageOptions& o) {
     ProgressBar bar(o.stage, static_cast<uint64_t>(o.steps), "steps");
     bar.set(static_cast<uint64_t>(start_step));
     policy->train();
+    // backward, clip, AdamW: parameters the step did not reach get zero gradients, so that AdamW
+    // decays their moments as it does every step. Returns the gradient norm and the rate used.
+    auto optimizer_step = [&](const torch::Tensor& total) {
+        for (auto& p : params) p.second.mutable_grad() = torch::Tensor();
+        total.backward();
+        for (auto& p : params) {
+            if (!p.second.grad().defined()) p.second.mutable_grad() = torch::zeros_like(p.second);
+        }
+        const double grad_norm = torch::nn::utils::clip_grad_norm_(weights, o.grad_clip);
+        return std::make_pair(grad_norm, opt.step());
+    };
     GrpoRolloutOptions ropt;
     ropt.group = o.group;
     ropt.sampling = SamplingOptions{o.max_new_tokens, o.sample_temperature, o.top_p};
@@ -491,16 +503,10 @@ int train_stage(const StageOptions& o) {
             GrpoUpdate first;
             double grad_norm = 0, lr = 0, clip_fraction = 0;  // clip_fraction: the last update's (the first's ratio is 1)
             for (int64_t u = 0; u < updates; ++u) {
-                for (auto& p : params) p.second.mutable_grad() = torch::Tensor();
                 torch::Tensor logp;
                 GrpoUpdate g = grpo_update(o, policy, ro, old_logp, ref_logp, ref_router, anchor, u == 0 ? &logp : nullptr);
                 if (u == 0) old_logp = logp;
-                g.total.backward();
-                for (auto& p : params) {
-                    if (!p.second.grad().defined()) p.second.mutable_grad() = torch::zeros_like(p.second);
-                }
-                grad_norm = torch::nn::utils::clip_grad_norm_(weights, o.grad_clip);
-                lr = opt.step();
+                std::tie(grad_norm, lr) = optimizer_step(g.total);
                 clip_fraction = g.clip_fraction;
                 if (u == 0) first = std::move(g);
             }
@@ -518,14 +524,8 @@ int train_stage(const StageOptions& o) {
                        {"tok_s", static_cast<double>(tokens * updates) / update_s}, {"rollout_seconds", rollout_s}, {"seconds", rollout_s + update_s}};
             if (reward_model) rec["reward_model"] = ro.reward_model;
         } else {
-            for (auto& p : params) p.second.mutable_grad() = torch::Tensor();
             StageStep s = stage_step(o, policy, need_reference ? &reference : nullptr, teacher.get(), batch_of(data, picks), anchor);
-            s.total.backward();
-            for (auto& p : params) {
-                if (!p.second.grad().defined()) p.second.mutable_grad() = torch::zeros_like(p.second);
-            }
-            const double grad_norm = torch::nn::utils::clip_grad_norm_(weights, o.grad_clip);
-            const double lr = opt.step();
+            const auto [grad_norm, lr] = optimizer_step(s.total);
             tokens_seen += s.tokens;
             const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             objective = s.objective;
