@@ -619,9 +619,10 @@ TEST(RuntimePolicy, IntentScoresCountOnlyWithinTheirHorizon) {
     const int64_t KLE = c.lookahead_steps * LE;
     auto silent = [KLE](int64_t, float* pred) { std::fill(pred, pred + KLE, 0.0f); };  // the head names nothing
     for (int64_t first : {int64_t{0}, int64_t{10}}) {  // a second prompt later in the same session
-        pf.begin_prompt(ids.data(), static_cast<int64_t>(ids.size()), first, store);
+        pf.begin_prompt(0, ids.data(), static_cast<int64_t>(ids.size()), first, store);
         for (int64_t step = first; step < first + 6; ++step) {
-            pf.lookahead(h.data(), route.data(), step, store, silent);
+            pf.lookahead(0, h.data(), route.data(), step, silent);
+            pf.schedule(store);
             const float want = step - first < ic.horizon ? 0.3f : 0.0f;  // 0.3 x a sigmoid of +20, or nothing
             EXPECT_NEAR(pf.residency().score(5), want, 1e-6) << "prompt at step " << first << ", step " << step;
             EXPECT_NEAR(pf.residency().score(6), 0.0f, 1e-6) << "a pair the classifier does not name";
@@ -790,6 +791,147 @@ TEST(RuntimeSession, SeventyExpertsPerTokenDecodeAsResident) {
     rt::Session exact(rm, so);
     EXPECT_EQ(runtime_logits(exact, ids, 8, c.vocab_size), want);
     EXPECT_GT(exact.metrics().lookahead_total, 0u);
+}
+
+// Four generations through a session of three sequences, joining and leaving at different
+// steps (the fourth takes the first's place when it ends): every decode step's logits of every
+// sequence are bit-identical to the same sequence run alone, resident and in exact mode at
+// budgets below one token's experts for the batch. Decode steps allocate nothing.
+TEST(RuntimeBatch, SequencesDecodedTogetherEqualEachAlone) {
+    ModelConfig c = runtime_config();
+    PackedModel pm(c, 17);
+    rt::Model& rm = pm.runtime();
+    const int64_t V = c.vocab_size;
+    struct Job {
+        std::vector<int32_t> ids;
+        int64_t prompt, join;  // prompt length, the batch step at which it starts
+    };
+    const std::vector<Job> jobs = {{random_ids(26, V, 31), 6, 0}, {random_ids(30, V, 32), 11, 2}, {random_ids(22, V, 33), 1, 3},
+                                   {random_ids(28, V, 34), 9, 21}};
+    for (auto [mode, share] : {std::pair<rt::MissMode, double>{rt::MissMode::resident, 1.0}, {rt::MissMode::exact, 0.25},
+                               {rt::MissMode::exact, 0.1}, {rt::MissMode::lru, 0.25}}) {
+        SCOPED_TRACE(std::string(rt::miss_mode_name(mode)) + " at " + std::to_string(share));
+        std::vector<std::vector<float>> alone;
+        for (const Job& j : jobs) {
+            rt::Session s(rm, mode_opts(mode, budget_of(rm, share)));
+            alone.push_back(runtime_logits(s, j.ids, j.prompt, V));
+        }
+        rt::SessionOptions so = mode_opts(mode, budget_of(rm, share));
+        so.max_sequences = 3;
+        rt::Session s(rm, so);
+        std::vector<int32_t> slot(jobs.size(), -1);
+        std::vector<size_t> next(jobs.size(), 0);  // the next position of each job
+        std::vector<std::vector<float>> got(jobs.size());
+        std::vector<int32_t> seqs, ids;
+        std::vector<size_t> rows;
+        int64_t decoded = 0, steps_shared = 0;
+        for (int64_t step = 0;; ++step) {
+            for (size_t j = 0; j < jobs.size(); ++j) {
+                if (jobs[j].join != step) continue;
+                std::vector<bool> used(3, false);
+                for (size_t o = 0; o < jobs.size(); ++o) {
+                    if (slot[o] >= 0 && next[o] < jobs[o].ids.size()) used[static_cast<size_t>(slot[o])] = true;
+                }
+                slot[j] = static_cast<int32_t>(std::find(used.begin(), used.end(), false) - used.begin());
+                ASSERT_LT(slot[j], 3) << "the test's schedule needs a free sequence";
+                got[j].assign(jobs[j].ids.size() * static_cast<size_t>(V), 0.0f);
+                s.prefill_sequence(slot[j], jobs[j].ids.data(), jobs[j].prompt, got[j].data());
+                next[j] = static_cast<size_t>(jobs[j].prompt);
+            }
+            seqs.clear(), ids.clear(), rows.clear();
+            for (size_t j = 0; j < jobs.size(); ++j) {
+                if (slot[j] < 0 || jobs[j].join > step || next[j] >= jobs[j].ids.size()) continue;
+                seqs.push_back(slot[j]);
+                ids.push_back(jobs[j].ids[next[j]]);
+                rows.push_back(j);
+            }
+            if (seqs.empty() && step > 21) break;
+            if (seqs.empty()) continue;
+            s.decode_batch(seqs.data(), ids.data(), static_cast<int64_t>(seqs.size()));
+            decoded += static_cast<int64_t>(seqs.size());
+            steps_shared += seqs.size() > 1;
+            for (size_t b = 0; b < rows.size(); ++b) {
+                const size_t j = rows[b];
+                std::copy(s.logits(slot[j]), s.logits(slot[j]) + V, got[j].begin() + static_cast<int64_t>(next[j]) * V);
+                if (++next[j] == jobs[j].ids.size()) s.release(slot[j]);
+            }
+        }
+        for (size_t j = 0; j < jobs.size(); ++j) {
+            ASSERT_EQ(got[j].size(), alone[j].size());
+            // Rows before the prompt's last are prefill's own: compared from the last prompt row on.
+            const size_t from = static_cast<size_t>(jobs[j].prompt - 1) * static_cast<size_t>(V);
+            size_t first_diff = got[j].size();
+            for (size_t i = from; i < got[j].size(); ++i) {
+                if (got[j][i] != alone[j][i]) {
+                    first_diff = i;
+                    break;
+                }
+            }
+            EXPECT_EQ(first_diff, got[j].size()) << "job " << j << ": position " << first_diff / static_cast<size_t>(V) << ", logit "
+                                                 << first_diff % static_cast<size_t>(V) << " differs from the job run alone";
+        }
+        EXPECT_GT(steps_shared, 10) << "the schedule should share steps";
+        EXPECT_EQ(s.metrics().decode_tokens, decoded);
+        if (mode == rt::MissMode::exact && share <= 0.1) EXPECT_GT(s.metrics().misses, 0u);
+    }
+}
+
+// One read serves every sequence routed to an expert: two copies of one prompt decoded
+// together read exactly the expert bytes one copy reads alone (LRU, no prediction: the store
+// sees the same pairs in the same order), and count twice its expert assignments. A batched
+// step allocates nothing.
+TEST(RuntimeBatch, OneReadServesEverySequenceRoutedToIt) {
+    ModelConfig c = runtime_config();
+    PackedModel pm(c, 19);
+    rt::Model& rm = pm.runtime();
+    const std::vector<int32_t> ids = random_ids(40, c.vocab_size, 41);
+    const int64_t prompt = 10;
+    rt::Session one(rm, mode_opts(rt::MissMode::lru, budget_of(rm, 0.25)));
+    one.prefill(ids.data(), prompt);  // twice, as the pair below prefills the prompt twice
+    one.prefill(ids.data(), prompt);
+    for (size_t t = static_cast<size_t>(prompt); t < ids.size(); ++t) one.decode(ids[t]);
+    rt::SessionOptions so = mode_opts(rt::MissMode::lru, budget_of(rm, 0.25));
+    so.max_sequences = 2;
+    rt::Session two(rm, so);
+    two.prefill_sequence(0, ids.data(), prompt);
+    two.prefill_sequence(1, ids.data(), prompt);
+    const int32_t seqs[2] = {0, 1};
+    for (size_t t = static_cast<size_t>(prompt); t < ids.size(); ++t) {
+        const int32_t step_ids[2] = {ids[t], ids[t]};
+        if (t == static_cast<size_t>(prompt) + 1) {
+            g_allocations = 0;
+            g_count_allocations = true;
+        }
+        two.decode_batch(seqs, step_ids, 2);
+    }
+    g_count_allocations = false;
+    EXPECT_EQ(g_allocations.load(), 0) << "heap allocations in batched decode steps";
+    EXPECT_GT(one.metrics().bytes_read_decode, 0u) << "the budget should force reads";
+    EXPECT_EQ(two.metrics().bytes_read_decode, one.metrics().bytes_read_decode);
+    EXPECT_EQ(two.metrics().hits + two.metrics().misses, 2 * (one.metrics().hits + one.metrics().misses));
+    EXPECT_EQ(two.metrics().misses, 2 * one.metrics().misses);
+    EXPECT_EQ(0, std::memcmp(two.logits(0), one.logits(), static_cast<size_t>(c.vocab_size) * sizeof(float)));
+    EXPECT_EQ(0, std::memcmp(two.logits(1), one.logits(), static_cast<size_t>(c.vocab_size) * sizeof(float)));
+}
+
+TEST(RuntimeBatch, BadStepsAreRefused) {
+    ModelConfig c = runtime_config();
+    PackedModel pm(c, 23);
+    rt::Model& rm = pm.runtime();
+    rt::SessionOptions so = mode_opts(rt::MissMode::resident);
+    so.max_sequences = 2;
+    rt::Session s(rm, so);
+    const std::vector<int32_t> ids = random_ids(4, c.vocab_size, 1);
+    s.prefill_sequence(0, ids.data(), 4);
+    s.prefill_sequence(1, ids.data(), 4);
+    const int32_t twice[2] = {1, 1}, outside[1] = {2}, three[3] = {0, 1, 0};
+    expect_error_mentions([&] { s.decode_batch(twice, ids.data(), 2); }, "twice");
+    expect_error_mentions([&] { s.decode_batch(outside, ids.data(), 1); }, "outside");
+    expect_error_mentions([&] { s.decode_batch(three, ids.data(), 3); }, "3 sequences");
+    expect_error_mentions([&] { s.prefill_sequence(-1, ids.data(), 4); }, "outside");
+    rt::SessionOptions none = so;
+    none.max_sequences = 0;
+    expect_error_mentions([&] { rt::Session bad(rm, none); }, "at least one sequence");
 }
 
 // Decode's matrix-vector product against a double-precision reference, on shapes that cover the

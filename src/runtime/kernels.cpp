@@ -44,6 +44,16 @@ __attribute__((always_inline)) inline void gemv_rows_body(const float* W, const 
     }
 }
 
+// The rows r0 <= r < r1 of W against B vectors x [B, in] -> y [B, out] (row r of vector b at
+// y[b*out + r]): each row of W is read from memory once and then from L1 for the other
+// vectors, and every output is formed exactly as gemv_rows_body forms it.
+__attribute__((always_inline)) inline void gemv_rows_multi_body(const float* W, const float* x, float* y, int64_t B, int64_t r0,
+                                                                int64_t r1, int64_t in, int64_t out, bool accumulate) {
+    for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t b = 0; b < B; ++b) gemv_rows_body(W + r * in, x + b * in, y + b * out + r, 0, 1, in, accumulate);
+    }
+}
+
 __attribute__((always_inline)) inline float dot_body(const float* a, const float* b, int64_t n) {
     const int64_t n8 = n & ~int64_t{7};
     v8f acc = {};
@@ -63,6 +73,14 @@ void gemv_rows_sse2(const float* W, const float* x, float* y, int64_t r0, int64_
 __attribute__((target("arch=x86-64-v3"))) void gemv_rows_avx2(const float* W, const float* x, float* y, int64_t r0, int64_t r1,
                                                                int64_t in, bool accumulate) {
     gemv_rows_body(W, x, y, r0, r1, in, accumulate);
+}
+void gemv_rows_multi_sse2(const float* W, const float* x, float* y, int64_t B, int64_t r0, int64_t r1, int64_t in, int64_t out,
+                          bool accumulate) {
+    gemv_rows_multi_body(W, x, y, B, r0, r1, in, out, accumulate);
+}
+__attribute__((target("arch=x86-64-v3"))) void gemv_rows_multi_avx2(const float* W, const float* x, float* y, int64_t B, int64_t r0,
+                                                                     int64_t r1, int64_t in, int64_t out, bool accumulate) {
+    gemv_rows_multi_body(W, x, y, B, r0, r1, in, out, accumulate);
 }
 float dot_sse2(const float* a, const float* b, int64_t n) { return dot_body(a, b, n); }
 __attribute__((target("arch=x86-64-v3"))) float dot_avx2(const float* a, const float* b, int64_t n) { return dot_body(a, b, n); }
@@ -87,6 +105,12 @@ KernelIsa isa_active() {
 void gemv_rows(const float* W, const float* x, float* y, int64_t r0, int64_t r1, int64_t in, bool accumulate) {
     if (isa_active() != KernelIsa::sse2) gemv_rows_avx2(W, x, y, r0, r1, in, accumulate);
     else gemv_rows_sse2(W, x, y, r0, r1, in, accumulate);
+}
+
+void gemv_rows_multi(const float* W, const float* x, float* y, int64_t B, int64_t r0, int64_t r1, int64_t in, int64_t out,
+                     bool accumulate) {
+    if (isa_active() != KernelIsa::sse2) gemv_rows_multi_avx2(W, x, y, B, r0, r1, in, out, accumulate);
+    else gemv_rows_multi_sse2(W, x, y, B, r0, r1, in, out, accumulate);
 }
 
 }  // namespace
@@ -146,6 +170,19 @@ void gemv2(const float* W1, float* y1, const float* W2, float* y2, const float* 
         gemv_block(2 * out, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
         if (r0 < out) gemv_rows(W1, x, y1, r0, std::min(r1, out), in, false);
         if (r1 > out) gemv_rows(W2, x, y2, std::max(r0, out) - out, r1 - out, in, false);
+    }
+}
+
+void gemv_multi(const float* W, const float* x, float* y, int64_t B, int64_t out, int64_t in, bool accumulate) {
+    if (gemv_on_caller(out * in)) {
+        gemv_rows_multi(W, x, y, B, 0, out, in, out, accumulate);
+        return;
+    }
+#pragma omp parallel
+    {
+        int64_t r0, r1;
+        gemv_block(out, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
+        gemv_rows_multi(W, x, y, B, r0, r1, in, out, accumulate);
     }
 }
 

@@ -35,6 +35,11 @@ void kernel_isa_set(KernelIsa isa);                   // throws if the CPU canno
 // run on the calling thread. Deterministic: the same inputs give the same bits.
 void gemv(const float* W, const float* x, float* y, int64_t out, int64_t in, bool accumulate = false);
 
+// y[B, out] = x[B, in] · W[out, in]^T (+ y if accumulate), each row of y exactly as gemv(W, x_b)
+// gives it, the matrix streamed once for all B vectors: batched decode, whose rows must not
+// depend on which other sequences share the step.
+void gemv_multi(const float* W, const float* x, float* y, int64_t B, int64_t out, int64_t in, bool accumulate = false);
+
 // a[n] · b[n], eight running sums in a fixed order (attention's scores against a strided cache).
 float dot(const float* a, const float* b, int64_t n);
 
@@ -66,6 +71,12 @@ void matmul_wt(const float* x, const Matrix& W, float* y, int64_t T, int64_t in,
 
 // y1 = x · W1^T and y2 = x · W2^T, both [T, out] (SwiGLU's gate and up): gemv2 for T == 1.
 void matmul2_wt(const float* x, const Matrix& W1, float* y1, const Matrix& W2, float* y2, int64_t T, int64_t in, int64_t out);
+
+// matmul_wt and matmul2_wt with every row of y exactly what a one-row call (T == 1) gives for
+// that row of x: the products of batched decode. An f32 W is read once for all T rows
+// (gemv_multi); a narrow W once per row.
+void matmul_wt_rowwise(const float* x, const Matrix& W, float* y, int64_t T, int64_t in, int64_t out, bool accumulate = false);
+void matmul2_wt_rowwise(const float* x, const Matrix& W1, float* y1, const Matrix& W2, float* y2, int64_t T, int64_t in, int64_t out);
 
 // Whether single-row products on q8/q4 matrices (decode) quantize the activations (the default,
 // the fast path) or widen the weights and keep fp32 activations as prefill does (a reference:

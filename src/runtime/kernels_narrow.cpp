@@ -204,6 +204,23 @@ void matmul2_wt(const float* x, const Matrix& W1, float* y1, const Matrix& W2, f
     }
 }
 
+void matmul_wt_rowwise(const float* x, const Matrix& W, float* y, int64_t T, int64_t in, int64_t out, bool accumulate) {
+    if (W.type == WeightType::f32) {
+        gemv_multi(W.f32(), x, y, T, out, in, accumulate);
+        return;
+    }
+    for (int64_t t = 0; t < T; ++t) matmul_wt(x + t * in, W, y + t * out, 1, in, out, accumulate);
+}
+
+void matmul2_wt_rowwise(const float* x, const Matrix& W1, float* y1, const Matrix& W2, float* y2, int64_t T, int64_t in, int64_t out) {
+    if (T == 1) {
+        matmul2_wt(x, W1, y1, W2, y2, 1, in, out);
+        return;
+    }
+    matmul_wt_rowwise(x, W1, y1, T, in, out);
+    matmul_wt_rowwise(x, W2, y2, T, in, out);
+}
+
 void kernel_quantize_activations(bool on) { g_quantize_activations.store(on, std::memory_order_relaxed); }
 
 void matrix_row(const Matrix& W, int64_t r, int64_t cols, float* dst) {

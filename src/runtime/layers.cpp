@@ -167,9 +167,13 @@ void attention_forward(float* out, const float* x, const LayerWeights& w, const 
 }
 
 void router_forward(float* probs, int32_t* topi, float* topw, const float* x, const LayerWeights& w,
-                    const ModelConfig& c, int64_t T) {
+                    const ModelConfig& c, int64_t T, bool rowwise) {
     const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok;
-    matmul_wt(x, w.gate, probs, T, H, E);
+    if (rowwise) {
+        matmul_wt_rowwise(x, w.gate, probs, T, H, E);
+    } else {
+        matmul_wt(x, w.gate, probs, T, H, E);
+    }
     for (int64_t t = 0; t < T; ++t) {
         float* p = probs + t * E;
         softmax(p, E);
@@ -210,13 +214,21 @@ ExpertScratch::ExpertScratch(const ModelConfig& c, int64_t tmax) {
 }
 
 void expert_forward(float* out, const float* x, const int32_t* rows, int64_t n, const uint8_t* weights, WeightType type,
-                    int64_t H, int64_t F, ExpertScratch& s) {
+                    int64_t H, int64_t F, ExpertScratch& s, bool rowwise) {
     const uint64_t mat = weight_matrix_bytes(type, F, H);  // gate [F, H] | up [F, H] | down [H, F]
     const Matrix wg(weights, type), wu(weights + mat, type), wd(weights + 2 * mat, type);
     for (int64_t i = 0; i < n; ++i) std::memcpy(s.xs.data() + i * H, x + rows[i] * H, static_cast<size_t>(H) * sizeof(float));
-    matmul2_wt(s.xs.data(), wg, s.g.data(), wu, s.u.data(), n, H, F);
+    if (rowwise) {
+        matmul2_wt_rowwise(s.xs.data(), wg, s.g.data(), wu, s.u.data(), n, H, F);
+    } else {
+        matmul2_wt(s.xs.data(), wg, s.g.data(), wu, s.u.data(), n, H, F);
+    }
     silu_mul(s.g.data(), s.u.data(), n * F);
-    matmul_wt(s.g.data(), wd, out, n, F, H);
+    if (rowwise) {
+        matmul_wt_rowwise(s.g.data(), wd, out, n, F, H);
+    } else {
+        matmul_wt(s.g.data(), wd, out, n, F, H);
+    }
 }
 
 void moe_combine(float* out, const float* y, const MoeGroups& g, const float* avail, int64_t E, int64_t H) {
@@ -232,10 +244,18 @@ void moe_combine(float* out, const float* y, const MoeGroups& g, const float* av
 }
 
 void shared_expert_forward(float* out, const float* x, const LayerWeights& w, int64_t T, int64_t H, int64_t Fs,
-                           float* sg, float* su) {
-    matmul2_wt(x, w.shared_gate, sg, w.shared_up, su, T, H, Fs);
+                           float* sg, float* su, bool rowwise) {
+    if (rowwise) {
+        matmul2_wt_rowwise(x, w.shared_gate, sg, w.shared_up, su, T, H, Fs);
+    } else {
+        matmul2_wt(x, w.shared_gate, sg, w.shared_up, su, T, H, Fs);
+    }
     silu_mul(sg, su, T * Fs);
-    matmul_wt(sg, w.shared_down, out, T, Fs, H, /*accumulate=*/true);
+    if (rowwise) {
+        matmul_wt_rowwise(sg, w.shared_down, out, T, Fs, H, /*accumulate=*/true);
+    } else {
+        matmul_wt(sg, w.shared_down, out, T, Fs, H, /*accumulate=*/true);
+    }
 }
 
 void lookahead_forward(float* out, const float* h, const float* route, const LookaheadWeights& w, const ModelConfig& c,

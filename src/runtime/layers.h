@@ -45,8 +45,9 @@ void attention_forward(float* out, const float* x, const LayerWeights& w, const 
 
 // x [T, H] (normalised) -> probs [T, E] (softmax over all experts), topi [T, k] (the k most
 // probable), topw [T, k] (their probabilities, renormalised to sum 1 when norm_topk_prob).
+// rowwise as for expert_forward.
 void router_forward(float* probs, int32_t* topi, float* topw, const float* x, const LayerWeights& w,
-                    const ModelConfig& c, int64_t T);
+                    const ModelConfig& c, int64_t T, bool rowwise = false);
 
 // The T*k assignments of a routing grouped by expert (a counting sort): expert e's rows are
 // rows[start[e] .. start[e+1]) with weights rows_w, in row order.
@@ -65,9 +66,10 @@ struct ExpertScratch {
 
 // rows [n] of x [*, H] through one expert, weights = gate [F, H] | up [F, H] | down [H, F]
 // stored as `type` (pack_expert_bytes) -> out [n, H] (unweighted): down(silu(gate x) * up x).
-// The products read the stored type directly (kernels.h).
+// The products read the stored type directly (kernels.h); with rowwise each row is exactly what
+// it would be alone (batched decode), otherwise the n rows form one GEMM (prefill).
 void expert_forward(float* out, const float* x, const int32_t* rows, int64_t n, const uint8_t* weights, WeightType type,
-                    int64_t H, int64_t F, ExpertScratch& s);
+                    int64_t H, int64_t F, ExpertScratch& s, bool rowwise = false);
 
 // The routed experts' sum: out [T, H] += w * y for every assignment whose expert is available
 // (avail [E] is 1), y [T*k, H] holding each assignment's expert output at its grouped index.
@@ -76,9 +78,9 @@ void expert_forward(float* out, const float* x, const int32_t* rows, int64_t n, 
 void moe_combine(float* out, const float* y, const MoeGroups& g, const float* avail, int64_t E, int64_t H);
 
 // The shared expert, always resident: out [T, H] += down(silu(gate x) * up x), x [T, H];
-// sg, su [T, Fs] scratch.
+// sg, su [T, Fs] scratch. rowwise as for expert_forward.
 void shared_expert_forward(float* out, const float* x, const LayerWeights& w, int64_t T, int64_t H, int64_t Fs,
-                           float* sg, float* su);
+                           float* sg, float* su, bool rowwise = false);
 
 // The lookahead head: h [H] (block lookahead_input_layer's output, normalised here) and a full
 // routing route [L*E] -> out [K, L, E], a distribution over experts per (step ahead, layer).

@@ -50,67 +50,84 @@ Prefetcher::Prefetcher(const Model& model, const SessionOptions& options)
                  options.mode == MissMode::lru ? Residency::Kind::lru : Residency::Kind::chronos, options.reuse_prior) {
     const ModelConfig& c = model_.config;
     const int64_t H = c.hidden_size, L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
-    const int64_t K = c.lookahead_steps;
+    const int64_t K = c.lookahead_steps, S = std::max<int32_t>(options.max_sequences, 1);
     auto sized = [](std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(std::max<int64_t>(n, 1)), 0.0f); };
     sized(la_in_, H + L * E);
     sized(la_hid_, model_.lookahead.hidden);
-    sized(la_out_, K * L * E);
-    sized(pred_next_, 2 * L * E);
-    sized(intent_score_, L * E);
-    pred_top_.assign(static_cast<size_t>(2 * L * k), -1);
+    streams_.resize(static_cast<size_t>(S));
+    for (Stream& st : streams_) {
+        sized(st.la_out, K * L * E);
+        sized(st.pred_next, 2 * L * E);
+        sized(st.intent_score, L * E);
+        st.pred_top.assign(static_cast<size_t>(2 * L * k), -1);
+        st.intent_set.assign(static_cast<size_t>(L * E), 0);
+    }
     la_top_.assign(static_cast<size_t>(k), 0);
-    la_pairs_.assign(static_cast<size_t>(std::max<int64_t>(K, 1) * L * k), 0);
-    sized(la_scores_, std::max<int64_t>(K, 1) * L * k);
-    intent_set_.assign(static_cast<size_t>(L * E), 0);
+    la_pairs_.assign(static_cast<size_t>(S * std::max<int64_t>(K, 1) * L * k), 0);
+    sized(la_scores_, S * std::max<int64_t>(K, 1) * L * k);
+    intent_pairs_.assign(static_cast<size_t>(L * E), 0);
 }
 
 bool Prefetcher::predicts() const { return options_.mode == MissMode::exact || options_.mode == MissMode::soft; }
 
 // The intent classifier on the prompt: the best-scored pairs, as many as there are slots, are
 // queued before prefill computes.
-void Prefetcher::begin_prompt(const int32_t* ids, int64_t T, int64_t step, ExpertStore& store) {
-    std::fill(pred_top_.begin(), pred_top_.end(), -1);
-    have_pred_ = false;
-    step_ = prompt_step_ = step;
+void Prefetcher::begin_prompt(int32_t seq, const int32_t* ids, int64_t T, int64_t step, ExpertStore& store) {
+    CHRONOS_ASSERT(seq >= 0 && seq < static_cast<int32_t>(streams_.size()), "a sequence outside the prefetcher's");
+    Stream& st = streams_[static_cast<size_t>(seq)];
+    st.live = true;
+    st.have_pred = false;
+    std::fill(st.pred_top.begin(), st.pred_top.end(), -1);
+    std::fill(st.la_out.begin(), st.la_out.end(), 0.0f);
+    std::fill(st.pred_next.begin(), st.pred_next.end(), 0.0f);
+    std::fill(st.intent_set.begin(), st.intent_set.end(), 0);
+    std::fill(st.intent_score.begin(), st.intent_score.end(), 0.0f);
+    step_ = st.prompt_step = step;
     if (!predicts() || !options_.use_intent || !model_.intent.present) return;
     const ModelConfig& c = model_.config;
     const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
-    intent_forward(intent_score_.data(), ids, T, model_);
-    std::vector<int32_t> pairs(static_cast<size_t>(LE));  // once per prompt
+    intent_forward(st.intent_score.data(), ids, T, model_);
+    std::vector<int32_t>& pairs = intent_pairs_;
     for (int64_t p = 0; p < LE; ++p) {
         pairs[static_cast<size_t>(p)] = static_cast<int32_t>(p);
-        residency_.set_score(static_cast<int32_t>(p), intent_score_[static_cast<size_t>(p)]);
+        residency_.set_score(static_cast<int32_t>(p), std::max(st.intent_score[static_cast<size_t>(p)], pair_score(static_cast<int32_t>(p), true)));
     }
-    std::sort(pairs.begin(), pairs.end(), [&](int32_t a, int32_t b) { return intent_score_[static_cast<size_t>(a)] > intent_score_[static_cast<size_t>(b)]; });
+    std::sort(pairs.begin(), pairs.end(), [&](int32_t a, int32_t b) { return st.intent_score[static_cast<size_t>(a)] > st.intent_score[static_cast<size_t>(b)]; });
     const int64_t n = std::min<int64_t>(store.slot_count(), LE);
-    std::fill(intent_set_.begin(), intent_set_.end(), 0);
-    std::vector<float> scores(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-        intent_set_[static_cast<size_t>(pairs[static_cast<size_t>(i)])] = 1;
-        scores[static_cast<size_t>(i)] = intent_score_[static_cast<size_t>(pairs[static_cast<size_t>(i)])];
-    }
+    for (int64_t i = 0; i < n; ++i) st.intent_set[static_cast<size_t>(pairs[static_cast<size_t>(i)])] = 1;
+    std::vector<float> scores(static_cast<size_t>(n));  // once per prompt
+    for (int64_t i = 0; i < n; ++i) scores[static_cast<size_t>(i)] = st.intent_score[static_cast<size_t>(pairs[static_cast<size_t>(i)])];
     store.prefetch(pairs.data(), scores.data(), static_cast<int>(n));
 }
 
-void Prefetcher::begin_token() {
-    const ModelConfig& c = model_.config;
-    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
-    std::copy(pred_top_.begin() + L * k, pred_top_.end(), pred_top_.begin());
-    std::copy(pred_next_.begin() + L * E, pred_next_.end(), pred_next_.begin());
+void Prefetcher::end_sequence(int32_t seq) {
+    CHRONOS_ASSERT(seq >= 0 && seq < static_cast<int32_t>(streams_.size()), "a sequence outside the prefetcher's");
+    Stream& st = streams_[static_cast<size_t>(seq)];
+    st.live = false;
+    st.have_pred = false;
 }
 
-void Prefetcher::count_recall(int64_t l, const int32_t* top, Metrics& m) const {
+void Prefetcher::begin_token(int32_t seq) {
+    const ModelConfig& c = model_.config;
+    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    Stream& st = streams_[static_cast<size_t>(seq)];
+    std::copy(st.pred_top.begin() + L * k, st.pred_top.end(), st.pred_top.begin());
+    std::copy(st.pred_next.begin() + L * E, st.pred_next.end(), st.pred_next.begin());
+}
+
+void Prefetcher::count_recall(int32_t seq, int64_t l, const int32_t* top, Metrics& m) const {
     const ModelConfig& c = model_.config;
     const int64_t E = c.n_routed_experts, k = c.num_experts_per_tok;
+    const Stream& st = streams_[static_cast<size_t>(seq)];
     for (int64_t j = 0; j < k; ++j) {
         const int32_t e = top[j];
-        if (have_pred_) {
-            const int32_t* pred = &pred_top_[static_cast<size_t>(l * k)];
+        if (st.have_pred) {
+            const int32_t* pred = &st.pred_top[static_cast<size_t>(l * k)];
             m.lookahead_named += std::find(pred, pred + k, e) != pred + k;
             m.lookahead_total += 1;
         }
         if (model_.intent.present && options_.use_intent) {
-            m.intent_named += intent_set_[static_cast<size_t>(l * E + e)];
+            m.intent_named += st.intent_set[static_cast<size_t>(l * E + e)];
             m.intent_total += 1;
         }
     }
@@ -149,7 +166,11 @@ bool Prefetcher::acquire(int32_t pair, uint64_t assignments, bool decode, PairSt
         if (asked == PairState::absent) {
             // Routing is sticky: the pair is likely needed again soon (the policy's reuse prior).
             const ModelConfig& c = model_.config;
-            const float score = have_pred_ ? 0.9f * pred_next_[static_cast<size_t>(c.num_hidden_layers * c.n_routed_experts + pair)] : 0.0f;
+            const size_t next = static_cast<size_t>(c.num_hidden_layers * c.n_routed_experts + pair);
+            float score = 0.0f;
+            for (const Stream& st : streams_) {
+                if (st.live && st.have_pred) score = std::max(score, 0.9f * st.pred_next[next]);
+            }
             store.prefetch(&pair, &score, 1);
         }
         return false;
@@ -161,21 +182,28 @@ bool Prefetcher::acquire(int32_t pair, uint64_t assignments, bool decode, PairSt
     return true;
 }
 
-// The predictors' expectation for a pair (docs/runtime.md): the intent prior while decode is
-// within the horizon the classifier was trained for (it predicts the experts of the first
-// `horizon` generated tokens; past them its scores are stale and would hold slots against the
-// routing's recency), the lookahead's t+1 and t+2 probabilities, and, while the current token
-// still needs its later layers, the prediction made for it. The reuse prior is the
-// replacement policy's own (residency.h).
+// The predictors' expectation for a pair (docs/runtime.md), the most any live sequence
+// expects: the intent prior while that sequence's decode is within the horizon the classifier
+// was trained for (it predicts the experts of the first `horizon` generated tokens; past them
+// its scores are stale and would hold slots against the routing's recency), the lookahead's
+// t+1 and t+2 probabilities, and, while the current token still needs its later layers, the
+// prediction made for it. The reuse prior is the replacement policy's own (residency.h).
 float Prefetcher::pair_score(int32_t pair, bool current_token) const {
     const ModelConfig& c = model_.config;
     const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
     const size_t p = static_cast<size_t>(pair);
-    const bool intent = model_.intent.present && options_.use_intent && step_ - prompt_step_ < model_.intent.horizon;
-    float s = intent ? 0.3f * intent_score_[p] : 0.0f;
-    if (current_token) s = std::max(s, pred_next_[p]);
-    for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * la_out_[static_cast<size_t>(kk * LE) + p]);
-    return s;
+    float best = 0.0f;
+    for (const Stream& st : streams_) {
+        if (!st.live) continue;
+        const bool intent = model_.intent.present && options_.use_intent && step_ - st.prompt_step < model_.intent.horizon;
+        float s = intent ? 0.3f * st.intent_score[p] : 0.0f;
+        if (st.have_pred) {
+            if (current_token) s = std::max(s, st.pred_next[p]);
+            for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * st.la_out[static_cast<size_t>(kk * LE) + p]);
+        }
+        best = std::max(best, s);
+    }
+    return best;
 }
 
 // Keeps the first n lookahead candidates whose score reaches the prefetch threshold: when the
@@ -191,32 +219,41 @@ int Prefetcher::confident(int n) {
     return m;
 }
 
-void Prefetcher::lookahead(const float* h, const float* route, int64_t step, ExpertStore& store,
+void Prefetcher::lookahead(int32_t seq, const float* h, const float* route, int64_t step,
                            const std::function<void(int64_t step, float* pred)>& on_predict) {
     const ModelConfig& c = model_.config;
-    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok, K = c.lookahead_steps;
+    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    Stream& st = streams_[static_cast<size_t>(seq)];
     step_ = step;
-    lookahead_forward(la_out_.data(), h, route, model_.lookahead, c, la_in_.data(), la_hid_.data());
-    if (on_predict) on_predict(step, la_out_.data());
+    lookahead_forward(st.la_out.data(), h, route, model_.lookahead, c, la_in_.data(), la_hid_.data());
+    if (on_predict) on_predict(step, st.la_out.data());
     // The t+1 prediction is kept to count its recall when t+1 computes.
-    std::memcpy(&pred_next_[static_cast<size_t>(L * E)], la_out_.data(), static_cast<size_t>(L * E) * sizeof(float));
-    for (int64_t l = 0; l < L; ++l) topk(&la_out_[static_cast<size_t>(l * E)], E, k, &pred_top_[static_cast<size_t>(L * k + l * k)]);
-    have_pred_ = true;
+    std::memcpy(&st.pred_next[static_cast<size_t>(L * E)], st.la_out.data(), static_cast<size_t>(L * E) * sizeof(float));
+    for (int64_t l = 0; l < L; ++l) topk(&st.la_out[static_cast<size_t>(l * E)], E, k, &st.pred_top[static_cast<size_t>(L * k + l * k)]);
+    st.have_pred = true;
+}
+
+void Prefetcher::schedule(ExpertStore& store) {
     if (!predicts() || !options_.use_lookahead) return;
+    const ModelConfig& c = model_.config;
+    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok, K = c.lookahead_steps;
     // Eviction scores: what this token still needs (the previous prediction; nothing once the
     // head reads the last block), then t+1, t+2, with the intent classifier's prior underneath.
     const bool token_done = lookahead_reads_own_routing(c);  // the head ran after t's last block
     for (int32_t p = 0; p < static_cast<int32_t>(L * E); ++p) residency_.set_score(p, pair_score(p, /*current_token=*/!token_done));
     int n = 0;
-    for (int64_t kk = 0; kk < K; ++kk) {
-        for (int64_t l = 0; l < L; ++l) {
-            const float* pr = &la_out_[static_cast<size_t>((kk * L + l) * E)];
-            int32_t* top = la_top_.data();  // [k], sized from the config
-            topk(pr, E, k, top);
-            for (int64_t j = 0; j < k; ++j) {
-                la_pairs_[static_cast<size_t>(n)] = static_cast<int32_t>(l * E + top[j]);
-                la_scores_[static_cast<size_t>(n)] = (kk == 0 ? 0.9f : 0.8f) * pr[top[j]];
-                ++n;
+    for (const Stream& st : streams_) {
+        if (!st.live || !st.have_pred) continue;
+        for (int64_t kk = 0; kk < K; ++kk) {
+            for (int64_t l = 0; l < L; ++l) {
+                const float* pr = &st.la_out[static_cast<size_t>((kk * L + l) * E)];
+                int32_t* top = la_top_.data();  // [k], sized from the config
+                topk(pr, E, k, top);
+                for (int64_t j = 0; j < k; ++j) {
+                    la_pairs_[static_cast<size_t>(n)] = static_cast<int32_t>(l * E + top[j]);
+                    la_scores_[static_cast<size_t>(n)] = (kk == 0 ? 0.9f : 0.8f) * pr[top[j]];
+                    ++n;
+                }
             }
         }
     }
@@ -225,21 +262,27 @@ void Prefetcher::lookahead(const float* h, const float* route, int64_t step, Exp
 
 // After layer l computed token t, its pairs are no longer needed for t: their scores drop to
 // what the lookahead says about t+1 and t+2, and the slots they free take t+1's predicted
-// experts of this layer, read while layers l+1 .. L-1 compute.
+// experts of this layer (of every live sequence), read while layers l+1 .. L-1 compute.
 void Prefetcher::refill_layer(int64_t l, ExpertStore& store) {
-    if (!have_pred_ || model_.lookahead.hidden == 0 || !options_.use_lookahead || !predicts()) return;
+    if (model_.lookahead.hidden == 0 || !options_.use_lookahead || !predicts()) return;
     const ModelConfig& c = model_.config;
     const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    int n = 0;
+    for (const Stream& st : streams_) {
+        if (!st.live || !st.have_pred) continue;
+        const int32_t* top = &st.pred_top[static_cast<size_t>(L * k + l * k)];  // t+1's prediction for this layer
+        for (int64_t j = 0; j < k; ++j) {
+            la_pairs_[static_cast<size_t>(n)] = static_cast<int32_t>(l * E + top[j]);
+            la_scores_[static_cast<size_t>(n)] = 0.9f * st.la_out[static_cast<size_t>(l * E + top[j])];
+            ++n;
+        }
+    }
+    if (n == 0) return;
     for (int64_t e = 0; e < E; ++e) {
         const int32_t p = static_cast<int32_t>(l * E + e);
         residency_.set_score(p, pair_score(p, /*current_token=*/false));
     }
-    const int32_t* top = &pred_top_[static_cast<size_t>(L * k + l * k)];  // t+1's prediction for this layer
-    for (int64_t j = 0; j < k; ++j) {
-        la_pairs_[static_cast<size_t>(j)] = static_cast<int32_t>(l * E + top[j]);
-        la_scores_[static_cast<size_t>(j)] = 0.9f * la_out_[static_cast<size_t>(l * E + top[j])];
-    }
-    store.prefetch(la_pairs_.data(), la_scores_.data(), confident(static_cast<int>(k)));
+    store.prefetch(la_pairs_.data(), la_scores_.data(), confident(n));
 }
 
 }  // namespace chronos::rt

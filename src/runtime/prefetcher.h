@@ -7,11 +7,16 @@
 //
 //   prompt     begin_prompt: the intent classifier's best pairs, as many as there are slots,
 //              are queued before prefill computes;
-//   decode     begin_token; after block lookahead_input_layer, lookahead(): the head names the
-//              experts of t+1..t+K, queued at once; after each layer from that block on,
+//   decode     begin_token; after block lookahead_input_layer, lookahead() per sequence of
+//              the step: the head names the experts of t+1..t+K; then schedule() scores every
+//              pair and queues the predictions at once; after each layer from that block on,
 //              refill_layer(): the layer's pairs drop to their t+1/t+2 scores and the slots they
 //              free take t+1's predicted experts of that layer;
 //   each MoE   at_layer, count_recall, then acquire() per chosen expert: the miss policy.
+//
+// Several sequences may decode together (Session::decode_batch): each keeps its own
+// predictions; a pair is worth the most any live sequence expects of it, and the reads queued
+// are the union of their predictions, so one read serves every sequence that routes there.
 //
 // Miss policies (MissMode): exact waits (output identical to resident at any budget); soft lets
 // the shared expert stand in (availability 0, counted as a fallback) and keeps or queues the
@@ -20,7 +25,7 @@
 //
 //     chronos::rt::Prefetcher pf(model, options);
 //     chronos::rt::ExpertStore store(model.manifest, model.dir, budget, k, options.io, &pf.residency());
-//     pf.begin_prompt(ids, T, /*step=*/0, store);
+//     pf.begin_prompt(/*seq=*/0, ids, T, /*step=*/0, store);
 //     bool computes = pf.acquire(pair, rows, /*decode=*/true, PairState::absent, ask_s, store, metrics);
 #pragma once
 
@@ -49,6 +54,7 @@ struct SessionOptions {
     bool preload = false;       // fill every slot before the first prompt (a warm start)
     float prefetch_threshold = 0.45f;  // lookahead candidates scoring below this are not read
     float reuse_prior = 0.5f;         // prior reuse probability of a pair in its layer's latest routing (residency.h)
+    int32_t max_sequences = 1;        // sequences that may decode together (Session::decode_batch)
 };
 
 // A pair's read, when its layer asks for it: complete, under way, or not started.
@@ -67,44 +73,56 @@ public:
     Residency& residency() { return residency_; }
     bool predicts() const;  // exact or soft: the predictors schedule reads
 
-    // A new prompt from position 0, `step` the session's decode steps so far: forgets the
-    // predictions; queues the intent classifier's set.
-    void begin_prompt(const int32_t* ids, int64_t T, int64_t step, ExpertStore& store);
-    // A decode token: the prediction made for it becomes the current one.
-    void begin_token();
+    // Sequence seq starts a prompt from position 0, `step` the session's decode steps so far:
+    // forgets its predictions; queues the intent classifier's set.
+    void begin_prompt(int32_t seq, const int32_t* ids, int64_t T, int64_t step, ExpertStore& store);
+    // Sequence seq ended: its predictions no longer hold slots.
+    void end_sequence(int32_t seq);
+    // A decode token of seq: the prediction made for it becomes the current one.
+    void begin_token(int32_t seq);
     // Layer l routes for decode step `step` (0 while the prompt runs).
     void at_layer(int64_t step, int64_t l) { residency_.at(step, l); }
-    // Recall of the predictions against the experts the router chose for a decode token, top [k].
-    void count_recall(int64_t l, const int32_t* top, Metrics& m) const;
+    // Recall of seq's predictions against the experts the router chose for its token, top [k].
+    void count_recall(int32_t seq, int64_t l, const int32_t* top, Metrics& m) const;
     // The miss policy for one chosen pair, `assignments` rows routed to it, its read in state
     // `asked` when the layer asked at ask_s (steady-clock seconds). Counts the hit or miss, the
     // stall and the pipeline slack; returns whether the expert computes (it is then ready).
     bool acquire(int32_t pair, uint64_t assignments, bool decode, PairState asked, double ask_s, ExpertStore& store,
                  Metrics& m);
-    // The lookahead head on h [H] (block lookahead_input_layer's output) and a full routing
-    // route [L*E]; `on_predict` (may be empty) may overwrite its distributions. Queues the
-    // predicted experts of t+1..t+K (exact and soft).
-    void lookahead(const float* h, const float* route, int64_t step, ExpertStore& store,
+    // The lookahead head for sequence seq on h [H] (block lookahead_input_layer's output) and a
+    // full routing route [L*E]; `on_predict` (may be empty) may overwrite its distributions.
+    // Keeps seq's predictions of t+1..t+K; schedule() acts on them.
+    void lookahead(int32_t seq, const float* h, const float* route, int64_t step,
                    const std::function<void(int64_t step, float* pred)>& on_predict);
+    // After the step's lookaheads (exact and soft): every pair's score from the live sequences'
+    // predictions, and their predicted experts queued.
+    void schedule(ExpertStore& store);
     // Layer l computed the current token: its pairs' scores and freed slots turn to t+1.
     void refill_layer(int64_t l, ExpertStore& store);
 
 private:
+    // One sequence's predictions.
+    struct Stream {
+        bool live = false, have_pred = false;
+        int64_t prompt_step = 0;           // the session's decode steps at its prompt
+        std::vector<float> la_out;         // the head's latest distributions [K, L, E]
+        std::vector<float> pred_next;      // [cur | next] predicted router probabilities [2, L, E]
+        std::vector<int32_t> pred_top;     // [cur | next] predicted top-k per layer [2, L, k]
+        std::vector<float> intent_score;   // [L*E] the intent classifier's score per pair
+        std::vector<uint8_t> intent_set;   // [L*E] the pairs it queued
+    };
     float pair_score(int32_t pair, bool current_token) const;
     int confident(int n);
 
     const Model& model_;
     SessionOptions options_;
     Residency residency_;
-    bool have_pred_ = false;
-    int64_t step_ = 0, prompt_step_ = 0;          // the session's decode steps at the latest lookahead, at the prompt
-    std::vector<float> la_in_, la_hid_, la_out_;  // the head: [H + L*E], [D], [K, L, E]
-    std::vector<float> pred_next_;                // [cur | next] predicted router probabilities [2, L, E]
-    std::vector<int32_t> pred_top_;               // [cur | next] predicted top-k per layer [2, L, k]
-    std::vector<float> intent_score_;             // [L*E] the intent classifier's score per pair
-    std::vector<uint8_t> intent_set_;             // [L*E] the pairs it queued
-    std::vector<int32_t> la_pairs_, la_top_;      // candidates [K*L*k], one row's top-k [k]
-    std::vector<float> la_scores_;                // [K*L*k]
+    int64_t step_ = 0;                            // the session's decode steps at the latest lookahead
+    std::vector<Stream> streams_;                 // [max_sequences]
+    std::vector<float> la_in_, la_hid_;           // the head's scratch: [H + L*E], [D]
+    std::vector<int32_t> la_pairs_, la_top_;      // candidates [S*K*L*k], one row's top-k [k]
+    std::vector<float> la_scores_;                // [S*K*L*k]
+    std::vector<int32_t> intent_pairs_;           // [L*E] pairs by intent score
 };
 
 }  // namespace chronos::rt
