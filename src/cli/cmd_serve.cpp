@@ -24,6 +24,8 @@ void cmd_serve_register(CLI::App& app) {
     s->add_option("--max-body-bytes", o->max_body_bytes, "largest request body")->capture_default_str()->check(cli_range(1024, 1 << 30));
     s->add_option("--max-tokens-limit", o->limits.max_tokens, "largest max_tokens a request may ask for")->capture_default_str()->check(cli_range(1, 1 << 20));
     s->add_option("--max-n", o->limits.max_n, "most completions per request")->capture_default_str()->check(cli_range(1, 128));
+    s->add_option("--max-batch", o->engine.max_batch, "sequences decoded together (continuous batching); more wait")
+        ->capture_default_str()->check(cli_range(1, 256));
     s->add_option("--max-connections", o->threads, "connections served at once (more wait)")->capture_default_str()->check(cli_range(1, 1024));
     s->add_option("--request-timeout", o->engine.request_timeout_s, "seconds a request may generate before it ends with finish_reason length")
         ->capture_default_str()->check(cli_range(0.001, 1e6));
@@ -31,6 +33,7 @@ void cmd_serve_register(CLI::App& app) {
     s->callback([o, threads]() {
         const int t = *threads > 0 ? *threads : cli_globals().threads;
         if (t > 0) {
+            o->engine.threads = t;
             omp_set_num_threads(t);
             blas_set_threads(t);
         }

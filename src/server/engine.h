@@ -1,20 +1,29 @@
-// engine.h: what `chronos serve` generates with: one runtime Model and one Session (experts on
-// SSD, the RAM tier shared by every request, so a warm tier serves the next request too), the
-// tokenizer, and the counters /metrics reports. Requests take the session one at a time (a
-// mutex; the HTTP threads queue on it): in exact mode every completion equals what `chronos
-// generate` gives alone for the same prompt, settings and seed.
+// engine.h: what `chronos serve` generates with: one runtime Model and one Session of
+// max_batch sequences (experts on SSD, the RAM tier shared by every request, so a warm tier
+// serves the next request too), the tokenizer, and the counters /metrics reports.
 //
-//     chronos::server::Engine engine(options);
+// Continuous batching: each choice of each request is a job. One scheduler thread owns the
+// session: between decode steps it admits waiting jobs into free sequences (their prompts
+// prefill one at a time) and drops finished ones; each step decodes one token of every running
+// job together (Session::decode_batch), so one expert read serves every sequence routed to it.
+// The HTTP threads turn their jobs' tokens into text, stop sequences and stream chunks. In exact
+// mode a completion equals what `chronos generate` gives alone for the same prompt, settings
+// and seed, whatever else shares its steps (soft mode's fallbacks depend on timing).
+//
+//     chronos::server::Engine engine(options, /*max_waiting=*/6);
 //     engine.complete(request, [](int64_t choice, const std::string& piece) { return true; });
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/runtime.h"
@@ -29,12 +38,16 @@ struct EngineOptions {
     std::string mode = "exact";
     std::string ram_budget = "auto";
     double request_timeout_s = 300;  // generation stops (finish_reason "length") past this
+    int max_batch = 8;               // sequences decoded together; more jobs wait for a place
+    int threads = 0;                 // OpenMP threads of the scheduler (0: the default)
 };
 
 // Counters since the server started, for /metrics.
 struct EngineCounters {
     uint64_t requests = 0, requests_failed = 0, prompt_tokens = 0, completion_tokens = 0;
-    double decode_s = 0;
+    uint64_t decode_steps = 0, decode_rows = 0;  // batched steps, and the sequences they decoded
+    double busy_s = 0;                           // time the scheduler spent in prefill and decode
+    int64_t running = 0, waiting = 0;            // jobs in the batch and queued, at the latest step
 };
 
 class Engine {
@@ -65,6 +78,15 @@ public:
 
 private:
     friend class EngineTicket;
+    struct Channel;
+    struct Job;
+    void scheduler_loop();
+    void admit(const std::shared_ptr<Job>& job, std::vector<std::shared_ptr<Job>>& running);
+    // Delivers a sampled token; ends the job (and frees its sequence) when it is finished.
+    bool deliver(Job& job, int32_t id);
+    void finish(Job& job, const std::string& error = "");
+    void snapshot(int64_t running, int64_t waiting);
+
     EngineOptions o_;
     int max_waiting_ = 1;
     std::atomic<int> waiting_{0};  // requests holding a ticket (generating or waiting to)
@@ -73,12 +95,17 @@ private:
     std::unique_ptr<rt::Model> model_;
     std::unique_ptr<Tokenizer> tok_;
     rt::SessionOptions so_;
-    std::unique_ptr<rt::Session> session_;
-    std::mutex session_mutex_;  // one generation at a time
+    std::unique_ptr<rt::Session> session_;  // the scheduler thread's alone
+    std::vector<int32_t> free_seqs_;        // the scheduler thread's alone
+    std::mutex queue_mutex_;                // guards pending_ and stopping_
+    std::condition_variable queue_cv_;
+    std::deque<std::shared_ptr<Job>> pending_;
+    bool stopping_ = false;
     std::mutex counters_mutex_;  // guards the four below
     EngineCounters counters_;
-    rt::Metrics session_metrics_;  // the session's, as of the last finished request
+    rt::Metrics session_metrics_;  // the session's, as of the latest step
     uint64_t resident_bytes_ = 0, pool_bytes_ = 0;
+    std::thread scheduler_;  // last: started once everything above exists
 };
 
 // A place in the queue for the session, held for as long as a request may generate (a stream
@@ -92,6 +119,9 @@ public:
     EngineTicket& operator=(EngineTicket&&) = delete;
     ~EngineTicket();
     bool admitted() const { return engine_ != nullptr; }
+    // Gives the place up now (a stream whose generation ended, before its last events go out:
+    // the client may send its next request as soon as it reads them).
+    void release();
 
 private:
     Engine* engine_ = nullptr;

@@ -111,6 +111,7 @@ void handle_completion(Engine& engine, const RequestLimits& limits, bool chat, c
             engine.count_failure();
             send(error_json(ApiError(500, "server_error", "internal error")));
         }
+        held->release();
         const std::string done = "data: [DONE]\n\n";
         sink.write(done.data(), done.size());
         sink.done();
