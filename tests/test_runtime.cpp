@@ -517,9 +517,10 @@ TEST(RuntimeMetrics, AReadUnderWayWhenTheLayerAsksIsALateMissEvenIfAnotherWaitCo
     EXPECT_EQ(m.slack.n, static_cast<uint64_t>(2 * L)) << "every used expert was a prefetch";
     EXPECT_LE(m.slack.quantile_ms(0.25), -100.0) << "layer 0's two arrived after the ask";
     EXPECT_GE(m.slack.quantile_ms(0.26), 0.0) << "layers 1-3 were complete when asked";
-    // The premise: the prompt read each expert on its own (a blocking fetch), token 4 one read
-    // per layer for its two adjacent experts.
-    EXPECT_EQ(s.store().counters().reads, static_cast<uint64_t>(2 * L + L));
+    // The premise: the prompt's layers each read their two adjacent experts as one read (exact
+    // mode issues a layer's misses together and the store coalesces neighbours), token 4 one
+    // read per layer for its two prefetched experts.
+    EXPECT_EQ(s.store().counters().reads, static_cast<uint64_t>(L + L));
 
     // soft never waits: all eight reads are still under way when their layers ask and when the
     // experts' turns come (a token computes in far less than 50 ms), so all eight are late

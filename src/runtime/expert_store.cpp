@@ -243,6 +243,19 @@ int ExpertStore::prefetch(const int32_t* pair, const float* score, int n) {
     return queued;
 }
 
+int ExpertStore::fetch_async(const int32_t* pair, int n) {
+    queued_.clear();
+    for (int i = 0; i < n; ++i) {
+        if (slot_of_[static_cast<size_t>(pair[i])] >= 0) continue;  // resident, loading, or queued just now
+        const int32_t s = take_slot(std::numeric_limits<float>::infinity());
+        if (s < 0) break;
+        assign(s, pair[i], /*prefetched=*/false);
+    }
+    const int queued = static_cast<int>(queued_.size());
+    if (queued > 0) submit_pairs(queued_);
+    return queued;
+}
+
 double ExpertStore::fetch_wait(int32_t pair) {
     if (ready(pair)) return 0.0;
     const auto t0 = std::chrono::steady_clock::now();

@@ -66,6 +66,23 @@ Prefetcher::Prefetcher(const Model& model, const SessionOptions& options)
     la_pairs_.assign(static_cast<size_t>(S * std::max<int64_t>(K, 1) * L * k), 0);
     sized(la_scores_, S * std::max<int64_t>(K, 1) * L * k);
     intent_pairs_.assign(static_cast<size_t>(L * E), 0);
+    cand_at_.assign(static_cast<size_t>(L * E), -1);
+}
+
+void Prefetcher::add_candidate(int32_t pair, float score, int& n) {
+    int32_t& at = cand_at_[static_cast<size_t>(pair)];
+    if (at >= 0) {
+        la_scores_[static_cast<size_t>(at)] = std::max(la_scores_[static_cast<size_t>(at)], score);
+        return;
+    }
+    at = n;
+    la_pairs_[static_cast<size_t>(n)] = pair;
+    la_scores_[static_cast<size_t>(n)] = score;
+    ++n;
+}
+
+void Prefetcher::clear_candidates(int n) {
+    for (int i = 0; i < n; ++i) cand_at_[static_cast<size_t>(la_pairs_[static_cast<size_t>(i)])] = -1;
 }
 
 bool Prefetcher::predicts() const { return options_.mode == MissMode::exact || options_.mode == MissMode::soft; }
@@ -249,14 +266,11 @@ void Prefetcher::schedule(ExpertStore& store) {
                 const float* pr = &st.la_out[static_cast<size_t>((kk * L + l) * E)];
                 int32_t* top = la_top_.data();  // [k], sized from the config
                 topk(pr, E, k, top);
-                for (int64_t j = 0; j < k; ++j) {
-                    la_pairs_[static_cast<size_t>(n)] = static_cast<int32_t>(l * E + top[j]);
-                    la_scores_[static_cast<size_t>(n)] = (kk == 0 ? 0.9f : 0.8f) * pr[top[j]];
-                    ++n;
-                }
+                for (int64_t j = 0; j < k; ++j) add_candidate(static_cast<int32_t>(l * E + top[j]), (kk == 0 ? 0.9f : 0.8f) * pr[top[j]], n);
             }
         }
     }
+    clear_candidates(n);
     store.prefetch(la_pairs_.data(), la_scores_.data(), confident(n));
 }
 
@@ -271,12 +285,9 @@ void Prefetcher::refill_layer(int64_t l, ExpertStore& store) {
     for (const Stream& st : streams_) {
         if (!st.live || !st.have_pred) continue;
         const int32_t* top = &st.pred_top[static_cast<size_t>(L * k + l * k)];  // t+1's prediction for this layer
-        for (int64_t j = 0; j < k; ++j) {
-            la_pairs_[static_cast<size_t>(n)] = static_cast<int32_t>(l * E + top[j]);
-            la_scores_[static_cast<size_t>(n)] = 0.9f * st.la_out[static_cast<size_t>(l * E + top[j])];
-            ++n;
-        }
+        for (int64_t j = 0; j < k; ++j) add_candidate(static_cast<int32_t>(l * E + top[j]), 0.9f * st.la_out[static_cast<size_t>(l * E + top[j])], n);
     }
+    clear_candidates(n);
     if (n == 0) return;
     for (int64_t e = 0; e < E; ++e) {
         const int32_t p = static_cast<int32_t>(l * E + e);

@@ -112,6 +112,9 @@ private:
         std::vector<uint8_t> intent_set;   // [L*E] the pairs it queued
     };
     float pair_score(int32_t pair, bool current_token) const;
+    // Adds a candidate read to la_pairs_/la_scores_ [n], once per pair (the highest score).
+    void add_candidate(int32_t pair, float score, int& n);
+    void clear_candidates(int n);
     int confident(int n);
 
     const Model& model_;
@@ -123,6 +126,7 @@ private:
     std::vector<int32_t> la_pairs_, la_top_;      // candidates [S*K*L*k], one row's top-k [k]
     std::vector<float> la_scores_;                // [S*K*L*k]
     std::vector<int32_t> intent_pairs_;           // [L*E] pairs by intent score
+    std::vector<int32_t> cand_at_;                // [L*E] a pair's place among the candidates, -1: none
 };
 
 }  // namespace chronos::rt

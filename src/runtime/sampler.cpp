@@ -32,17 +32,22 @@ int32_t Sampler::sample(float* logits) {
     if (o_.temperature == 0.0f) {
         return static_cast<int32_t>(std::max_element(logits, logits + vocab_) - logits);
     }
-    // Candidates by descending logit; top-k cuts the list, top-p cuts it where the mass reaches p.
+    // Candidates by descending logit when a cut needs the order: top-k cuts the list, top-p cuts it
+    // where the mass reaches p.
     int64_t n = vocab_;
     for (int64_t i = 0; i < vocab_; ++i) order_[static_cast<size_t>(i)] = static_cast<int32_t>(i);
     auto by_logit = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+    float m = 0;
     if (o_.top_k > 0 && o_.top_k < vocab_) {
         n = o_.top_k;
         std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), by_logit);
-    } else {
+        m = logits[order_[0]];
+    } else if (o_.top_p < 1.0f) {
         std::sort(order_.begin(), order_.end(), by_logit);
+        m = logits[order_[0]];
+    } else {
+        m = *std::max_element(logits, logits + vocab_);  // no cut: vocabulary order serves (no sort per token)
     }
-    const float m = logits[order_[0]];
     double sum = 0;
     for (int64_t i = 0; i < n; ++i) {
         probs_[static_cast<size_t>(i)] = std::exp((logits[order_[static_cast<size_t>(i)]] - m) / o_.temperature);

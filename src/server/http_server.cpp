@@ -159,6 +159,9 @@ void serve_run(const ServeOptions& o) {
     svr.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
     svr.set_read_timeout(static_cast<time_t>(o.read_timeout_s), 0);
     svr.set_keep_alive_max_count(100);
+    // Streamed chunks are small writes: without TCP_NODELAY, Nagle holds each until the client
+    // acknowledges the previous one, and a client that delays its ACKs sees tokens in bursts.
+    svr.set_tcp_nodelay(true);
 
     svr.set_pre_routing_handler([&o](const httplib::Request& req, httplib::Response& res) {
         if (o.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
