@@ -15,6 +15,16 @@ namespace {
 
 void sized(std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(std::max<int64_t>(n, 1)), 0.0f); }
 
+// y [T, out] = x [T, in] W^T: one GEMM (prefill), or each row as a one-row call forms it
+// (batched decode, kernels.h).
+void product(const float* x, const Matrix& W, float* y, int64_t T, int64_t in, int64_t out, bool rowwise) {
+    if (rowwise) {
+        matmul_wt_rowwise(x, W, y, T, in, out);
+    } else {
+        matmul_wt(x, W, y, T, in, out);
+    }
+}
+
 }  // namespace
 
 LayerCache layer_cache_init(const ModelConfig& c, AttentionKind kind) {
@@ -46,6 +56,8 @@ AttentionScratch::AttentionScratch(const ModelConfig& c, int64_t tmax) {
     // A head's MLA latent query and output (r each) and its scores over the context (P).
     per_thread_len = 2 * r + c.max_position_embeddings + 16;
     sized(per_thread, per_thread_len * omp_get_max_threads());
+    row_cache.assign(static_cast<size_t>(std::max<int64_t>(tmax, 1)), nullptr);
+    row_pos.assign(static_cast<size_t>(std::max<int64_t>(tmax, 1)), 0);
 }
 
 namespace {
@@ -53,19 +65,19 @@ namespace {
 // MLA with absorbed projections: the cache holds the normalised latent c [P, r] and the rotated
 // rope key [P, dr]. Per head, q_lat = W_uk^T q_nope scores against c directly, and the value is
 // W_uv (sum_s p_s c_s): the latent is never expanded to keys and values.
-void attention_mla(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache& cache,
-                   int64_t pos, int64_t T, AttentionScratch& s) {
+void attention_mla(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache* const* caches,
+                   const int64_t* pos, int64_t T, bool rowwise, AttentionScratch& s) {
     const int64_t H = c.hidden_size, nh = c.num_attention_heads;
     const int64_t r = c.kv_lora_rank, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim;
     const int64_t qw = dn + dr;
-    float* ckv = cache.a.data();
-    float* krope = cache.b.data();
     float* q = s.q.data();
     float* kv = s.kv.data();
-    matmul_wt(x, w.q_proj, q, T, H, nh * qw);  // [T, nh*(dn+dr)]
-    matmul_wt(x, w.kv_a, kv, T, H, r + dr);    // [T, r+dr]
+    product(x, w.q_proj, q, T, H, nh * qw, rowwise);  // [T, nh*(dn+dr)]
+    product(x, w.kv_a, kv, T, H, r + dr, rowwise);    // [T, r+dr]
     for (int64_t t = 0; t < T; ++t) {
-        const int64_t p = pos + t;
+        const int64_t p = pos[t];
+        float* ckv = caches[t]->a.data();
+        float* krope = caches[t]->b.data();
         rmsnorm(kv + t * (r + dr), w.kv_a_norm, ckv + p * r, 1, r, c.rms_norm_eps);
         std::memcpy(krope + p * dr, kv + t * (r + dr) + r, static_cast<size_t>(dr) * sizeof(float));
         rope_rotate(krope + p * dr, dr, p, c.rope_theta);
@@ -77,7 +89,9 @@ void attention_mla(float* out, const float* x, const LayerWeights& w, const Mode
     float* heads = s.heads.data();
 #pragma omp parallel for schedule(dynamic)
     for (int64_t idx = 0; idx < T * nh; ++idx) {
-        const int64_t t = idx / nh, h = idx % nh, S = pos + t + 1;
+        const int64_t t = idx / nh, h = idx % nh, S = pos[t] + 1;
+        const float* ckv = caches[t]->a.data();
+        const float* krope = caches[t]->b.data();
         float* qlat = scratch + omp_get_thread_num() * per_thread;
         float* olat = qlat + r;
         float* sc = olat + r;
@@ -103,32 +117,33 @@ void attention_mla(float* out, const float* x, const LayerWeights& w, const Mode
         }
         gemv(w_uv, olat, heads + t * nh * dv + h * dv, dv, r);
     }
-    matmul_wt(heads, w.o_proj, out, T, nh * dv, H);
+    product(heads, w.o_proj, out, T, nh * dv, H, rowwise);
 }
 
 // GQA, full causal or sliding window. The window cache is a ring of `window` rows; positions
 // keep counting, so RoPE stays relative after the ring wraps. Each row writes its key and value
 // and then attends, so a long prompt never sees a row that a later one overwrote.
-void attention_gqa(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache& cache,
-                   int64_t pos, int64_t T, AttentionScratch& s) {
+void attention_gqa(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache* const* caches,
+                   const int64_t* pos, int64_t T, bool rowwise, AttentionScratch& s) {
     const int64_t H = c.hidden_size, nh = c.num_attention_heads;
     const int64_t nkv = c.num_key_value_heads, hd = c.head_dim, group = nh / nkv;
     const int64_t window = w.kind == AttentionKind::swa ? c.sliding_window : 0;
-    float* kc = cache.a.data();
-    float* vc = cache.b.data();
-    const int64_t rows = static_cast<int64_t>(cache.ring_pos.size());
     float* q = s.q.data();
     float* k = s.k.data();
     float* v = s.v.data();
     float* heads = s.heads.data();
-    matmul_wt(x, w.wq, q, T, H, nh * hd);
-    matmul_wt(x, w.wk, k, T, H, nkv * hd);
-    matmul_wt(x, w.wv, v, T, H, nkv * hd);
+    product(x, w.wq, q, T, H, nh * hd, rowwise);
+    product(x, w.wk, k, T, H, nkv * hd, rowwise);
+    product(x, w.wv, v, T, H, nkv * hd, rowwise);
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     float* scratch = s.per_thread.data();
     const int64_t per_thread = s.per_thread_len;
     for (int64_t t = 0; t < T; ++t) {
-        const int64_t p = pos + t;
+        LayerCache& cache = *caches[t];
+        float* kc = cache.a.data();
+        float* vc = cache.b.data();
+        const int64_t rows = static_cast<int64_t>(cache.ring_pos.size());
+        const int64_t p = pos[t];
         for (int64_t h = 0; h < nh; ++h) rope_rotate(q + (t * nh + h) * hd, hd, p, c.rope_theta);
         for (int64_t g = 0; g < nkv; ++g) rope_rotate(k + (t * nkv + g) * hd, hd, p, c.rope_theta);
         const int64_t row = window > 0 ? p % rows : p;
@@ -152,17 +167,31 @@ void attention_gqa(float* out, const float* x, const LayerWeights& w, const Mode
             }
         }
     }
-    matmul_wt(heads, w.o_proj, out, T, nh * hd, H);
+    product(heads, w.o_proj, out, T, nh * hd, H, rowwise);
 }
 
 }  // namespace
 
 void attention_forward(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache& cache,
                        int64_t pos, int64_t T, AttentionScratch& s) {
+    CHRONOS_ASSERT(T <= static_cast<int64_t>(s.row_pos.size()), "attention batch longer than its scratch");
+    for (int64_t t = 0; t < T; ++t) {
+        s.row_cache[static_cast<size_t>(t)] = &cache;
+        s.row_pos[static_cast<size_t>(t)] = pos + t;
+    }
     if (w.kind == AttentionKind::mla) {
-        attention_mla(out, x, w, c, cache, pos, T, s);
+        attention_mla(out, x, w, c, s.row_cache.data(), s.row_pos.data(), T, /*rowwise=*/false, s);
     } else {
-        attention_gqa(out, x, w, c, cache, pos, T, s);
+        attention_gqa(out, x, w, c, s.row_cache.data(), s.row_pos.data(), T, /*rowwise=*/false, s);
+    }
+}
+
+void attention_forward_rows(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache* const* caches,
+                            const int64_t* pos, int64_t B, AttentionScratch& s) {
+    if (w.kind == AttentionKind::mla) {
+        attention_mla(out, x, w, c, caches, pos, B, /*rowwise=*/true, s);
+    } else {
+        attention_gqa(out, x, w, c, caches, pos, B, /*rowwise=*/true, s);
     }
 }
 

@@ -36,12 +36,19 @@ struct AttentionScratch {
     std::vector<float> q, kv, k, v, heads;
     std::vector<float> per_thread;  // threads x per_thread_len: a head's scores and latents
     int64_t per_thread_len = 0;
+    std::vector<LayerCache*> row_cache;  // [tmax] each row's cache
+    std::vector<int64_t> row_pos;        // [tmax] each row's position
 };
 
 // x [T, H] (normalised) -> out [T, H] for the rows at positions pos .. pos+T-1, each attending
 // to the cache up to itself; appends their keys and values to the cache first.
 void attention_forward(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache& cache,
                        int64_t pos, int64_t T, AttentionScratch& s);
+// Batched decode: row b of x [B, H] is one token of its own sequence, at position pos[b] with
+// cache caches[b] -> out [B, H]. The projections read each weight matrix once for all rows, and
+// every row is bit-identical to attention_forward of that row alone (T = 1).
+void attention_forward_rows(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache* const* caches,
+                            const int64_t* pos, int64_t B, AttentionScratch& s);
 
 // x [T, H] (normalised) -> probs [T, E] (softmax over all experts), topi [T, k] (the k most
 // probable), topw [T, k] (their probabilities, renormalised to sum 1 when norm_topk_prob).

@@ -62,6 +62,8 @@ Session::Session(const Model& model, const SessionOptions& options)
     demand_.assign(static_cast<size_t>(E), 0);
     avail_.assign(static_cast<size_t>(E), 1.0f);
     row_seq_.assign(static_cast<size_t>(tmax_), 0);
+    row_cache_.assign(static_cast<size_t>(S), nullptr);
+    row_pos_.assign(static_cast<size_t>(S), 0);
     seqs_.resize(static_cast<size_t>(S));
     for (Sequence& q : seqs_) {
         for (int64_t l = 0; l < L; ++l) q.caches.push_back(layer_cache_init(c, c.attention_pattern[static_cast<size_t>(l)]));
@@ -154,9 +156,10 @@ void Session::forward(const int32_t* ids, int64_t T, Phase phase, float* logits_
         if (decoding) {
             for (int64_t b = 0; b < T; ++b) {
                 Sequence& q = row(b);
-                attention_forward(&att_[static_cast<size_t>(b * H)], &a_[static_cast<size_t>(b * H)], w, c,
-                                  q.caches[static_cast<size_t>(l)], q.pos, 1, attn_);
+                row_cache_[static_cast<size_t>(b)] = &q.caches[static_cast<size_t>(l)];
+                row_pos_[static_cast<size_t>(b)] = q.pos;
             }
+            attention_forward_rows(att_.data(), a_.data(), w, c, row_cache_.data(), row_pos_.data(), T, attn_);
         } else {
             attention_forward(att_.data(), a_.data(), w, c, first.caches[static_cast<size_t>(l)], first.pos, T, attn_);
         }

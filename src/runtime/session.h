@@ -108,6 +108,8 @@ private:
     int64_t step_ = 0;   // decode steps so far (prefill is step 0)
     std::vector<Sequence> seqs_;
     std::vector<int32_t> row_seq_;  // [tmax_] the sequence of each row of the current forward
+    std::vector<LayerCache*> row_cache_;  // [S] a decode step's caches of one layer, per row
+    std::vector<int64_t> row_pos_;        // [S] and positions
 
     AttentionScratch attn_;
     MoeGroups groups_;
