@@ -243,11 +243,11 @@ int ExpertStore::prefetch(const int32_t* pair, const float* score, int n) {
     return queued;
 }
 
-int ExpertStore::fetch_async(const int32_t* pair, int n) {
+int ExpertStore::fetch_async(const int32_t* pair, int n, float below) {
     queued_.clear();
     for (int i = 0; i < n; ++i) {
         if (slot_of_[static_cast<size_t>(pair[i])] >= 0) continue;  // resident, loading, or queued just now
-        const int32_t s = take_slot(std::numeric_limits<float>::infinity());
+        const int32_t s = take_slot(below);
         if (s < 0) break;
         assign(s, pair[i], /*prefetched=*/false);
     }

@@ -75,11 +75,11 @@ public:
     // Blocks until the pair is ready, queueing it if needed (the policy's victim, whatever its
     // score). Returns the seconds spent waiting.
     double fetch_wait(int32_t pair);
-    // Queues reads for pairs a layer needs now (exact mode issues all its misses together, so
-    // they overlap each other and the resident experts' compute): each takes a free slot or the
-    // policy's victim among ready, unpinned slots, whatever its score. Never blocks: stops at the
-    // first pair no slot is left for (fetch_wait reads it later). Returns the pairs queued.
-    int fetch_async(const int32_t* pair, int n);
+    // Queues reads for pairs a layer needs now (exact mode issues its misses together, so they
+    // overlap each other): each takes a free slot or the policy's victim among ready, unpinned
+    // slots scoring below `below`. Never blocks: stops at the first pair no slot is left for
+    // (fetch_wait reads it later, taking any victim). Returns the pairs queued.
+    int fetch_async(const int32_t* pair, int n, float below);
     // Collects finished reads without blocking.
     void poll();
     // Reads every pair (needs a budget that holds them all).

@@ -58,7 +58,6 @@ Session::Session(const Model& model, const SessionOptions& options)
     topi_.assign(static_cast<size_t>(tmax_ * k), 0);
     order_.assign(static_cast<size_t>(E), 0);
     asked_.assign(static_cast<size_t>(E), PairState::absent);
-    held_.assign(static_cast<size_t>(E), 0);
     demand_.assign(static_cast<size_t>(E), 0);
     avail_.assign(static_cast<size_t>(E), 1.0f);
     row_seq_.assign(static_cast<size_t>(tmax_), 0);
@@ -255,27 +254,26 @@ void Session::moe_layer(int64_t l, int64_t T, Phase phase) {
         }
     }
     std::fill(avail_.begin(), avail_.end(), 1.0f);
-    if (options_.mode == MissMode::exact) {
-        // Exact waits for every miss: its reads go out together, after the layer's ready experts
-        // are pinned (a read must not evict one of them before it computes), so that they
-        // overlap each other and the ready experts' compute instead of following one by one.
-        int n_demand = 0;
-        for (int64_t i = 0; i < n_order; ++i) {
-            const int32_t e = order_[static_cast<size_t>(i)];
-            const int32_t pair = static_cast<int32_t>(l * E + e);
-            if (asked_[static_cast<size_t>(e)] == PairState::ready) {
-                store_->pin(pair);
-                held_[static_cast<size_t>(e)] = 1;
-            } else if (asked_[static_cast<size_t>(e)] == PairState::absent) {
-                demand_[static_cast<size_t>(n_demand++)] = pair;
-            }
-        }
-        if (n_demand > 0) store_->fetch_async(demand_.data(), n_demand);
-    }
+    bool demanded = false;
     for (int64_t i = 0; i < n_order; ++i) {
         const int32_t e = order_[static_cast<size_t>(i)];
         const int32_t pair = static_cast<int32_t>(l * E + e);
         const int32_t n = groups_.count[static_cast<size_t>(e)];
+        if (options_.mode == MissMode::exact && !demanded && asked_[static_cast<size_t>(e)] != PairState::ready) {
+            // Exact waits for every miss. Once the ready experts have computed, the remaining
+            // misses are read together, so that they overlap each other instead of following
+            // one by one, as far as free slots and pairs scoring below a prefetch's bar allow:
+            // when the tier is smaller than what the step needs, evicting pairs the policy
+            // expects soon costs more misses than the overlap saves (then fetch_wait reads
+            // them one by one, each evicting the policy's choice).
+            demanded = true;
+            int n_demand = 0;
+            for (int64_t j = i; j < n_order; ++j) {
+                const int32_t ej = order_[static_cast<size_t>(j)];
+                if (asked_[static_cast<size_t>(ej)] == PairState::absent) demand_[static_cast<size_t>(n_demand++)] = static_cast<int32_t>(l * E + ej);
+            }
+            if (n_demand > 0) store_->fetch_async(demand_.data(), n_demand, options_.prefetch_threshold);
+        }
         const bool available = prefetcher_.acquire(pair, static_cast<uint64_t>(n), decoding, asked_[static_cast<size_t>(e)], ask_s,
                                                    *store_, metrics_);
         avail_[static_cast<size_t>(e)] = available ? 1.0f : 0.0f;
@@ -286,10 +284,6 @@ void Session::moe_layer(int64_t l, int64_t T, Phase phase) {
         expert_forward(&y_[static_cast<size_t>(s) * static_cast<size_t>(H)], a_.data(), &groups_.rows[static_cast<size_t>(s)], n,
                        store_->data(pair), model_.manifest.dtype, H, F, expert_, /*rowwise=*/decoding);
         store_->unpin(pair);
-        if (held_[static_cast<size_t>(e)]) {
-            store_->unpin(pair);
-            held_[static_cast<size_t>(e)] = 0;
-        }
     }
     moe_combine(h_.data(), y_.data(), groups_, avail_.data(), E, H);
     if (w.shared_gate) {

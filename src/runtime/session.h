@@ -120,7 +120,6 @@ private:
     std::vector<float> h_, a_, att_, probs_, topw_, y_, sg_, su_, lo_;
     std::vector<int32_t> topi_, order_;  // order_ [E]: the chosen experts in compute order
     std::vector<PairState> asked_;       // per expert of the current layer
-    std::vector<uint8_t> held_;          // [E] ready experts pinned until they computed (exact)
     std::vector<int32_t> demand_;        // [E] the layer's absent pairs, read together (exact)
     std::vector<float> avail_;           // [E] 1 if the expert computed, 0 if it fell back
 };
