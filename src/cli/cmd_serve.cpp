@@ -29,6 +29,7 @@ void cmd_serve_register(CLI::App& app) {
     s->add_option("--max-connections", o->threads, "connections served at once (more wait)")->capture_default_str()->check(cli_range(1, 1024));
     s->add_option("--request-timeout", o->engine.request_timeout_s, "seconds a request may generate before it ends with finish_reason length")
         ->capture_default_str()->check(cli_range(0.001, 1e6));
+    s->add_flag("--ui", o->ui, "serve the web UI at / (run from the project folder: web/, configs/, data/, runs/)");
     s->add_option("--threads", *threads, "threads for OpenMP and BLAS")->check(cli_range(0, kMaxThreads));
     s->callback([o, threads]() {
         const int t = *threads > 0 ? *threads : cli_globals().threads;

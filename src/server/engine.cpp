@@ -337,6 +337,8 @@ void Engine::snapshot(int64_t running, int64_t waiting) {
     session_metrics_ = session_->metrics();
     resident_bytes_ = session_->store().resident_bytes();
     pool_bytes_ = session_->store().allocated_bytes();
+    resident_.resize(static_cast<size_t>(session_->store().pairs()));  // sized once
+    for (int32_t p = 0; p < static_cast<int32_t>(resident_.size()); ++p) resident_[static_cast<size_t>(p)] = session_->store().ready(p) ? 1 : 0;
     counters_.running = running;
     counters_.waiting = waiting;
 }
@@ -406,6 +408,34 @@ void Engine::scheduler_loop() {
     std::lock_guard<std::mutex> lock(queue_mutex_);
     for (const auto& job : pending_) finish(*job, "the server is stopping");
     pending_.clear();
+}
+
+nlohmann::json Engine::info_json() const {
+    const auto& c = model_->config;
+    return {{"model", id_}, {"mode", rt::miss_mode_name(so_.mode)}, {"ram_budget_bytes", so_.ram_budget},
+            {"expert_bytes_total", model_->expert_bytes_total()}, {"max_batch", o_.max_batch}, {"layers", c.num_hidden_layers},
+            {"experts", c.n_routed_experts}, {"context", c.max_position_embeddings}};
+}
+
+nlohmann::json Engine::monitor_json() {
+    std::lock_guard<std::mutex> lock(counters_mutex_);
+    const rt::Metrics& m = session_metrics_;
+    const int64_t E = model_->config.n_routed_experts, L = model_->config.num_hidden_layers;
+    nlohmann::json layers = nlohmann::json::array();
+    for (int64_t l = 0; l < L; ++l) {
+        nlohmann::json row = nlohmann::json::array();
+        for (int64_t e = 0; e < E; ++e) {
+            const size_t p = static_cast<size_t>(l * E + e);
+            row.push_back(p < resident_.size() ? resident_[p] : 0);
+        }
+        layers.push_back(row);
+    }
+    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return {{"t", now}, {"decode_tokens", m.decode_tokens}, {"hits", m.hits}, {"misses", m.misses}, {"misses_late", m.misses_late},
+            {"fallbacks", m.fallbacks}, {"stall_s", m.stall_s}, {"decode_s", m.decode_s},
+            {"bytes_read", m.bytes_read_load + m.bytes_read_prefill + m.bytes_read_decode}, {"resident_bytes", resident_bytes_},
+            {"running", counters_.running}, {"waiting", counters_.waiting}, {"completion_tokens", counters_.completion_tokens},
+            {"resident", layers}};
 }
 
 std::string Engine::metrics_text() {

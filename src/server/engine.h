@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "runtime/runtime.h"
 #include "server/openai_protocol.h"
 #include "tokenizer/tokenizer.h"
@@ -74,6 +76,10 @@ public:
 
     // /metrics in the Prometheus text format.
     std::string metrics_text();
+    // The web UI's view: the served model and its settings; and, for the IO monitor, the
+    // counters as of the latest step with which experts are resident per layer.
+    nlohmann::json info_json() const;
+    nlohmann::json monitor_json();
     void count_failure();
 
 private:
@@ -105,6 +111,7 @@ private:
     EngineCounters counters_;
     rt::Metrics session_metrics_;  // the session's, as of the latest step
     uint64_t resident_bytes_ = 0, pool_bytes_ = 0;
+    std::vector<uint8_t> resident_;  // [L*E] 1 where the pair is ready, as of the latest step
     std::thread scheduler_;  // last: started once everything above exists
 };
 

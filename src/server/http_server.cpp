@@ -8,9 +8,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <thread>
 
 #include "core/error.h"
+#include "server/jobs.h"
+#include "server/ui.h"
+#include "tune/child_process.h"
 
 namespace chronos::server {
 
@@ -163,8 +168,13 @@ void serve_run(const ServeOptions& o) {
     // acknowledges the previous one, and a client that delays its ACKs sees tokens in bursts.
     svr.set_tcp_nodelay(true);
 
-    svr.set_pre_routing_handler([&o](const httplib::Request& req, httplib::Response& res) {
-        if (o.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    // The UI's page and libraries hold no data: they load without the key, and the page sends
+    // the key the user gives it with every API call.
+    auto is_data_route = [](const std::string& path) {
+        return path.rfind("/v1/", 0) == 0 || path == "/v1" || path.rfind("/metrics", 0) == 0 || path.rfind("/ui/api", 0) == 0;
+    };
+    svr.set_pre_routing_handler([&o, is_data_route](const httplib::Request& req, httplib::Response& res) {
+        if (o.api_key.empty() || req.path == "/health" || (o.ui && !is_data_route(req.path))) return httplib::Server::HandlerResponse::Unhandled;
         const std::string auth = req.get_header_value("Authorization");
         const std::string prefix = "Bearer ";
         if (auth.rfind(prefix, 0) == 0 && same_secret(auth.substr(prefix.size()), o.api_key)) return httplib::Server::HandlerResponse::Unhandled;
@@ -209,6 +219,13 @@ void serve_run(const ServeOptions& o) {
     });
     svr.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) { handle_completion(engine, o.limits, false, req, res); });
     svr.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) { handle_completion(engine, o.limits, true, req, res); });
+
+    std::unique_ptr<JobRunner> jobs;
+    if (o.ui) {
+        const std::filesystem::path self = tune::self_executable();
+        jobs = std::make_unique<JobRunner>(".", (self.parent_path() / "chronos").string());
+        ui_register(svr, engine, *jobs, ".");
+    }
 
     int port = o.port;
     if (port == 0) {

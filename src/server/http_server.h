@@ -34,6 +34,7 @@ struct ServeOptions {
     int threads = 8;                // concurrent connections served at once
     RequestLimits limits;
     double read_timeout_s = 30;     // to receive a request
+    bool ui = false;                // serve the web UI at / (ui.h) from the working directory
 };
 
 // Binds, prints the address, serves until SIGINT/SIGTERM. Fails with a clear message when the
