@@ -47,8 +47,23 @@ function check(ok, what) {
         `the language (${last}) survives a reload`);
   await page.selectOption("#lang", "en");
 
-  // Chat: the reply's text grows piece by piece while it streams.
+  // Inference settings: the server switches to another mode and budget, and back.
   await page.click('button[data-tab="inference"]');
+  for (const [mode, budget, share] of [["soft", "50%", 0.5], ["exact", "25%", 0.25]]) {
+    await page.selectOption("#inf-mode-select", mode);
+    await page.fill("#inf-budget-input", budget);
+    await page.click("#inf-apply");
+    await page.waitForFunction((m) => document.getElementById("inf-mode").dataset.mode === m, mode, { timeout: 20000 });
+    const info = await page.evaluate(async () => (await fetch("/ui/api/info")).json());
+    check(info.mode === mode && Math.abs(info.ram_budget_bytes - share * info.expert_bytes_total) < 1,
+          `the server now serves in ${mode} mode with ${budget} of the experts (${info.ram_budget_bytes} bytes)`);
+  }
+  await page.fill("#inf-budget-input", "200%");
+  await page.click("#inf-apply");
+  await page.waitForFunction(() => document.getElementById("error").textContent !== "", null, { timeout: 20000 });
+  check((await page.evaluate(async () => (await fetch("/ui/api/info")).json())).mode === "exact", "a bad budget is refused and nothing changes");
+
+  // Chat: the reply's text grows piece by piece while it streams.
   await page.fill("#inf-max-tokens", "48");
   await page.fill("#inf-temperature", "0");
   await page.evaluate(() => {

@@ -241,9 +241,22 @@ async function loadInfo() {
   const info = await api("/ui/api/info");
   $("model-info").textContent = `${info.model} · ${info.mode} · ${fmtBytes(info.ram_budget_bytes)}`;
   $("inf-mode").textContent = info.mode;
+  $("inf-mode").dataset.mode = info.mode;
+  $("inf-mode-select").value = info.mode;
   $("inf-budget").textContent = `${fmtBytes(info.ram_budget_bytes)} (${((100 * info.ram_budget_bytes) / info.expert_bytes_total).toFixed(0)}%)`;
   return info;
 }
+$("inf-apply").addEventListener("click", async () => {
+  try {
+    $("inf-apply").disabled = true;
+    await api("/ui/api/engine", { mode: $("inf-mode-select").value, ram_budget: $("inf-budget-input").value });
+    await loadInfo();
+  } catch (e) {
+    showError(e);
+  } finally {
+    $("inf-apply").disabled = false;
+  }
+});
 const chat = [];
 function addMessage(role, text) {
   const div = document.createElement("div");

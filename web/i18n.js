@@ -4,6 +4,8 @@
 export const languages = ["en", "zh-Hans", "zh-Hant", "ja"];
 export const messages = {
   "en": {
+    apply: "Apply",
+    serving: "Serving",
     title: "Chronos",
     language: "Language",
     api_key: "API key",
@@ -96,6 +98,8 @@ export const messages = {
     error: "Error",
   },
   "zh-Hans": {
+    apply: "应用",
+    serving: "当前",
     title: "Chronos",
     language: "语言",
     api_key: "API 密钥",
@@ -188,6 +192,8 @@ export const messages = {
     error: "错误",
   },
   "zh-Hant": {
+    apply: "套用",
+    serving: "目前",
     title: "Chronos",
     language: "語言",
     api_key: "API 金鑰",
@@ -280,6 +286,8 @@ export const messages = {
     error: "錯誤",
   },
   "ja": {
+    apply: "適用",
+    serving: "現在",
     title: "Chronos",
     language: "言語",
     api_key: "API キー",

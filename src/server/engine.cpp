@@ -331,10 +331,59 @@ void Engine::admit(const std::shared_ptr<Job>& job, std::vector<std::shared_ptr<
     if (deliver(*job, job->sampler.sample(session_->logits(job->seq)))) running.push_back(job);
 }
 
+void Engine::switch_session(const rt::SessionOptions& so) {
+    std::string error;
+    try {
+        rt::metrics_add(retired_metrics_, session_->metrics());  // /metrics counts on across sessions
+        session_.reset();  // its pool goes before the new one is allocated
+        session_ = std::make_unique<rt::Session>(*model_, so);
+        std::lock_guard<std::mutex> lock(counters_mutex_);
+        so_ = so;
+    } catch (const std::exception& e) {
+        error = e.what();
+        session_ = std::make_unique<rt::Session>(*model_, so_);  // the previous options, which worked
+    }
+    free_seqs_.clear();
+    for (int32_t q = o_.max_batch - 1; q >= 0; --q) free_seqs_.push_back(q);
+    snapshot(0, 0);
+    {
+        std::lock_guard<std::mutex> lock(queue_mutex_);
+        reconfig_error_ = error;
+        ++reconfig_done_;
+    }
+    reconfig_cv_.notify_all();
+}
+
+void Engine::reconfigure(const std::string& mode, const std::string& ram_budget) {
+    rt::SessionOptions so;
+    {
+        std::lock_guard<std::mutex> lock(counters_mutex_);
+        so = so_;
+    }
+    try {
+        so.mode = rt::miss_mode_parse(mode);
+        if (ram_budget == "auto") {
+            so.ram_budget = rt::memory_split_plan(*model_, so, rt::memory_limit_detect()).experts;
+        } else {
+            so.ram_budget = rt::budget_parse(ram_budget, model_->expert_bytes_total());
+        }
+    } catch (const std::exception& e) {
+        throw ApiError(400, "invalid_request_error", e.what(), "mode");
+    }
+    std::unique_lock<std::mutex> lock(queue_mutex_);
+    if (stopping_) throw ApiError(503, "server_error", "the server is stopping", "", "server_busy");
+    const uint64_t target = reconfig_done_ + 1;  // a switch still pending takes these options instead
+    reconfig_ = std::make_unique<rt::SessionOptions>(so);
+    queue_cv_.notify_all();
+    reconfig_cv_.wait(lock, [&] { return reconfig_done_ >= target || stopping_; });
+    if (!reconfig_error_.empty()) throw ApiError(400, "invalid_request_error", reconfig_error_, "ram_budget");
+}
+
 void Engine::snapshot(int64_t running, int64_t waiting) {
     std::lock_guard<std::mutex> lock(counters_mutex_);
     // /metrics reads this copy and never waits for a step.
-    session_metrics_ = session_->metrics();
+    session_metrics_ = retired_metrics_;
+    rt::metrics_add(session_metrics_, session_->metrics());
     resident_bytes_ = session_->store().resident_bytes();
     pool_bytes_ = session_->store().allocated_bytes();
     resident_.resize(static_cast<size_t>(session_->store().pairs()));  // sized once
@@ -358,9 +407,17 @@ void Engine::scheduler_loop() {
         admitted.clear();
         {
             std::unique_lock<std::mutex> lock(queue_mutex_);
-            queue_cv_.wait(lock, [&] { return stopping_ || !pending_.empty() || !running.empty(); });
+            queue_cv_.wait(lock, [&] { return stopping_ || !pending_.empty() || !running.empty() || reconfig_; });
             if (stopping_) break;
-            while (!pending_.empty() && running.size() + admitted.size() < static_cast<size_t>(o_.max_batch)) {
+            if (reconfig_ && running.empty()) {
+                // Nothing runs: the new session replaces the old (the waiting jobs keep waiting).
+                const rt::SessionOptions so = *reconfig_;
+                reconfig_.reset();
+                lock.unlock();
+                switch_session(so);
+                continue;
+            }
+            while (!reconfig_ && !pending_.empty() && running.size() + admitted.size() < static_cast<size_t>(o_.max_batch)) {
                 admitted.push_back(std::move(pending_.front()));
                 pending_.pop_front();
             }
@@ -403,6 +460,7 @@ void Engine::scheduler_loop() {
         }
         snapshot(static_cast<int64_t>(running.size()), waiting);
     }
+    reconfig_cv_.notify_all();
     // Stopping: whatever still runs or waits ends with an error its request reports.
     for (const auto& job : running) finish(*job, "the server is stopping");
     std::lock_guard<std::mutex> lock(queue_mutex_);
@@ -410,8 +468,9 @@ void Engine::scheduler_loop() {
     pending_.clear();
 }
 
-nlohmann::json Engine::info_json() const {
+nlohmann::json Engine::info_json() {
     const auto& c = model_->config;
+    std::lock_guard<std::mutex> lock(counters_mutex_);
     return {{"model", id_}, {"mode", rt::miss_mode_name(so_.mode)}, {"ram_budget_bytes", so_.ram_budget},
             {"expert_bytes_total", model_->expert_bytes_total()}, {"max_batch", o_.max_batch}, {"layers", c.num_hidden_layers},
             {"experts", c.n_routed_experts}, {"context", c.max_position_embeddings}};

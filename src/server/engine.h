@@ -78,8 +78,12 @@ public:
     std::string metrics_text();
     // The web UI's view: the served model and its settings; and, for the IO monitor, the
     // counters as of the latest step with which experts are resident per layer.
-    nlohmann::json info_json() const;
+    nlohmann::json info_json();
     nlohmann::json monitor_json();
+    // Serves from now on with another miss mode and RAM budget ("25%", "512M", "auto"): the
+    // scheduler admits nothing new, lets the running jobs finish, and builds a new session.
+    // Blocks until then; throws ApiError (400) for a bad mode or budget.
+    void reconfigure(const std::string& mode, const std::string& ram_budget);
     void count_failure();
 
 private:
@@ -92,6 +96,7 @@ private:
     bool deliver(Job& job, int32_t id);
     void finish(Job& job, const std::string& error = "");
     void snapshot(int64_t running, int64_t waiting);
+    void switch_session(const rt::SessionOptions& so);  // the scheduler's, with no job running
 
     EngineOptions o_;
     int max_waiting_ = 1;
@@ -100,16 +105,22 @@ private:
     int64_t created_ = 0;
     std::unique_ptr<rt::Model> model_;
     std::unique_ptr<Tokenizer> tok_;
-    rt::SessionOptions so_;
+    rt::SessionOptions so_;                 // the session's options (written by the scheduler under counters_mutex_)
     std::unique_ptr<rt::Session> session_;  // the scheduler thread's alone
     std::vector<int32_t> free_seqs_;        // the scheduler thread's alone
     std::mutex queue_mutex_;                // guards pending_ and stopping_
     std::condition_variable queue_cv_;
     std::deque<std::shared_ptr<Job>> pending_;
     bool stopping_ = false;
+    // A new session's options the scheduler is to switch to, and the outcome it reports.
+    std::unique_ptr<rt::SessionOptions> reconfig_;
+    uint64_t reconfig_done_ = 0;  // switches completed (or failed), for the waiting caller
+    std::string reconfig_error_;
+    std::condition_variable reconfig_cv_;
     std::mutex counters_mutex_;  // guards the four below
     EngineCounters counters_;
-    rt::Metrics session_metrics_;  // the session's, as of the latest step
+    rt::Metrics session_metrics_;  // the sessions', as of the latest step
+    rt::Metrics retired_metrics_;  // what sessions replaced by reconfigure() counted (the scheduler's)
     uint64_t resident_bytes_ = 0, pool_bytes_ = 0;
     std::vector<uint8_t> resident_;  // [L*E] 1 where the pair is ready, as of the latest step
     std::thread scheduler_;  // last: started once everything above exists

@@ -65,6 +65,17 @@ void ui_register(httplib::Server& svr, Engine& engine, JobRunner& jobs, const st
     if (!svr.set_mount_point("/assets/uplot", uplot.string())) fail("--ui: cannot serve {}", uplot.string());
 
     svr.Get("/ui/api/info", [&engine](const httplib::Request&, httplib::Response& res) { send_json(res, engine.info_json()); });
+    svr.Post("/ui/api/engine", [&engine](const httplib::Request& req, httplib::Response& res) {
+        guarded(res, [&] {
+            const json b = body_json(req);
+            if (!b.contains("mode") || !b["mode"].is_string()) throw ApiError(400, "invalid_request_error", "'mode' is required", "mode");
+            if (!b.contains("ram_budget") || !b["ram_budget"].is_string()) {
+                throw ApiError(400, "invalid_request_error", "'ram_budget' is required", "ram_budget");
+            }
+            engine.reconfigure(b["mode"].get<std::string>(), b["ram_budget"].get<std::string>());
+            send_json(res, engine.info_json());
+        });
+    });
     svr.Get("/ui/api/choices", [&jobs](const httplib::Request&, httplib::Response& res) { guarded(res, [&] { send_json(res, jobs.choices()); }); });
     svr.Get("/ui/api/estimate", [&jobs](const httplib::Request& req, httplib::Response& res) {
         guarded(res, [&] {

@@ -2,6 +2,7 @@
 // libraries from .deps/npm) and the routes it calls under /ui/api:
 //
 //   GET  /ui/api/info               the served model: name, mode, RAM budget, layers, experts
+//   POST /ui/api/engine             {mode, ram_budget}: serve with another miss mode and budget
 //   GET  /ui/api/choices            configs, pipeline and tune files, data files, packed models
 //   GET  /ui/api/pipeline?config=NAME   a pipeline file's stages (name, data, steps)
 //   GET  /ui/api/estimate?config=NAME&ram_budget=X   rt::estimate_config (also `chronos estimate`)
