@@ -58,6 +58,23 @@ function fmtBytes(b) {
   return b + " B";
 }
 const stateText = (s) => t("state_" + s);
+// Reads a response of server-sent events, calling onData with each event's JSON until the
+// stream ends ("[DONE]" is skipped).
+async function readEvents(response, onData) {
+  const reader = response.body.getReader(), dec = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += dec.decode(value, { stream: true });
+    let at;
+    while ((at = buf.indexOf("\n\n")) >= 0) {
+      const ev = buf.slice(0, at);
+      buf = buf.slice(at + 2);
+      if (ev.startsWith("data: ") && ev !== "data: [DONE]") onData(JSON.parse(ev.slice(6)));
+    }
+  }
+}
 
 // ---------------------------------------------------------------- tabs
 function showTab(name) {
@@ -282,28 +299,17 @@ async function sendChat() {
   try {
     const r = await fetch("/v1/chat/completions", { method: "POST", headers: headers(), body: JSON.stringify(body) });
     if (!r.ok) throw new Error((await r.json()).error.message);
-    const reader = r.body.getReader(), dec = new TextDecoder();
-    let buf = "", reply = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += dec.decode(value, { stream: true });
-      let at;
-      while ((at = buf.indexOf("\n\n")) >= 0) {
-        const ev = buf.slice(0, at);
-        buf = buf.slice(at + 2);
-        if (!ev.startsWith("data: ") || ev === "data: [DONE]") continue;
-        const j = JSON.parse(ev.slice(6));
-        if (j.error) throw new Error(j.error.message);
-        for (const c of j.choices || []) {
-          if (c.delta && c.delta.content) {
-            reply += c.delta.content;
-            out.textContent = reply;
-            ui.chatUpdates += 1;
-          }
+    let reply = "";
+    await readEvents(r, (j) => {
+      if (j.error) throw new Error(j.error.message);
+      for (const c of j.choices || []) {
+        if (c.delta && c.delta.content) {
+          reply += c.delta.content;
+          out.textContent = reply;
+          ui.chatUpdates += 1;
         }
       }
-    }
+    });
     chat.push({ role: "assistant", content: reply });
   } catch (e) {
     showError(e);
@@ -418,21 +424,7 @@ function onMonitor(m) {
 }
 function startMonitor() {
   // EventSource cannot send a header: with an API key the stream is read through fetch.
-  fetch("/ui/api/monitor", { headers: headers() }).then(async (r) => {
-    const reader = r.body.getReader(), dec = new TextDecoder();
-    let buf = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += dec.decode(value, { stream: true });
-      let at;
-      while ((at = buf.indexOf("\n\n")) >= 0) {
-        const ev = buf.slice(0, at);
-        buf = buf.slice(at + 2);
-        if (ev.startsWith("data: ")) onMonitor(JSON.parse(ev.slice(6)));
-      }
-    }
-  }).catch(showError);
+  fetch("/ui/api/monitor", { headers: headers() }).then((r) => readEvents(r, onMonitor)).catch(showError);
 }
 
 // ---------------------------------------------------------------- start
