@@ -19,6 +19,16 @@ TEST(TextUtils, QuizFirstForm) {
     EXPECT_EQ(quiz_first_form("1789-{17}97"), "1789-1797");
     EXPECT_EQ(quiz_first_form("Burr|Clinton"), "Burr");
     EXPECT_EQ(quiz_first_form("St. John\\'s"), "St. John's");
+    // Accents overstruck on a terminal (letter, backspace, mark, either way round), as in the
+    // files' own lines.
+    EXPECT_EQ(quiz_first_form("Bogot['\ba|a\b'|a]"), "Bogotá");
+    EXPECT_EQ(quiz_first_form("C[^\bo|o\b^|o]te d'Ivoire"), "Côte d'Ivoire");
+    EXPECT_EQ(quiz_first_form("Mo[z|,\bc|c\b,|c]ambique"), "Mozambique");
+    EXPECT_EQ(quiz_first_form("S[~\ba|a\b~|a]o Tom['\be|e\b'|e]"), "São Tomé");
+    EXPECT_EQ(quiz_first_form("Chi[,\bs|s\b,|s]inau|Kishinev"), "Chișinau");
+    EXPECT_EQ(quiz_first_form("[\xC2\xB0\bA|A\b\xC2\xB0|A]land Islands"), "Åland Islands");
+    EXPECT_EQ(quiz_first_form("Lothl['\bo|o|o\b']rien"), "Lothlórien");
+    EXPECT_EQ(quiz_first_form("Ann[u\b'|u]minas"), "Annúminas");
 }
 
 TEST(TextUtils, PodInline) {

@@ -375,6 +375,71 @@ std::vector<std::string> chunk_paragraphs(const std::vector<std::string>& paragr
     return chunks;
 }
 
+namespace {
+
+// A letter overstruck with an accent ("'" BS "a", or "a" BS "'", as the quiz files spell
+// accented letters for a terminal that overprints) as the precomposed character it shows.
+// An accent without an entry for its letter leaves the plain letter.
+std::string quiz_overstrike(const std::string& accent, char letter) {
+    struct Entry {
+        const char* accent;
+        const char* letters;   // the letters this accent composes with
+        const char* composed;  // their UTF-8 forms, space-separated, in the same order
+    };
+    static const Entry kTable[] = {
+        {"'", "aeiouyAEIOUYc", "á é í ó ú ý Á É Í Ó Ú Ý ć"},
+        {"`", "aeiouAEIOU", "à è ì ò ù À È Ì Ò Ù"},
+        {"^", "aeiouAEIOU", "â ê î ô û Â Ê Î Ô Û"},
+        {"~", "aonAON", "ã õ ñ Ã Õ Ñ"},
+        {"\"", "aeiouyAEIOU", "ä ë ï ö ü ÿ Ä Ë Ï Ö Ü"},
+        {",", "cCsStT", "ç Ç ș Ș ț Ț"},
+        {"/", "oO", "ø Ø"},
+        {"\xC2\xB0", "aA", "å Å"},  // the degree sign drawn over a letter: a ring
+    };
+    for (const Entry& e : kTable) {
+        if (accent != e.accent) continue;
+        const char* at = std::strchr(e.letters, letter);
+        if (at == nullptr) break;
+        std::string_view forms(e.composed);
+        for (long i = at - e.letters; i > 0; --i) forms.remove_prefix(forms.find(' ') + 1);
+        return std::string(forms.substr(0, forms.find(' ')));
+    }
+    return std::string(1, letter);
+}
+
+bool ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// Replaces every "X BS Y" overstrike in s, X or Y a letter and the other its accent.
+std::string quiz_compose(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\b' || out.empty() || i + 1 >= s.size()) {
+            out.push_back(s[i]);
+            continue;
+        }
+        // The mark before the backspace: one byte, or a two-byte UTF-8 character (the degree sign).
+        const size_t mark_len = out.size() >= 2 && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80 ? 2 : 1;
+        std::string before;
+        while (before.size() < mark_len) {
+            before.insert(before.begin(), out.back());
+            out.pop_back();
+        }
+        const size_t skip = (static_cast<unsigned char>(s[i + 1]) & 0xE0) == 0xC0 && i + 2 < s.size() ? 2 : 1;
+        const std::string after = s.substr(i + 1, skip);
+        if (after.size() == 1 && ascii_letter(after[0]) && !(before.size() == 1 && ascii_letter(before[0]))) {
+            out += quiz_overstrike(before, after[0]);
+        } else if (before.size() == 1 && ascii_letter(before[0])) {
+            out += quiz_overstrike(after, before[0]);
+        } else {
+            out += after;  // no letter in the pair: the later mark shows
+        }
+        i += skip;
+    }
+    return out;
+}
+
+}  // namespace
+
 std::string quiz_first_form(std::string_view field) {
     std::string out;
     int bracket_depth = 0;   // inside [a|b]: skip alternatives after the first
@@ -407,7 +472,7 @@ std::string quiz_first_form(std::string_view field) {
         }
         if (!skipping) out.push_back(c);
     }
-    return collapse_spaces(out);
+    return collapse_spaces(quiz_compose(out));
 }
 
 int64_t count_words(std::string_view s) {

@@ -36,7 +36,9 @@ std::vector<std::string> split_sentences(std::string_view text);
 std::vector<std::string> chunk_paragraphs(const std::vector<std::string>& paragraphs, size_t max_chars);
 
 // Expands a bsdgames quiz field to its first spelling: "{G{eorge} }Washington" ->
-// "George Washington", "Andorra la V[ell|iej]a" -> "Andorra la Vella", "a|b" -> "a".
+// "George Washington", "Andorra la V[ell|iej]a" -> "Andorra la Vella", "a|b" -> "a"; an
+// accented letter written as an overstrike ("Bogot['<BS>a|a<BS>'|a]") becomes the precomposed
+// character ("Bogotá").
 std::string quiz_first_form(std::string_view field);
 
 uint64_t fnv1a64(std::string_view s);
