@@ -42,6 +42,8 @@ void cmd_generate_register(CLI::App& app);
 void cmd_tune_register(CLI::App& app);
 void cmd_pipeline_register(CLI::App& app);
 void cmd_estimate_register(CLI::App& app);
+// `chronos import --hf DIR --out DIR` (lean process: no libtorch).
+void cmd_import_register(CLI::App& app);
 // `chronos serve`, registered by chronos-serve (main_serve.cpp).
 void cmd_serve_register(CLI::App& app);
 // `chronos bench offload` and `chronos bench policy`, registered under the bench subcommand.

@@ -75,6 +75,7 @@ void register_commands(CLI::App& app) {
     cmd_tune_register(app);
     cmd_pipeline_register(app);
     cmd_estimate_register(app);
+    cmd_import_register(app);
     // Listed by --help; main hands them to chronos-train before they could be parsed here.
     for (const auto& [name, what] : kTrainCommands) app.add_subcommand(name, what)->allow_extras();
     app.add_subcommand("serve", "OpenAI-compatible HTTP server on the offload runtime (runs in chronos-serve; docs/serve.md)")->allow_extras();

@@ -42,6 +42,18 @@ std::vector<TensorSpec> checkpoint_tensor_specs(const ModelConfig& c) {
             specs.push_back({p + "self_attn.q_proj.weight", {nh * hd, H}});
             specs.push_back({p + "self_attn.k_proj.weight", {c.num_key_value_heads * hd, H}});
             specs.push_back({p + "self_attn.v_proj.weight", {c.num_key_value_heads * hd, H}});
+            if (c.attention_bias) {
+                specs.push_back({p + "self_attn.q_proj.bias", {nh * hd}});
+                specs.push_back({p + "self_attn.k_proj.bias", {c.num_key_value_heads * hd}});
+                specs.push_back({p + "self_attn.v_proj.bias", {c.num_key_value_heads * hd}});
+            }
+            if (c.qk_norm == QkNorm::head) {
+                specs.push_back({p + "self_attn.q_norm.weight", {hd}});
+                specs.push_back({p + "self_attn.k_norm.weight", {hd}});
+            } else if (c.qk_norm == QkNorm::proj) {
+                specs.push_back({p + "self_attn.q_norm.weight", {nh * hd}});
+                specs.push_back({p + "self_attn.k_norm.weight", {c.num_key_value_heads * hd}});
+            }
             specs.push_back({p + "self_attn.o_proj.weight", {H, nh * hd}});
         }
         const int64_t F = c.moe_intermediate_size;
@@ -52,10 +64,11 @@ std::vector<TensorSpec> checkpoint_tensor_specs(const ModelConfig& c) {
             specs.push_back({expert_tensor_name(l, e, "down"), {H, F}});
         }
         if (c.n_shared_experts > 0) {
-            const int64_t Fs = c.n_shared_experts * F;
+            const int64_t Fs = c.shared_intermediate();
             specs.push_back({p + "mlp.shared_experts.gate_proj.weight", {Fs, H}});
             specs.push_back({p + "mlp.shared_experts.up_proj.weight", {Fs, H}});
             specs.push_back({p + "mlp.shared_experts.down_proj.weight", {H, Fs}});
+            if (c.shared_expert_gate) specs.push_back({p + "mlp.shared_expert_gate.weight", {1, H}});
         }
     }
     specs.push_back({"model.norm.weight", {H}});

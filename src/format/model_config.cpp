@@ -19,6 +19,15 @@ const char* attention_kind_name(AttentionKind kind) {
     return "?";
 }
 
+const char* qk_norm_name(QkNorm kind) {
+    switch (kind) {
+        case QkNorm::none: return "none";
+        case QkNorm::head: return "head";
+        case QkNorm::proj: return "proj";
+    }
+    return "?";
+}
+
 const char* lookahead_target_name(LookaheadTarget target) {
     switch (target) {
         case LookaheadTarget::router_probs: return "router_probs";
@@ -115,6 +124,21 @@ ModelConfig config_from_json(const json& j, const std::string& what) {
         else if (s == "gqa") c.attention_pattern.push_back(AttentionKind::gqa);
         else fail("{}: attention_pattern entry {} is not \"mla\", \"swa\" or \"gqa\"", what, brief(p));
     }
+    // Fields of the imported families: checkpoints written before them have none of them on.
+    if (j.contains("attention_bias")) c.attention_bias = get_bool(j, "attention_bias", what);
+    if (j.contains("qk_norm")) {
+        const std::string q = get_string(j, "qk_norm", what);
+        if (q == "none") c.qk_norm = QkNorm::none;
+        else if (q == "head") c.qk_norm = QkNorm::head;
+        else if (q == "proj") c.qk_norm = QkNorm::proj;
+        else fail("{}: qk_norm {} is not \"none\", \"head\" or \"proj\"", what, brief(json(q)));
+    }
+    if (j.contains("clip_qkv")) c.clip_qkv = get_double(j, "clip_qkv", what);
+    if (j.contains("shared_expert_gate")) c.shared_expert_gate = get_bool(j, "shared_expert_gate", what);
+    if (j.contains("shared_expert_intermediate_size")) {
+        c.shared_expert_intermediate_size = get_int(j, "shared_expert_intermediate_size", what);
+    }
+    if (j.contains("source_model_type")) c.source_model_type = get_string(j, "source_model_type", what);
     c.lookahead_steps = get_int(j, "lookahead_steps", what);
     c.lookahead_hidden_size = get_int(j, "lookahead_hidden_size", what);
     // The one field that may be absent: checkpoints written before it existed were all trained
@@ -227,6 +251,12 @@ void config_validate(const ModelConfig& c, const std::string& what) {
         }
     }
     if (has_swa) positive(c.sliding_window, "sliding_window");
+    if (!has_gqa && (c.attention_bias || c.qk_norm != QkNorm::none || c.clip_qkv != 0.0)) {
+        fail("{}: attention_bias, qk_norm and clip_qkv apply to GQA layers, and the model has none", what);
+    }
+    if (!std::isfinite(c.clip_qkv) || c.clip_qkv < 0) fail("{}: clip_qkv must be >= 0 and finite (0: no clipping; got {})", what, c.clip_qkv);
+    if (c.shared_expert_gate && c.n_shared_experts == 0) fail("{}: shared_expert_gate needs a shared expert (n_shared_experts is 0)", what);
+    bounded(c.shared_expert_intermediate_size, "shared_expert_intermediate_size", kMaxIntermediate);
     // Comparisons alone let NaN through, and an infinite eps or theta is no model: real numbers
     // must be finite (JSON cannot spell NaN or inf, but configs built in code can hold them).
     if (!std::isfinite(c.rms_norm_eps) || c.rms_norm_eps <= 0) fail("{}: rms_norm_eps must be positive and finite (got {})", what, c.rms_norm_eps);
@@ -311,6 +341,12 @@ nlohmann::ordered_json config_to_json(const ModelConfig& c, const LossWeights& w
     nlohmann::ordered_json pattern = nlohmann::ordered_json::array();
     for (AttentionKind k : c.attention_pattern) pattern.push_back(attention_kind_name(k));
     j["attention_pattern"] = pattern;
+    j["attention_bias"] = c.attention_bias;
+    j["qk_norm"] = qk_norm_name(c.qk_norm);
+    j["clip_qkv"] = c.clip_qkv;
+    j["shared_expert_gate"] = c.shared_expert_gate;
+    j["shared_expert_intermediate_size"] = c.shared_expert_intermediate_size;
+    j["source_model_type"] = c.source_model_type;
     j["lookahead_steps"] = c.lookahead_steps;
     j["lookahead_hidden_size"] = c.lookahead_hidden_size;
     j["lookahead_target"] = lookahead_target_name(c.lookahead_target);

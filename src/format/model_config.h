@@ -24,6 +24,12 @@ namespace chronos {
 enum class AttentionKind : uint8_t { mla, swa, gqa };
 const char* attention_kind_name(AttentionKind kind);
 
+// RMSNorm of the GQA queries and keys before RoPE: none; per head over head_dim (Qwen3-MoE:
+// q_norm.weight [hd], k_norm.weight [hd]); or over the whole projection (OLMoE: q_norm.weight
+// [nh*hd], k_norm.weight [nkv*hd]).
+enum class QkNorm : uint8_t { none, head, proj };
+const char* qk_norm_name(QkNorm kind);
+
 // What the lookahead head is trained to predict at t+k: the router's softmax distribution, or
 // its top-k choice (1/k on each chosen expert). The second is what prefetching needs: the
 // cross-entropy optimum is then each expert's chance of being chosen, whose top-k maximises
@@ -56,6 +62,13 @@ struct ModelConfig {
     int64_t sliding_window = 0;
     bool tie_word_embeddings = false;
     std::vector<AttentionKind> attention_pattern;  // one entry per layer
+    // Features of published GQA families (docs/import.md); absent from a file = off.
+    bool attention_bias = false;        // q/k/v projections carry a bias (Qwen2-MoE)
+    QkNorm qk_norm = QkNorm::none;      // Qwen3-MoE: head, OLMoE: proj
+    double clip_qkv = 0.0;              // > 0: q, k, v clamped to [-clip, clip] after the norm (OLMoE)
+    bool shared_expert_gate = false;    // shared expert scaled by sigmoid(x . g), g [1, H] (Qwen2-MoE)
+    int64_t shared_expert_intermediate_size = 0;  // shared expert width; 0: n_shared_experts * moe_intermediate_size
+    std::string source_model_type;      // the family an imported checkpoint came from ("" if trained here)
     // Chronos fields.
     int64_t lookahead_steps = 0;        // K: the lookahead head predicts t+1..t+K
     int64_t lookahead_hidden_size = 0;  // width of the lookahead head's hidden layer
@@ -66,6 +79,11 @@ struct ModelConfig {
     WeightType expert_dtype = WeightType::f32;  // how `chronos pack` stores experts by default
 
     int64_t n_moe_layers() const { return num_hidden_layers; }  // every layer is MoE
+    // Width of the shared expert (0 without one).
+    int64_t shared_intermediate() const {
+        if (n_shared_experts == 0) return 0;
+        return shared_expert_intermediate_size > 0 ? shared_expert_intermediate_size : n_shared_experts * moe_intermediate_size;
+    }
 };
 
 // The Chronos loss mix: hyperparameters of training alone. config.json records them beside the

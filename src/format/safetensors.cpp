@@ -231,4 +231,20 @@ void SafetensorsWriter::write(const std::string& path) const {
     out.commit();
 }
 
+void SafetensorsWriter::write_streamed(const std::string& path, const std::function<void(size_t, AtomicFile&)>& emit) const {
+    std::string header = header_json();
+    uint8_t len[8];
+    uint64_t n = header.size();
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
+    AtomicFile out(path);
+    out.write(len, 8);
+    out.write(header);
+    for (size_t i = 0; i < entries_.size(); ++i) {
+        const uint64_t before = out.offset();
+        emit(i, out);
+        CHRONOS_ASSERT(out.offset() - before == entries_[i].nbytes, "a streamed tensor wrote other than its size");
+    }
+    out.commit();
+}
+
 }  // namespace chronos

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -100,6 +101,10 @@ public:
     std::string header_json() const;
     // Writes atomically: `path` is either the old file or the complete new one.
     void write(const std::string& path) const;
+    // The same, for tensors added with data == nullptr: emit(i, out) writes entry i's bytes
+    // (exactly its nbytes, checked) when its turn comes, so that a file larger than memory is
+    // written one tensor at a time.
+    void write_streamed(const std::string& path, const std::function<void(size_t, AtomicFile&)>& emit) const;
 
 private:
     struct Entry {

@@ -119,22 +119,46 @@ torch::Tensor MlaAttentionImpl::forward(const torch::Tensor& x, const torch::Ten
 }
 
 GqaAttentionImpl::GqaAttentionImpl(const ModelConfig& c, int64_t window_)
-    : nh(c.num_attention_heads), n_kv(c.num_key_value_heads), head_dim(c.head_dim), window(window_), theta(c.rope_theta) {
+    : nh(c.num_attention_heads), n_kv(c.num_key_value_heads), head_dim(c.head_dim), window(window_), theta(c.rope_theta),
+      qk_norm(c.qk_norm), clip_qkv(c.clip_qkv) {
     const int64_t H = c.hidden_size;
-    auto lin = [](int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); };
-    q_proj = register_module("q_proj", lin(H, nh * head_dim));
-    k_proj = register_module("k_proj", lin(H, n_kv * head_dim));
-    v_proj = register_module("v_proj", lin(H, n_kv * head_dim));
-    o_proj = register_module("o_proj", lin(nh * head_dim, H));
+    auto lin = [](int64_t in, int64_t out, bool bias) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias)); };
+    q_proj = register_module("q_proj", lin(H, nh * head_dim, c.attention_bias));
+    k_proj = register_module("k_proj", lin(H, n_kv * head_dim, c.attention_bias));
+    v_proj = register_module("v_proj", lin(H, n_kv * head_dim, c.attention_bias));
+    o_proj = register_module("o_proj", lin(nh * head_dim, H, false));
+    if (qk_norm == QkNorm::head) {
+        q_norm = register_module("q_norm", RMSNorm(head_dim, c.rms_norm_eps));
+        k_norm = register_module("k_norm", RMSNorm(head_dim, c.rms_norm_eps));
+    } else if (qk_norm == QkNorm::proj) {
+        q_norm = register_module("q_norm", RMSNorm(nh * head_dim, c.rms_norm_eps));
+        k_norm = register_module("k_norm", RMSNorm(n_kv * head_dim, c.rms_norm_eps));
+    }
 }
 
 torch::Tensor GqaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& positions_in, LayerCache* cache) {
     const int64_t B = x.size(0), T = x.size(1);
     torch::Tensor positions = positions_or_default(positions_in, T, cache);
     RopeTable rope = rope_table(head_dim, theta, positions, rope_dtype(x));
-    torch::Tensor q = rope_apply(q_proj(x).view({B, T, nh, head_dim}).transpose(1, 2), rope);    // [B, nh, T, hd]
-    torch::Tensor k = rope_apply(k_proj(x).view({B, T, n_kv, head_dim}).transpose(1, 2), rope);  // [B, nkv, T, hd]
-    torch::Tensor v = v_proj(x).view({B, T, n_kv, head_dim}).transpose(1, 2);
+    torch::Tensor q = q_proj(x), k = k_proj(x), v = v_proj(x);  // [B, T, nh*hd], [B, T, nkv*hd] x2
+    if (qk_norm == QkNorm::proj) {
+        q = q_norm(q);
+        k = k_norm(k);
+    }
+    q = q.view({B, T, nh, head_dim});
+    k = k.view({B, T, n_kv, head_dim});
+    if (qk_norm == QkNorm::head) {
+        q = q_norm(q);
+        k = k_norm(k);
+    }
+    if (clip_qkv > 0) {
+        q = q.clamp(-clip_qkv, clip_qkv);
+        k = k.clamp(-clip_qkv, clip_qkv);
+        v = v.clamp(-clip_qkv, clip_qkv);
+    }
+    q = rope_apply(q.transpose(1, 2), rope);  // [B, nh, T, hd]
+    k = rope_apply(k.transpose(1, 2), rope);  // [B, nkv, T, hd]
+    v = v.view({B, T, n_kv, head_dim}).transpose(1, 2);
     torch::Tensor kpos = positions;
     if (cache != nullptr) {
         if (cache->k.defined()) {

@@ -36,7 +36,9 @@ ChronosModelImpl::ChronosModelImpl(const ModelConfig& c, const LossWeights& w) :
 void ChronosModelImpl::init_weights() {
     torch::NoGradGuard no_grad;
     for (auto& p : named_parameters()) {
-        if (p.value().dim() == 1) {
+        if (p.value().dim() == 1 && p.key().size() >= 5 && p.key().compare(p.key().size() - 5, 5, ".bias") == 0) {
+            p.value().zero_();  // projection biases
+        } else if (p.value().dim() == 1) {
             p.value().fill_(1.0);  // norm weights
         } else {
             p.value().normal_(0.0, 0.02);

@@ -60,13 +60,18 @@ struct MlaAttentionImpl : torch::nn::Module {
 };
 TORCH_MODULE(MlaAttention);
 
-// Grouped-query attention; window > 0 makes it sliding-window (i - window < j <= i).
+// Grouped-query attention; window > 0 makes it sliding-window (i - window < j <= i). Options of
+// the imported families: q/k/v bias, RMSNorm of q and k per head or over the projection, and
+// clipping of q, k, v (after the norm, before RoPE).
 struct GqaAttentionImpl : torch::nn::Module {
     GqaAttentionImpl(const ModelConfig& c, int64_t window);
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions, LayerCache* cache);
     int64_t nh, n_kv, head_dim, window;
     double theta;
+    QkNorm qk_norm;
+    double clip_qkv;
     torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+    RMSNorm q_norm{nullptr}, k_norm{nullptr};
 };
 TORCH_MODULE(GqaAttention);
 
@@ -84,7 +89,8 @@ struct MoeOutput {
     torch::Tensor topk;   // [N, k] int64 chosen experts
 };
 
-// Softmax router, top-k (renormalised), routed SwiGLU experts plus always-on shared experts.
+// Softmax router, top-k (renormalised), routed SwiGLU experts plus always-on shared experts
+// (scaled by sigmoid(shared_expert_gate(x)) when the config has that gate).
 struct MoeLayerImpl : torch::nn::Module {
     explicit MoeLayerImpl(const ModelConfig& c);
     // x [N, H]; availability [N, E] or [E] of 0/1 (undefined = all available); keep [N, k] of
@@ -97,6 +103,7 @@ struct MoeLayerImpl : torch::nn::Module {
     torch::nn::Linear gate{nullptr};
     torch::nn::ModuleList experts{nullptr};
     Expert shared_experts{nullptr};
+    torch::nn::Linear shared_expert_gate{nullptr};  // [1, H]
 };
 TORCH_MODULE(MoeLayer);
 

@@ -27,7 +27,8 @@ MoeLayerImpl::MoeLayerImpl(const ModelConfig& c)
     experts = register_module("experts", torch::nn::ModuleList());
     for (int64_t e = 0; e < n_experts; ++e) experts->push_back(Expert(c.hidden_size, c.moe_intermediate_size));
     if (c.n_shared_experts > 0) {
-        shared_experts = register_module("shared_experts", Expert(c.hidden_size, c.n_shared_experts * c.moe_intermediate_size));
+        shared_experts = register_module("shared_experts", Expert(c.hidden_size, c.shared_intermediate()));
+        if (c.shared_expert_gate) shared_expert_gate = register_module("shared_expert_gate", linear_no_bias(c.hidden_size, 1));
     }
 }
 
@@ -65,7 +66,11 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& ava
     }
     torch::Tensor y = torch::zeros_like(x);
     if (!outs.empty()) y = y.index_add(0, sorted_token, torch::cat(outs, 0) * sorted_w);
-    if (!shared_experts.is_empty()) y = y + shared_experts->forward(x);
+    if (!shared_experts.is_empty()) {
+        torch::Tensor s = shared_experts->forward(x);
+        if (!shared_expert_gate.is_empty()) s = torch::sigmoid(shared_expert_gate(x)) * s;  // [N, 1] * [N, H]
+        y = y + s;
+    }
     return {y, probs, top_i};
 }
 

@@ -25,7 +25,7 @@ std::string tensor_group(const std::string& name, const ModelConfig& c) {
     if (name.rfind("lm_head", 0) == 0) return "lm_head";
     if (name.rfind("lookahead", 0) == 0) return "lookahead";
     if (contains(name, ".mlp.experts.")) return "experts";
-    if (contains(name, ".mlp.shared_experts.")) return "shared_experts";
+    if (contains(name, ".mlp.shared_experts.") || contains(name, ".mlp.shared_expert_gate.")) return "shared_experts";
     if (contains(name, ".mlp.gate.")) return "router";
     if (contains(name, "norm") && !contains(name, "self_attn")) return "norms";
     if (contains(name, ".self_attn.")) {
@@ -50,7 +50,7 @@ uint64_t stored_bytes(WeightType t, const std::vector<int64_t>& shape) {
 // logits and routings. The KV caches are counted apart.
 uint64_t session_buffer_bytes(const ModelConfig& c) {
     const int64_t P = c.max_position_embeddings, H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok;
-    const int64_t F = c.moe_intermediate_size, Fs = c.n_shared_experts * F, L = c.num_hidden_layers, V = c.vocab_size;
+    const int64_t F = c.moe_intermediate_size, Fs = c.shared_intermediate(), L = c.num_hidden_layers, V = c.vocab_size;
     const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, hd = c.head_dim;
     const int64_t r = c.kv_lora_rank, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim;
     int64_t floats = 3 * P * H + P * E + P * k + P * k * H + 2 * P * Fs + V + H + 3 * L * E;  // session.cpp

@@ -15,6 +15,16 @@ namespace {
 
 void sized(std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(std::max<int64_t>(n, 1)), 0.0f); }
 
+// x [n] += b [n]
+void add_bias(float* x, const float* b, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) x[i] += b[i];
+}
+
+// x [n] clamped to [-clip, clip]
+void clamp_values(float* x, int64_t n, float clip) {
+    for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(x[i], -clip), clip);
+}
+
 // y [T, out] = x [T, in] W^T: one GEMM (prefill), or each row as a one-row call forms it
 // (batched decode, kernels.h).
 void product(const float* x, const Matrix& W, float* y, int64_t T, int64_t in, int64_t out, bool rowwise) {
@@ -135,6 +145,27 @@ void attention_gqa(float* out, const float* x, const LayerWeights& w, const Mode
     product(x, w.wq, q, T, H, nh * hd, rowwise);
     product(x, w.wk, k, T, H, nkv * hd, rowwise);
     product(x, w.wv, v, T, H, nkv * hd, rowwise);
+    // The imported families' options, in their order: bias, norm, clip (RoPE follows).
+    if (w.bq != nullptr) {
+        for (int64_t t = 0; t < T; ++t) {
+            add_bias(q + t * nh * hd, w.bq, nh * hd);
+            add_bias(k + t * nkv * hd, w.bk, nkv * hd);
+            add_bias(v + t * nkv * hd, w.bv, nkv * hd);
+        }
+    }
+    if (c.qk_norm == QkNorm::head) {
+        rmsnorm(q, w.q_norm, q, T * nh, hd, c.rms_norm_eps);
+        rmsnorm(k, w.k_norm, k, T * nkv, hd, c.rms_norm_eps);
+    } else if (c.qk_norm == QkNorm::proj) {
+        rmsnorm(q, w.q_norm, q, T, nh * hd, c.rms_norm_eps);
+        rmsnorm(k, w.k_norm, k, T, nkv * hd, c.rms_norm_eps);
+    }
+    if (c.clip_qkv > 0) {
+        const float clip = static_cast<float>(c.clip_qkv);
+        clamp_values(q, T * nh * hd, clip);
+        clamp_values(k, T * nkv * hd, clip);
+        clamp_values(v, T * nkv * hd, clip);
+    }
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     float* scratch = s.per_thread.data();
     const int64_t per_thread = s.per_thread_len;
@@ -280,6 +311,15 @@ void shared_expert_forward(float* out, const float* x, const LayerWeights& w, in
         matmul2_wt(x, w.shared_gate, sg, w.shared_up, su, T, H, Fs);
     }
     silu_mul(sg, su, T * Fs);
+    if (w.shared_expert_gate != nullptr) {
+        // sigmoid(g . x) scales the expert's output; scaling its inner activation is the same
+        // product (down is linear), and keeps the accumulate into out.
+        for (int64_t t = 0; t < T; ++t) {
+            const float z = dot(w.shared_expert_gate, x + t * H, H);
+            const float gate = 1.0f / (1.0f + std::exp(-z));
+            for (int64_t i = 0; i < Fs; ++i) sg[t * Fs + i] *= gate;
+        }
+    }
     if (rowwise) {
         matmul_wt_rowwise(sg, w.shared_down, out, T, Fs, H, /*accumulate=*/true);
     } else {

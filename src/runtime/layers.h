@@ -84,7 +84,8 @@ void expert_forward(float* out, const float* x, const int32_t* rows, int64_t n, 
 // reads is bit-identical to a resident one.
 void moe_combine(float* out, const float* y, const MoeGroups& g, const float* avail, int64_t E, int64_t H);
 
-// The shared expert, always resident: out [T, H] += down(silu(gate x) * up x), x [T, H];
+// The shared expert, always resident: out [T, H] += down(silu(gate x) * up x), x [T, H], each
+// row scaled by sigmoid(shared_expert_gate . x) when the model has that gate;
 // sg, su [T, Fs] scratch. rowwise as for expert_forward.
 void shared_expert_forward(float* out, const float* x, const LayerWeights& w, int64_t T, int64_t H, int64_t Fs,
                            float* sg, float* su, bool rowwise = false);

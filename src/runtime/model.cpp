@@ -70,6 +70,15 @@ Model::Model(const std::string& dir_) : dir(dir_) {
             L.wq = m(p + "self_attn.q_proj.weight");
             L.wk = m(p + "self_attn.k_proj.weight");
             L.wv = m(p + "self_attn.v_proj.weight");
+            if (c.attention_bias) {
+                L.bq = w(p + "self_attn.q_proj.bias");
+                L.bk = w(p + "self_attn.k_proj.bias");
+                L.bv = w(p + "self_attn.v_proj.bias");
+            }
+            if (c.qk_norm != QkNorm::none) {
+                L.q_norm = w(p + "self_attn.q_norm.weight");
+                L.k_norm = w(p + "self_attn.k_norm.weight");
+            }
         }
         L.o_proj = m(p + "self_attn.o_proj.weight");
         L.gate = w(p + "mlp.gate.weight");
@@ -77,6 +86,7 @@ Model::Model(const std::string& dir_) : dir(dir_) {
             L.shared_gate = m(p + "mlp.shared_experts.gate_proj.weight");
             L.shared_up = m(p + "mlp.shared_experts.up_proj.weight");
             L.shared_down = m(p + "mlp.shared_experts.down_proj.weight");
+            if (c.shared_expert_gate) L.shared_expert_gate = w(p + "mlp.shared_expert_gate.weight");
         }
         layers.push_back(L);
     }

@@ -34,12 +34,18 @@ struct LayerWeights {
     Matrix wq;                          // [nh*hd, H]
     Matrix wk;                          // [nkv*hd, H]
     Matrix wv;                          // [nkv*hd, H]
+    const float* bq = nullptr;          // [nh*hd]  (attention_bias; else null)
+    const float* bk = nullptr;          // [nkv*hd]
+    const float* bv = nullptr;          // [nkv*hd]
+    const float* q_norm = nullptr;      // [hd] (qk_norm head) or [nh*hd] (proj); else null
+    const float* k_norm = nullptr;      // [hd] or [nkv*hd]
     Matrix o_proj;                      // [H, nh*dv] (MLA) or [H, nh*hd]
     // MoE
     const float* gate = nullptr;        // [E, H] router (always f32)
     Matrix shared_gate;                 // [Fs, H] (empty without shared experts)
     Matrix shared_up;                   // [Fs, H]
     Matrix shared_down;                 // [H, Fs]
+    const float* shared_expert_gate = nullptr;  // [H]: the shared expert scaled by sigmoid(g . x); else null
 };
 
 struct LookaheadWeights {

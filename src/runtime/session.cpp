@@ -30,7 +30,7 @@ Session::Session(const Model& model, const SessionOptions& options)
     kernel_isa();  // reads CHRONOS_KERNELS here, where a bad value can throw, not inside a parallel region
     const ModelConfig& c = model_.config;
     const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok, L = c.num_hidden_layers;
-    const int64_t Fs = c.n_shared_experts * c.moe_intermediate_size, P = c.max_position_embeddings, V = c.vocab_size;
+    const int64_t Fs = c.shared_intermediate(), P = c.max_position_embeddings, V = c.vocab_size;
     if (options_.max_sequences < 1) fail("a session needs at least one sequence, not {}", options_.max_sequences);
     const int64_t S = options_.max_sequences;
 
@@ -287,7 +287,7 @@ void Session::moe_layer(int64_t l, int64_t T, Phase phase) {
     }
     moe_combine(h_.data(), y_.data(), groups_, avail_.data(), E, H);
     if (w.shared_gate) {
-        shared_expert_forward(h_.data(), a_.data(), w, T, H, c.n_shared_experts * F, sg_.data(), su_.data(), /*rowwise=*/decoding);
+        shared_expert_forward(h_.data(), a_.data(), w, T, H, c.shared_intermediate(), sg_.data(), su_.data(), /*rowwise=*/decoding);
     }
     if (on_route) on_route(l, topi_.data(), T, avail_.data());
 }

@@ -1,0 +1,278 @@
+#!/usr/bin/python3
+"""Tiny random Hugging Face MoE checkpoints in the published layouts, and their logits.
+
+  hf_checkpoint.py make FAMILY OUT [--seed S] [--dtype bf16|f32] [--shards N]
+      writes OUT/config.json (the fields the family's published config.json files carry, with
+      small sizes), OUT/model-0000i-of-0000N.safetensors shards with the family's tensor names,
+      shapes and dtype, OUT/model.safetensors.index.json and OUT/generation_config.json.
+  hf_checkpoint.py logits DIR IDS OUT
+      the model's logits for the ids (one line of integers) in float64, computed here from the
+      shards as the family's transformers code defines the forward pass, written as raw
+      little-endian float64 [T, V]. Independent of Chronos: nothing here reads its code or files.
+
+Families: mixtral, qwen2_moe, qwen3_moe, olmoe. NumPy only (python3-numpy from Debian).
+"""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+# Scaled-down configs: every field the published config.json of the family has, with the
+# family's real values where they do not set sizes.
+CONFIGS = {
+    "mixtral": {
+        "architectures": ["MixtralForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 1, "eos_token_id": 2,
+        "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 96,
+        "max_position_embeddings": 256, "model_type": "mixtral", "num_attention_heads": 4, "num_experts_per_tok": 2,
+        "num_hidden_layers": 3, "num_key_value_heads": 2, "num_local_experts": 8, "output_router_logits": False,
+        "rms_norm_eps": 1e-05, "rope_theta": 1000000.0, "router_aux_loss_coef": 0.02, "router_jitter_noise": 0.0,
+        "sliding_window": 24, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "transformers_version": "4.46.0",
+        "use_cache": True, "vocab_size": 384,
+    },
+    "qwen2_moe": {
+        "architectures": ["Qwen2MoeForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643, "decoder_sparse_step": 1,
+        "eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 160,
+        "max_position_embeddings": 512, "max_window_layers": 21, "model_type": "qwen2_moe", "moe_intermediate_size": 32,
+        "norm_topk_prob": False, "num_attention_heads": 4, "num_experts": 12, "num_experts_per_tok": 4, "num_hidden_layers": 3,
+        "num_key_value_heads": 4, "output_router_logits": False, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+        "router_aux_loss_coef": 0.001, "shared_expert_intermediate_size": 96, "sliding_window": 512,
+        "tie_word_embeddings": True, "torch_dtype": "bfloat16", "transformers_version": "4.46.0", "use_cache": True,
+        "use_sliding_window": False, "vocab_size": 384, "mlp_only_layers": [],
+    },
+    "qwen3_moe": {
+        "architectures": ["Qwen3MoeForCausalLM"], "attention_bias": False, "attention_dropout": 0.0, "bos_token_id": 151643,
+        "decoder_sparse_step": 1, "eos_token_id": 151645, "head_dim": 32, "hidden_act": "silu", "hidden_size": 64,
+        "initializer_range": 0.02, "intermediate_size": 192, "max_position_embeddings": 40960, "max_window_layers": 48,
+        "mlp_only_layers": [], "model_type": "qwen3_moe", "moe_intermediate_size": 32, "norm_topk_prob": True,
+        "num_attention_heads": 4, "num_experts": 16, "num_experts_per_tok": 4, "num_hidden_layers": 3,
+        "num_key_value_heads": 2, "output_router_logits": False, "rms_norm_eps": 1e-06, "rope_scaling": None,
+        "rope_theta": 1000000.0, "router_aux_loss_coef": 0.001, "sliding_window": None, "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16", "transformers_version": "4.51.0", "use_cache": True, "use_sliding_window": False,
+        "vocab_size": 384,
+    },
+    "olmoe": {
+        "architectures": ["OlmoeForCausalLM"], "attention_bias": False, "attention_dropout": 0.0, "clip_qkv": 1.5,
+        "eos_token_id": 50279, "hidden_act": "silu", "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 32,
+        "max_position_embeddings": 4096, "model_type": "olmoe", "norm_topk_prob": False, "num_attention_heads": 4,
+        "num_experts": 16, "num_experts_per_tok": 4, "num_hidden_layers": 3, "num_key_value_heads": 4,
+        "output_router_logits": False, "pad_token_id": 1, "rms_norm_eps": 1e-05, "rope_scaling": None, "rope_theta": 10000.0,
+        "router_aux_loss_coef": 0.01, "tie_word_embeddings": False, "torch_dtype": "float32", "transformers_version": "4.46.0",
+        "use_cache": True, "vocab_size": 384,
+    },
+}
+
+
+def head_dim(c):
+    return c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
+
+
+def tensor_shapes(family, c):
+    """(name, shape) in the order the family's checkpoints list them."""
+    H, nh, nkv, hd, V = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], head_dim(c), c["vocab_size"]
+    out = [("model.embed_tokens.weight", (V, H))]
+    for l in range(c["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        out += [(p + "input_layernorm.weight", (H,)), (p + "post_attention_layernorm.weight", (H,)),
+                (p + "self_attn.q_proj.weight", (nh * hd, H)), (p + "self_attn.k_proj.weight", (nkv * hd, H)),
+                (p + "self_attn.v_proj.weight", (nkv * hd, H)), (p + "self_attn.o_proj.weight", (H, nh * hd))]
+        if family == "qwen2_moe":
+            out += [(p + "self_attn.q_proj.bias", (nh * hd,)), (p + "self_attn.k_proj.bias", (nkv * hd,)),
+                    (p + "self_attn.v_proj.bias", (nkv * hd,))]
+        if family == "qwen3_moe":
+            out += [(p + "self_attn.q_norm.weight", (hd,)), (p + "self_attn.k_norm.weight", (hd,))]
+        if family == "olmoe":
+            out += [(p + "self_attn.q_norm.weight", (nh * hd,)), (p + "self_attn.k_norm.weight", (nkv * hd,))]
+        if family == "mixtral":
+            E, F = c["num_local_experts"], c["intermediate_size"]
+            out.append((p + "block_sparse_moe.gate.weight", (E, H)))
+            for e in range(E):
+                q = f"{p}block_sparse_moe.experts.{e}."
+                out += [(q + "w1.weight", (F, H)), (q + "w2.weight", (H, F)), (q + "w3.weight", (F, H))]
+        else:
+            E = c["num_experts"]
+            F = c["intermediate_size"] if family == "olmoe" else c["moe_intermediate_size"]
+            out.append((p + "mlp.gate.weight", (E, H)))
+            for e in range(E):
+                q = f"{p}mlp.experts.{e}."
+                out += [(q + "gate_proj.weight", (F, H)), (q + "up_proj.weight", (F, H)), (q + "down_proj.weight", (H, F))]
+            if family == "qwen2_moe":
+                Fs = c["shared_expert_intermediate_size"]
+                out += [(p + "mlp.shared_expert.gate_proj.weight", (Fs, H)), (p + "mlp.shared_expert.up_proj.weight", (Fs, H)),
+                        (p + "mlp.shared_expert.down_proj.weight", (H, Fs)), (p + "mlp.shared_expert_gate.weight", (1, H))]
+    out.append(("model.norm.weight", (H,)))
+    if not c.get("tie_word_embeddings", False):
+        out.append(("lm_head.weight", (V, H)))
+    return out
+
+
+def to_bf16_bits(x):
+    """float32 -> bfloat16 bits, round to nearest even."""
+    b = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    b = (b + 0x7FFF + ((b >> 16) & 1)) >> 16
+    return b.astype(np.uint16)
+
+
+def write_safetensors(path, tensors, dtype):
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, arr in tensors:
+        raw = to_bf16_bits(arr).tobytes() if dtype == "bf16" else np.asarray(arr, dtype="<f4").tobytes()
+        header[name] = {"dtype": "BF16" if dtype == "bf16" else "F32", "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - (8 + len(text)) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+    return offset
+
+
+def make(family, out, seed=1, dtype="bf16", shards=2):
+    c = dict(CONFIGS[family])
+    c["torch_dtype"] = "bfloat16" if dtype == "bf16" else "float32"
+    rng = np.random.default_rng(seed)
+    tensors = []
+    for name, shape in tensor_shapes(family, c):
+        if len(shape) == 1 and name.endswith("norm.weight"):
+            a = 1.0 + 0.2 * rng.standard_normal(shape)
+        elif name.endswith(".bias"):
+            a = 0.3 * rng.standard_normal(shape)
+        elif name.endswith("gate.weight") and ("block_sparse_moe.gate" in name or "mlp.gate." in name):
+            a = 0.5 * rng.standard_normal(shape)  # a router sharp enough that routing varies
+        else:
+            a = 0.15 * rng.standard_normal(shape)
+        tensors.append((name, a.astype(np.float32)))
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(c, f, indent=2)
+    with open(os.path.join(out, "generation_config.json"), "w") as f:
+        json.dump({"bos_token_id": c.get("bos_token_id", 0), "eos_token_id": c.get("eos_token_id", 0), "do_sample": False}, f)
+    per = (len(tensors) + shards - 1) // shards
+    weight_map, total = {}, 0
+    for s in range(shards):
+        part = tensors[s * per:(s + 1) * per]
+        fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        total += write_safetensors(os.path.join(out, fname), part, dtype)
+        for name, _ in part:
+            weight_map[name] = fname
+    with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+
+
+def read_checkpoint(d):
+    """name -> float64 array, from the shards the index names."""
+    index = json.load(open(os.path.join(d, "model.safetensors.index.json")))
+    out = {}
+    for fname in sorted(set(index["weight_map"].values())):
+        raw = open(os.path.join(d, fname), "rb").read()
+        n = struct.unpack("<Q", raw[:8])[0]
+        header = json.loads(raw[8:8 + n])
+        base = 8 + n
+        for name, t in header.items():
+            if name == "__metadata__":
+                continue
+            b, e = t["data_offsets"]
+            buf = raw[base + b:base + e]
+            if t["dtype"] == "BF16":
+                a = (np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+            else:
+                a = np.frombuffer(buf, dtype="<f4")
+            out[name] = a.astype(np.float64).reshape(t["shape"])
+    return out
+
+
+def rms_norm(x, w, eps):
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
+
+
+def rope(x, pos, theta):
+    """x [T, n, d], rotate_half convention (transformers' apply_rotary_pos_emb)."""
+    d = x.shape[-1]
+    inv = 1.0 / theta ** (np.arange(0, d, 2, dtype=np.float64) / d)
+    ang = np.concatenate([pos[:, None] * inv[None, :]] * 2, axis=-1)[:, None, :]
+    rot = np.concatenate([-x[..., d // 2:], x[..., :d // 2]], axis=-1)
+    return x * np.cos(ang) + rot * np.sin(ang)
+
+
+def silu(x):
+    return x / (1.0 + np.exp(-x))
+
+
+def forward(family, c, W, ids):
+    H, nh, nkv, hd = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], head_dim(c)
+    eps, theta, T = c["rms_norm_eps"], c["rope_theta"], len(ids)
+    pos = np.arange(T, dtype=np.float64)
+    window = c.get("sliding_window") if family == "mixtral" else None
+    allowed = pos[None, :] <= pos[:, None]
+    if window is not None:
+        allowed &= (pos[:, None] - pos[None, :]) < window
+    h = W["model.embed_tokens.weight"][ids]
+    for l in range(c["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        x = rms_norm(h, W[p + "input_layernorm.weight"], eps)
+        q, k, v = (x @ W[p + f"self_attn.{n}_proj.weight"].T for n in "qkv")
+        if family == "qwen2_moe":
+            q, k, v = (a + W[p + f"self_attn.{n}_proj.bias"] for a, n in zip((q, k, v), "qkv"))
+        if family == "olmoe":  # norms over the whole projection, then clipping
+            q, k = rms_norm(q, W[p + "self_attn.q_norm.weight"], eps), rms_norm(k, W[p + "self_attn.k_norm.weight"], eps)
+            if c.get("clip_qkv") is not None:
+                q, k, v = (np.clip(a, -c["clip_qkv"], c["clip_qkv"]) for a in (q, k, v))
+        q, k, v = q.reshape(T, nh, hd), k.reshape(T, nkv, hd), v.reshape(T, nkv, hd)
+        if family == "qwen3_moe":  # norms per head
+            q, k = rms_norm(q, W[p + "self_attn.q_norm.weight"], eps), rms_norm(k, W[p + "self_attn.k_norm.weight"], eps)
+        q, k = rope(q, pos, theta), rope(k, pos, theta)
+        group = nh // nkv
+        heads = np.zeros((T, nh, hd))
+        for i in range(nh):
+            s = (q[:, i, :] @ k[:, i // group, :].T) / np.sqrt(hd)
+            s = np.where(allowed, s, -np.inf)
+            s = np.exp(s - s.max(axis=-1, keepdims=True))
+            heads[:, i, :] = (s / s.sum(axis=-1, keepdims=True)) @ v[:, i // group, :]
+        h = h + heads.reshape(T, nh * hd) @ W[p + "self_attn.o_proj.weight"].T
+        x = rms_norm(h, W[p + "post_attention_layernorm.weight"], eps)
+        if family == "mixtral":
+            gate, E, k_top, norm = W[p + "block_sparse_moe.gate.weight"], c["num_local_experts"], c["num_experts_per_tok"], True
+            names = lambda e: [p + f"block_sparse_moe.experts.{e}.{w}.weight" for w in ("w1", "w3", "w2")]
+        else:
+            gate, E, k_top, norm = W[p + "mlp.gate.weight"], c["num_experts"], c["num_experts_per_tok"], c.get("norm_topk_prob", False)
+            names = lambda e: [p + f"mlp.experts.{e}.{w}_proj.weight" for w in ("gate", "up", "down")]
+        logits = x @ gate.T
+        probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probs /= probs.sum(axis=-1, keepdims=True)
+        y = np.zeros_like(x)
+        for t in range(T):
+            top = np.argsort(-probs[t], kind="stable")[:k_top]
+            w = probs[t, top] / (probs[t, top].sum() if norm else 1.0)
+            for e, we in zip(top, w):
+                g, u, d = (W[n] for n in names(e))
+                y[t] += we * (d @ (silu(g @ x[t]) * (u @ x[t])))
+        if family == "qwen2_moe":
+            s = p + "mlp.shared_expert."
+            sh = (silu(x @ W[s + "gate_proj.weight"].T) * (x @ W[s + "up_proj.weight"].T)) @ W[s + "down_proj.weight"].T
+            y += 1.0 / (1.0 + np.exp(-(x @ W[p + "mlp.shared_expert_gate.weight"].T))) * sh
+        h = h + y
+    hn = rms_norm(h, W["model.norm.weight"], eps)
+    head = W["model.embed_tokens.weight"] if c.get("tie_word_embeddings", False) else W["lm_head.weight"]
+    return hn @ head.T
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[0] == "make":
+        opts = dict(zip(argv[3::2], argv[4::2]))
+        make(argv[1], argv[2], seed=int(opts.get("--seed", 1)), dtype=opts.get("--dtype", "bf16"), shards=int(opts.get("--shards", 2)))
+    elif len(argv) == 4 and argv[0] == "logits":
+        c = json.load(open(os.path.join(argv[1], "config.json")))
+        ids = [int(x) for x in open(argv[2]).read().split()]
+        out = forward(c["model_type"], c, read_checkpoint(argv[1]), np.array(ids))
+        out.astype("<f8").tofile(argv[3])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
