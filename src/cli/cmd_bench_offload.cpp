@@ -491,7 +491,7 @@ void run_offload(const OffloadArgs& a) {
     }
     const Checkpoint src = checkpoint_open(a.model);
     const ModelConfig& c = src.config;
-    const uint64_t f32_bytes = static_cast<uint64_t>(c.num_hidden_layers * c.n_routed_experts) *
+    const uint64_t f32_bytes = static_cast<uint64_t>(c.n_moe_layers() * c.n_routed_experts) *
                                pack_expert_bytes(WeightType::f32, c.hidden_size, c.moe_intermediate_size);
     nlohmann::ordered_json all;
     all["budget_base"] = "percent of the f32 expert bytes";

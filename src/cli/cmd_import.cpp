@@ -17,7 +17,7 @@ void cmd_import_register(CLI::App& app) {
         int64_t context = 0;
     };
     auto a = std::make_shared<Args>();
-    CLI::App* c = app.add_subcommand("import", "convert a Hugging Face MoE checkpoint (mixtral, qwen2_moe, qwen3_moe, olmoe) and pack its experts");
+    CLI::App* c = app.add_subcommand("import", "convert a Hugging Face MoE checkpoint (mixtral, qwen2_moe, qwen3_moe, olmoe, deepseek_v2, deepseek_v3) and pack its experts");
     c->add_option("--hf", a->hf, "the Hugging Face folder (config.json, safetensors shards, tokenizer files)")->required();
     c->add_option("--out", a->out, "the Chronos checkpoint folder to write (replaced only when complete)")->required();
     c->add_option("--dtype", a->experts, "type of the packed experts: f32, bf16, f16, q8, q4 (default: the source's width)");

@@ -79,12 +79,12 @@ void cmd_pack_register(CLI::App& app) {
             const uint64_t expert_bytes = pack_expert_bytes(dtype, c.hidden_size, c.moe_intermediate_size);
             ClusterPlan plan;
             if (a->trace.empty()) {
-                plan = cluster_plan_natural(c.num_hidden_layers, c.n_routed_experts);
+                plan = cluster_plan_natural(c.n_moe_layers(), c.n_routed_experts);
             } else {
                 Trace trace = trace_read(a->trace);
-                if (trace.shape.layers != c.num_hidden_layers || trace.shape.experts != c.n_routed_experts) {
+                if (trace.shape.layers != c.n_moe_layers() || trace.shape.experts != c.n_routed_experts) {
                     fail("{}: trace is for {} layers x {} experts, the model has {} x {}", a->trace, trace.shape.layers, trace.shape.experts,
-                         c.num_hidden_layers, c.n_routed_experts);
+                         c.n_moe_layers(), c.n_routed_experts);
                 }
                 CoactivationGraph g = coactivation_build(trace, {a->window, 1.0});
                 std::vector<int64_t> membership = louvain_communities(g, a->resolution, a->seed);

@@ -32,7 +32,13 @@ std::vector<TensorSpec> checkpoint_tensor_specs(const ModelConfig& c) {
         specs.push_back({p + "post_attention_layernorm.weight", {H}});
         if (c.attention_pattern[static_cast<size_t>(l)] == AttentionKind::mla) {
             const int64_t qk = c.qk_nope_head_dim + c.qk_rope_head_dim;
-            specs.push_back({p + "self_attn.q_proj.weight", {nh * qk, H}});
+            if (c.q_lora_rank > 0) {
+                specs.push_back({p + "self_attn.q_a_proj.weight", {c.q_lora_rank, H}});
+                specs.push_back({p + "self_attn.q_a_layernorm.weight", {c.q_lora_rank}});
+                specs.push_back({p + "self_attn.q_b_proj.weight", {nh * qk, c.q_lora_rank}});
+            } else {
+                specs.push_back({p + "self_attn.q_proj.weight", {nh * qk, H}});
+            }
             specs.push_back({p + "self_attn.kv_a_proj_with_mqa.weight", {c.kv_lora_rank + c.qk_rope_head_dim, H}});
             specs.push_back({p + "self_attn.kv_a_layernorm.weight", {c.kv_lora_rank}});
             specs.push_back({p + "self_attn.kv_b_proj.weight", {nh * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank}});
@@ -57,7 +63,15 @@ std::vector<TensorSpec> checkpoint_tensor_specs(const ModelConfig& c) {
             specs.push_back({p + "self_attn.o_proj.weight", {H, nh * hd}});
         }
         const int64_t F = c.moe_intermediate_size;
+        if (!c.is_moe_layer(l)) {
+            const int64_t I = c.intermediate_size;
+            specs.push_back({p + "mlp.gate_proj.weight", {I, H}});
+            specs.push_back({p + "mlp.up_proj.weight", {I, H}});
+            specs.push_back({p + "mlp.down_proj.weight", {H, I}});
+            continue;
+        }
         specs.push_back({p + "mlp.gate.weight", {c.n_routed_experts, H}});
+        if (c.topk_method == TopkMethod::noaux_tc) specs.push_back({p + "mlp.gate.e_score_correction_bias", {c.n_routed_experts}});
         for (int64_t e = 0; e < c.n_routed_experts; ++e) {
             specs.push_back({expert_tensor_name(l, e, "gate"), {F, H}});
             specs.push_back({expert_tensor_name(l, e, "up"), {F, H}});
@@ -76,8 +90,8 @@ std::vector<TensorSpec> checkpoint_tensor_specs(const ModelConfig& c) {
     if (c.lookahead_steps > 0) {
         const int64_t D = c.lookahead_hidden_size;
         specs.push_back({"lookahead.norm.weight", {H}});
-        specs.push_back({"lookahead.up_proj.weight", {D, H + c.num_hidden_layers * c.n_routed_experts}});
-        specs.push_back({"lookahead.out_proj.weight", {c.lookahead_steps * c.num_hidden_layers * c.n_routed_experts, D}});
+        specs.push_back({"lookahead.up_proj.weight", {D, H + c.n_moe_layers() * c.n_routed_experts}});
+        specs.push_back({"lookahead.out_proj.weight", {c.lookahead_steps * c.n_moe_layers() * c.n_routed_experts, D}});
     }
     return specs;
 }

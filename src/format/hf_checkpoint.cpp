@@ -103,6 +103,7 @@ DType HfCheckpoint::source_dtype() const {
     bool bf16 = false, f16 = false;
     for (const Shard& s : shards) {
         for (const TensorInfo& t : s.header.tensors) {
+            if (t.shape.size() < 2) continue;  // norms and biases are often kept in F32 beside bf16 matrices
             if (t.dtype == DType::F32) return DType::F32;
             bf16 |= t.dtype == DType::BF16;
             f16 |= t.dtype == DType::F16;

@@ -40,7 +40,8 @@ public:
     std::vector<std::string> names() const;
     // The tensor's elements as f32 (F32, BF16 and F16 sources; others refused), resized to fit.
     void read_f32(const std::string& name, std::vector<float>& out) const;
-    // The widest source dtype among the tensors (F32 if any tensor is F32, else BF16 or F16).
+    // The widest source dtype among the matrices (F32 if any is F32, else BF16 or F16); vectors
+    // (norms, biases) do not count, as checkpoints often keep them in F32 beside bf16 matrices.
     DType source_dtype() const;
     // Total bytes of every shard file.
     uint64_t total_bytes() const;

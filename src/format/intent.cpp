@@ -43,7 +43,7 @@ IntentClassifier intent_load(const std::string& dir, const ModelConfig& c) {
     ic.holdout = meta.contains("holdout") && meta.at("holdout").is_number() ? meta.at("holdout").get<double>() : 0.0;
 
     SafetensorsFile f(wpath);
-    const int64_t in = 2 * c.hidden_size, pairs = c.num_hidden_layers * c.n_routed_experts, D = ic.hidden;
+    const int64_t in = 2 * c.hidden_size, pairs = c.n_moe_layers() * c.n_routed_experts, D = ic.hidden;
     auto copy = [&](const char* name, std::vector<float>& dst, std::vector<int64_t> shape) {
         TensorView t = f.tensor(name);
         if (t.info->dtype != DType::F32 || t.info->shape != shape) {
@@ -60,7 +60,7 @@ IntentClassifier intent_load(const std::string& dir, const ModelConfig& c) {
 }
 
 void intent_save(const std::string& dir, const IntentClassifier& ic, const ModelConfig& c) {
-    const int64_t in = 2 * c.hidden_size, pairs = c.num_hidden_layers * c.n_routed_experts, D = ic.hidden;
+    const int64_t in = 2 * c.hidden_size, pairs = c.n_moe_layers() * c.n_routed_experts, D = ic.hidden;
     CHRONOS_ASSERT(static_cast<int64_t>(ic.up_w.size()) == D * in && static_cast<int64_t>(ic.up_b.size()) == D &&
                        static_cast<int64_t>(ic.out_w.size()) == pairs * D && static_cast<int64_t>(ic.out_b.size()) == pairs,
                    "intent classifier tensors do not match its width and the model");

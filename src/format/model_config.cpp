@@ -1,6 +1,7 @@
 // model_config.cpp: strict JSON <-> ModelConfig conversion.
 #include "format/model_config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -26,6 +27,60 @@ const char* qk_norm_name(QkNorm kind) {
         case QkNorm::proj: return "proj";
     }
     return "?";
+}
+
+const char* scoring_func_name(ScoringFunc f) { return f == ScoringFunc::softmax ? "softmax" : "sigmoid"; }
+
+const char* topk_method_name(TopkMethod m) {
+    switch (m) {
+        case TopkMethod::greedy: return "greedy";
+        case TopkMethod::group_limited: return "group_limited_greedy";
+        case TopkMethod::noaux_tc: return "noaux_tc";
+    }
+    return "?";
+}
+
+namespace {
+
+// DeepSeek's yarn_get_mscale.
+double yarn_mscale(double scale, double mscale) { return scale <= 1.0 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0; }
+
+// DeepSeek's yarn_find_correction_dim: the dimension whose wavelength fits num_rotations times
+// into the original context.
+double yarn_correction_dim(double rotations, int64_t dim, double base, double max_pos) {
+    return (static_cast<double>(dim) * std::log(max_pos / (rotations * 2.0 * M_PI))) / (2.0 * std::log(base));
+}
+
+}  // namespace
+
+std::vector<double> rope_inv_freq(const ModelConfig& c, int64_t dim) {
+    const int64_t half = dim / 2;
+    std::vector<double> inv(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i) inv[static_cast<size_t>(i)] = std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(dim));
+    if (!c.rope_scaling.on()) return inv;
+    const RopeScaling& y = c.rope_scaling;
+    const double omax = static_cast<double>(y.original_max_position_embeddings);
+    double low = std::max(std::floor(yarn_correction_dim(y.beta_fast, dim, c.rope_theta, omax)), 0.0);
+    double high = std::min(std::ceil(yarn_correction_dim(y.beta_slow, dim, c.rope_theta, omax)), static_cast<double>(dim - 1));
+    if (low == high) high += 0.001;
+    for (int64_t i = 0; i < half; ++i) {
+        const double ramp = std::clamp((static_cast<double>(i) - low) / (high - low), 0.0, 1.0);
+        const double extra = 1.0 - ramp;  // the share kept at the original frequency
+        double& f = inv[static_cast<size_t>(i)];
+        f = f / y.factor * (1.0 - extra) + f * extra;
+    }
+    return inv;
+}
+
+double rope_cos_sin_scale(const ModelConfig& c) {
+    if (!c.rope_scaling.on()) return 1.0;
+    return yarn_mscale(c.rope_scaling.factor, c.rope_scaling.mscale) / yarn_mscale(c.rope_scaling.factor, c.rope_scaling.mscale_all_dim);
+}
+
+double attention_scale_factor(const ModelConfig& c) {
+    if (!c.rope_scaling.on() || c.rope_scaling.mscale_all_dim == 0.0) return 1.0;
+    const double m = yarn_mscale(c.rope_scaling.factor, c.rope_scaling.mscale_all_dim);
+    return m * m;
 }
 
 const char* lookahead_target_name(LookaheadTarget target) {
@@ -139,6 +194,37 @@ ModelConfig config_from_json(const json& j, const std::string& what) {
         c.shared_expert_intermediate_size = get_int(j, "shared_expert_intermediate_size", what);
     }
     if (j.contains("source_model_type")) c.source_model_type = get_string(j, "source_model_type", what);
+    if (j.contains("q_lora_rank")) c.q_lora_rank = get_int(j, "q_lora_rank", what);
+    if (j.contains("rope_scaling")) {
+        const json& r = j.at("rope_scaling");
+        if (!r.is_object()) fail("{}: rope_scaling must be an object", what);
+        const std::string w = what + ": rope_scaling";
+        c.rope_scaling.factor = get_double(r, "factor", w);
+        c.rope_scaling.original_max_position_embeddings = get_int(r, "original_max_position_embeddings", w);
+        c.rope_scaling.beta_fast = get_double(r, "beta_fast", w);
+        c.rope_scaling.beta_slow = get_double(r, "beta_slow", w);
+        c.rope_scaling.mscale = get_double(r, "mscale", w);
+        c.rope_scaling.mscale_all_dim = get_double(r, "mscale_all_dim", w);
+    }
+    if (j.contains("first_k_dense_replace")) c.first_k_dense_replace = get_int(j, "first_k_dense_replace", what);
+    if (j.contains("moe_layer_freq")) c.moe_layer_freq = get_int(j, "moe_layer_freq", what);
+    if (j.contains("intermediate_size")) c.intermediate_size = get_int(j, "intermediate_size", what);
+    if (j.contains("scoring_func")) {
+        const std::string f = get_string(j, "scoring_func", what);
+        if (f == "softmax") c.scoring_func = ScoringFunc::softmax;
+        else if (f == "sigmoid") c.scoring_func = ScoringFunc::sigmoid;
+        else fail("{}: scoring_func {} is not \"softmax\" or \"sigmoid\"", what, brief(json(f)));
+    }
+    if (j.contains("topk_method")) {
+        const std::string m = get_string(j, "topk_method", what);
+        if (m == "greedy") c.topk_method = TopkMethod::greedy;
+        else if (m == "group_limited_greedy") c.topk_method = TopkMethod::group_limited;
+        else if (m == "noaux_tc") c.topk_method = TopkMethod::noaux_tc;
+        else fail("{}: topk_method {} is not \"greedy\", \"group_limited_greedy\" or \"noaux_tc\"", what, brief(json(m)));
+    }
+    if (j.contains("n_group")) c.n_group = get_int(j, "n_group", what);
+    if (j.contains("topk_group")) c.topk_group = get_int(j, "topk_group", what);
+    if (j.contains("routed_scaling_factor")) c.routed_scaling_factor = get_double(j, "routed_scaling_factor", what);
     c.lookahead_steps = get_int(j, "lookahead_steps", what);
     c.lookahead_hidden_size = get_int(j, "lookahead_hidden_size", what);
     // The one field that may be absent: checkpoints written before it existed were all trained
@@ -257,6 +343,36 @@ void config_validate(const ModelConfig& c, const std::string& what) {
     if (!std::isfinite(c.clip_qkv) || c.clip_qkv < 0) fail("{}: clip_qkv must be >= 0 and finite (0: no clipping; got {})", what, c.clip_qkv);
     if (c.shared_expert_gate && c.n_shared_experts == 0) fail("{}: shared_expert_gate needs a shared expert (n_shared_experts is 0)", what);
     bounded(c.shared_expert_intermediate_size, "shared_expert_intermediate_size", kMaxIntermediate);
+    bounded(c.q_lora_rank, "q_lora_rank", kMaxLoraRank);
+    bounded(c.intermediate_size, "intermediate_size", kMaxIntermediate);
+    bounded(c.first_k_dense_replace, "first_k_dense_replace", c.num_hidden_layers);
+    if (c.moe_layer_freq < 1 || c.moe_layer_freq > c.num_hidden_layers) {
+        fail("{}: moe_layer_freq is {}, outside 1 .. {}", what, c.moe_layer_freq, c.num_hidden_layers);
+    }
+    if (c.n_moe_layers() == 0) fail("{}: no layer has experts (first_k_dense_replace {}, moe_layer_freq {})", what, c.first_k_dense_replace, c.moe_layer_freq);
+    if (c.n_moe_layers() < c.num_hidden_layers) positive(c.intermediate_size, "intermediate_size (the dense layers' MLP width)");
+    if (c.q_lora_rank > 0 && !has_mla) fail("{}: q_lora_rank applies to MLA layers, and the model has none", what);
+    if (c.n_group < 1 || c.topk_group < 1 || c.topk_group > c.n_group || c.n_routed_experts % c.n_group != 0) {
+        fail("{}: n_group {} and topk_group {} must satisfy 1 <= topk_group <= n_group, n_group dividing n_routed_experts ({})", what,
+             c.n_group, c.topk_group, c.n_routed_experts);
+    }
+    if (c.topk_method != TopkMethod::greedy && c.topk_group * (c.n_routed_experts / c.n_group) < c.num_experts_per_tok) {
+        fail("{}: topk_group {} groups of {} experts hold fewer than num_experts_per_tok {}", what, c.topk_group,
+             c.n_routed_experts / c.n_group, c.num_experts_per_tok);
+    }
+    if (c.topk_method == TopkMethod::noaux_tc && c.n_routed_experts / c.n_group < 2) fail("{}: noaux_tc ranks groups by their two best experts: groups need 2 or more", what);
+    if (!std::isfinite(c.routed_scaling_factor) || c.routed_scaling_factor <= 0) {
+        fail("{}: routed_scaling_factor must be positive and finite (got {})", what, c.routed_scaling_factor);
+    }
+    if (c.rope_scaling.on()) {
+        const RopeScaling& y = c.rope_scaling;
+        if (!std::isfinite(y.factor) || y.factor < 1.0) fail("{}: rope_scaling factor must be >= 1 (got {})", what, y.factor);
+        positive(y.original_max_position_embeddings, "rope_scaling original_max_position_embeddings");
+        for (double v : {y.beta_fast, y.beta_slow, y.mscale, y.mscale_all_dim}) {
+            if (!std::isfinite(v) || v < 0) fail("{}: rope_scaling beta_fast, beta_slow, mscale and mscale_all_dim must be finite and >= 0", what);
+        }
+        if (y.beta_fast <= 0 || y.beta_slow <= 0) fail("{}: rope_scaling beta_fast and beta_slow must be positive", what);
+    }
     // Comparisons alone let NaN through, and an infinite eps or theta is no model: real numbers
     // must be finite (JSON cannot spell NaN or inf, but configs built in code can hold them).
     if (!std::isfinite(c.rms_norm_eps) || c.rms_norm_eps <= 0) fail("{}: rms_norm_eps must be positive and finite (got {})", what, c.rms_norm_eps);
@@ -347,6 +463,20 @@ nlohmann::ordered_json config_to_json(const ModelConfig& c, const LossWeights& w
     j["shared_expert_gate"] = c.shared_expert_gate;
     j["shared_expert_intermediate_size"] = c.shared_expert_intermediate_size;
     j["source_model_type"] = c.source_model_type;
+    j["q_lora_rank"] = c.q_lora_rank;
+    if (c.rope_scaling.on()) {
+        const RopeScaling& y = c.rope_scaling;
+        j["rope_scaling"] = {{"type", "yarn"}, {"factor", y.factor}, {"original_max_position_embeddings", y.original_max_position_embeddings},
+                             {"beta_fast", y.beta_fast}, {"beta_slow", y.beta_slow}, {"mscale", y.mscale}, {"mscale_all_dim", y.mscale_all_dim}};
+    }
+    j["first_k_dense_replace"] = c.first_k_dense_replace;
+    j["moe_layer_freq"] = c.moe_layer_freq;
+    j["intermediate_size"] = c.intermediate_size;
+    j["scoring_func"] = scoring_func_name(c.scoring_func);
+    j["topk_method"] = topk_method_name(c.topk_method);
+    j["n_group"] = c.n_group;
+    j["topk_group"] = c.topk_group;
+    j["routed_scaling_factor"] = c.routed_scaling_factor;
     j["lookahead_steps"] = c.lookahead_steps;
     j["lookahead_hidden_size"] = c.lookahead_hidden_size;
     j["lookahead_target"] = lookahead_target_name(c.lookahead_target);

@@ -30,6 +30,23 @@ const char* attention_kind_name(AttentionKind kind);
 enum class QkNorm : uint8_t { none, head, proj };
 const char* qk_norm_name(QkNorm kind);
 
+// How the router turns its logits into scores (DeepSeek-V3: sigmoid) and picks the top k:
+// greedy over all experts; group_limited (DeepSeek-V2): only experts of the topk_group groups
+// whose best score is highest; noaux_tc (DeepSeek-V3): groups ranked by the sum of their two best
+// scores + e_score_correction_bias, experts chosen by score + bias, weighted by the score alone.
+enum class ScoringFunc : uint8_t { softmax, sigmoid };
+enum class TopkMethod : uint8_t { greedy, group_limited, noaux_tc };
+const char* scoring_func_name(ScoringFunc f);
+const char* topk_method_name(TopkMethod m);
+
+// YaRN context extension of RoPE (DeepSeek-V2/V3 `rope_scaling` with type "yarn"); factor 1 = off.
+struct RopeScaling {
+    double factor = 1.0;
+    int64_t original_max_position_embeddings = 0;
+    double beta_fast = 32.0, beta_slow = 1.0, mscale = 1.0, mscale_all_dim = 0.0;
+    bool on() const { return factor != 1.0; }
+};
+
 // What the lookahead head is trained to predict at t+k: the router's softmax distribution, or
 // its top-k choice (1/k on each chosen expert). The second is what prefetching needs: the
 // cross-entropy optimum is then each expert's chance of being chosen, whose top-k maximises
@@ -69,6 +86,16 @@ struct ModelConfig {
     bool shared_expert_gate = false;    // shared expert scaled by sigmoid(x . g), g [1, H] (Qwen2-MoE)
     int64_t shared_expert_intermediate_size = 0;  // shared expert width; 0: n_shared_experts * moe_intermediate_size
     std::string source_model_type;      // the family an imported checkpoint came from ("" if trained here)
+    // DeepSeek-V2/V3 features (absent from a file = off).
+    int64_t q_lora_rank = 0;            // MLA queries through a rank-q_lora_rank latent (0: one q_proj)
+    RopeScaling rope_scaling;
+    int64_t first_k_dense_replace = 0;  // layers l < this have a dense MLP instead of experts
+    int64_t moe_layer_freq = 1;         // ... and so do layers with l % moe_layer_freq != 0
+    int64_t intermediate_size = 0;      // width of the dense MLP layers
+    ScoringFunc scoring_func = ScoringFunc::softmax;
+    TopkMethod topk_method = TopkMethod::greedy;
+    int64_t n_group = 1, topk_group = 1;  // expert groups (group_limited, noaux_tc)
+    double routed_scaling_factor = 1.0;   // the routed experts' weights times this (after norm_topk_prob)
     // Chronos fields.
     int64_t lookahead_steps = 0;        // K: the lookahead head predicts t+1..t+K
     int64_t lookahead_hidden_size = 0;  // width of the lookahead head's hidden layer
@@ -78,7 +105,28 @@ struct ModelConfig {
     int64_t lookahead_input_layer = 0;
     WeightType expert_dtype = WeightType::f32;  // how `chronos pack` stores experts by default
 
-    int64_t n_moe_layers() const { return num_hidden_layers; }  // every layer is MoE
+    // Layers with routed experts; the others have a dense MLP. Everything indexed by (layer,
+    // expert) pairs (packs, traces, the lookahead head, the intent classifier, the prefetcher)
+    // counts MoE layers only: pair m * E + e is expert e of the m-th MoE layer.
+    bool is_moe_layer(int64_t l) const { return l >= first_k_dense_replace && l % moe_layer_freq == 0; }
+    int64_t n_moe_layers() const {
+        int64_t n = 0;
+        for (int64_t l = 0; l < num_hidden_layers; ++l) n += is_moe_layer(l) ? 1 : 0;
+        return n;
+    }
+    // The MoE index of layer l (-1 for a dense layer), and the layer of MoE index m.
+    int64_t moe_index(int64_t l) const {
+        if (!is_moe_layer(l)) return -1;
+        int64_t m = 0;
+        for (int64_t i = 0; i < l; ++i) m += is_moe_layer(i) ? 1 : 0;
+        return m;
+    }
+    int64_t moe_layer(int64_t m) const {
+        for (int64_t l = 0; l < num_hidden_layers; ++l) {
+            if (is_moe_layer(l) && m-- == 0) return l;
+        }
+        return -1;
+    }
     // Width of the shared expert (0 without one).
     int64_t shared_intermediate() const {
         if (n_shared_experts == 0) return 0;
@@ -103,6 +151,13 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& what);
 // Parses config.json text held in memory: invalid JSON and every invalid field throw
 // chronos::Error naming `what` (the fuzz target fuzz/fuzz_config.cpp holds it to that).
 ModelConfig config_parse(const std::string& text, const std::string& what);
+// RoPE as both wings compute it: the inverse frequencies of a `dim`-wide rotation (theta^(-2i/d),
+// blended towards theta^(-2i/d) / factor by YaRN's ramp when rope_scaling is on), the factor
+// YaRN multiplies cos and sin by, and the factor it multiplies the softmax scale by.
+std::vector<double> rope_inv_freq(const ModelConfig& c, int64_t dim);
+double rope_cos_sin_scale(const ModelConfig& c);
+double attention_scale_factor(const ModelConfig& c);
+
 // Whether the lookahead head reads the last block, and with it token t's own routing (else
 // t-1's): the one rule the libtorch model and the runtime must agree on.
 bool lookahead_reads_own_routing(const ModelConfig& c);

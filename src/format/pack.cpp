@@ -29,12 +29,19 @@ std::vector<std::string> pack_dense_names(const ModelConfig& c) {
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
         const std::string p = fmt::format("model.layers.{}.", l);
         if (c.attention_pattern[static_cast<size_t>(l)] == AttentionKind::mla) {
-            for (const char* n : {"self_attn.q_proj.weight", "self_attn.kv_a_proj_with_mqa.weight"}) names.push_back(p + n);
+            if (c.q_lora_rank > 0) {
+                for (const char* n : {"self_attn.q_a_proj.weight", "self_attn.q_b_proj.weight"}) names.push_back(p + n);
+            } else {
+                names.push_back(p + "self_attn.q_proj.weight");
+            }
+            names.push_back(p + "self_attn.kv_a_proj_with_mqa.weight");
         } else {
             for (const char* n : {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"}) names.push_back(p + n);
         }
         names.push_back(p + "self_attn.o_proj.weight");
-        if (c.n_shared_experts > 0) {
+        if (!c.is_moe_layer(l)) {
+            for (const char* n : {"gate_proj", "up_proj", "down_proj"}) names.push_back(p + "mlp." + n + ".weight");
+        } else if (c.n_shared_experts > 0) {
             for (const char* n : {"gate_proj", "up_proj", "down_proj"}) names.push_back(p + "mlp.shared_experts." + n + ".weight");
         }
     }
@@ -121,7 +128,7 @@ PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, WeightTyp
     const ModelConfig& c = ck.config;
     const int64_t H = c.hidden_size, F = c.moe_intermediate_size, E = c.n_routed_experts;
     PackManifest m;
-    m.layers = c.num_hidden_layers;
+    m.layers = c.n_moe_layers();  // pairs count MoE layers (model_config.h)
     m.experts = E;
     m.hidden = H;
     m.inner = F;
@@ -150,7 +157,7 @@ PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, WeightTyp
         // Stored bytes of every expert of the cluster, converted once.
         std::vector<std::vector<uint8_t>> blobs(cluster.size());
         for (size_t i = 0; i < cluster.size(); ++i) {
-            const int64_t l = cluster[i] / E, e = cluster[i] % E;
+            const int64_t l = c.moe_layer(cluster[i] / E), e = cluster[i] % E;
             for (const char* proj : {"gate", "up", "down"}) {
                 TensorView v = ck.weights->tensor(expert_tensor_name(l, e, proj));
                 append_converted(v.as<float>(), v.info->shape[0], v.info->shape[1], dtype, blobs[i]);
@@ -168,7 +175,7 @@ PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, WeightTyp
         int pad_id = 0;
         std::vector<uint64_t> buffer_offsets;
         for (size_t i = 0; i < cluster.size(); ++i) {
-            const int64_t l = cluster[i] / E, e = cluster[i] % E;
+            const int64_t l = c.moe_layer(cluster[i] / E), e = cluster[i] % E;
             if (buffer % kPackAlignment != 0) {
                 const uint64_t pad = kPackAlignment - buffer % kPackAlignment;
                 w.add(fmt::format("__pad__.{}", pad_id++), DType::U8, {static_cast<int64_t>(pad)}, zeros.data(), pad);
@@ -312,12 +319,13 @@ PackManifest pack_manifest_parse(const std::string& text, const std::string& wha
     // Sizes are compared with config.json (validated, so bounded) before anything is allocated.
     const uint64_t layers = field_uint(j, "num_hidden_layers", what), experts = field_uint(j, "n_routed_experts", what);
     const uint64_t hidden = field_uint(j, "hidden_size", what), inner = field_uint(j, "moe_intermediate_size", what);
-    if (layers != static_cast<uint64_t>(c.num_hidden_layers) || experts != static_cast<uint64_t>(c.n_routed_experts) ||
+    // num_hidden_layers here counts the MoE layers, the pairs' layer index (model_config.h).
+    if (layers != static_cast<uint64_t>(c.n_moe_layers()) || experts != static_cast<uint64_t>(c.n_routed_experts) ||
         hidden != static_cast<uint64_t>(c.hidden_size) || inner != static_cast<uint64_t>(c.moe_intermediate_size)) {
         fail("{}: manifest is for {} layers x {} experts (hidden {}, inner {}) but config.json has {} x {} ({}, {})", what, layers,
-             experts, hidden, inner, c.num_hidden_layers, c.n_routed_experts, c.hidden_size, c.moe_intermediate_size);
+             experts, hidden, inner, c.n_moe_layers(), c.n_routed_experts, c.hidden_size, c.moe_intermediate_size);
     }
-    m.layers = c.num_hidden_layers;
+    m.layers = c.n_moe_layers();
     m.experts = c.n_routed_experts;
     m.hidden = c.hidden_size;
     m.inner = c.moe_intermediate_size;
@@ -439,7 +447,7 @@ void pack_verify(const std::string& dir, const ModelConfig& c) {
         for (int64_t p : m.clusters[f]) {
             const PackEntry& en = m.entries[static_cast<size_t>(p)];
             if (en.file != static_cast<int32_t>(f)) fail("{}: pair {} listed under file {} but its entry names file {}", dir, p, f, en.file);
-            TensorView gate = file.tensor(expert_tensor_name(en.layer, en.expert, "gate"));
+            TensorView gate = file.tensor(expert_tensor_name(c.moe_layer(en.layer), en.expert, "gate"));
             const uint64_t at = file.header().data_start + gate.info->begin;
             if (at != en.offset) fail("{}: layer {} expert {} is at offset {} in {}, the manifest says {}", dir, en.layer, en.expert, at, m.files[f], en.offset);
             const uint8_t* bytes = gate.data;

@@ -23,7 +23,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kFamilies = "mixtral, qwen2_moe, qwen3_moe, olmoe";
+const char* kFamilies = "mixtral, qwen2_moe, qwen3_moe, olmoe, deepseek_v2, deepseek_v3";
+
+bool is_deepseek(const std::string& family) { return family == "deepseek_v2" || family == "deepseek_v3"; }
 
 // Typed reads of config.json fields with the family's defaults; null counts as absent.
 struct Fields {
@@ -58,21 +60,88 @@ void refuse(const std::string& what, const std::string& family, const std::strin
     fail("{}: {} with {} is not supported by Chronos yet", what, family, feature);
 }
 
+// DeepSeek-V2 / V3 (the families' remote modeling code and their config.json files): MLA, dense
+// first layers, the grouped router, YaRN.
+ModelConfig hf_config_map_deepseek(const json& hf, const Fields& f, const std::string& family, int64_t context, const std::string& what) {
+    ModelConfig c;
+    c.source_model_type = family;
+    const bool v3 = family == "deepseek_v3";
+    c.vocab_size = f.i("vocab_size");
+    c.hidden_size = f.i("hidden_size");
+    c.num_hidden_layers = f.i("num_hidden_layers");
+    c.num_attention_heads = f.i("num_attention_heads");
+    c.kv_lora_rank = f.i("kv_lora_rank");
+    c.q_lora_rank = f.i("q_lora_rank", 0);  // null in V2-Lite: one q_proj
+    c.qk_nope_head_dim = f.i("qk_nope_head_dim");
+    c.qk_rope_head_dim = f.i("qk_rope_head_dim");
+    c.v_head_dim = f.i("v_head_dim");
+    c.attention_pattern.assign(static_cast<size_t>(std::max<int64_t>(c.num_hidden_layers, 0)), AttentionKind::mla);
+    if (f.b("attention_bias", false)) refuse(what, family, "attention_bias true");
+    c.n_routed_experts = f.i("n_routed_experts");
+    c.n_shared_experts = f.i("n_shared_experts", 0);
+    c.num_experts_per_tok = f.i("num_experts_per_tok");
+    c.moe_intermediate_size = f.i("moe_intermediate_size");
+    c.intermediate_size = f.i("intermediate_size");
+    c.first_k_dense_replace = f.i("first_k_dense_replace", 0);
+    c.moe_layer_freq = f.i("moe_layer_freq", 1);
+    c.rms_norm_eps = f.d("rms_norm_eps", 1e-6);
+    c.rope_theta = f.d("rope_theta", 10000.0);
+    c.tie_word_embeddings = f.b("tie_word_embeddings", false);
+    const int64_t source_context = f.i("max_position_embeddings");
+    if (context > source_context) fail("{}: --context {} exceeds the model's max_position_embeddings {}", what, context, source_context);
+    c.max_position_embeddings = context > 0 ? context : std::min(source_context, kImportDefaultContext);
+
+    const std::string scoring = f.s("scoring_func", "softmax");
+    if (scoring == "softmax") c.scoring_func = ScoringFunc::softmax;
+    else if (scoring == "sigmoid") c.scoring_func = ScoringFunc::sigmoid;
+    else refuse(what, family, fmt::format("scoring_func \"{}\"", scoring));
+    const std::string method = f.s("topk_method", v3 ? "noaux_tc" : "greedy");
+    if (method == "greedy") c.topk_method = TopkMethod::greedy;
+    else if (method == "group_limited_greedy") c.topk_method = TopkMethod::group_limited;
+    else if (method == "noaux_tc") c.topk_method = TopkMethod::noaux_tc;
+    else refuse(what, family, fmt::format("topk_method \"{}\"", method));
+    c.n_group = f.i("n_group", 1);
+    c.topk_group = f.i("topk_group", 1);
+    // Both families renormalise only for top-k > 1; V2 scales the weights only when it does not
+    // renormalise, V3 always (after renormalising).
+    const double scaling = f.d("routed_scaling_factor", 1.0);
+    c.norm_topk_prob = f.b("norm_topk_prob", false) && c.num_experts_per_tok > 1;
+    c.routed_scaling_factor = v3 || !c.norm_topk_prob ? scaling : 1.0;
+
+    if (f.has("rope_scaling")) {
+        const json& r = hf.at("rope_scaling");
+        if (!r.is_object()) fail("{}: field \"rope_scaling\" must be an object or null", what);
+        const Fields rf{r, what + ": rope_scaling"};
+        const std::string type = rf.s("type", rf.s("rope_type", ""));
+        if (type != "yarn") refuse(what, family, fmt::format("rope_scaling type \"{}\" (yarn only)", type));
+        c.rope_scaling.factor = rf.d("factor", 1.0);
+        c.rope_scaling.original_max_position_embeddings = rf.i("original_max_position_embeddings");
+        c.rope_scaling.beta_fast = rf.d("beta_fast", 32.0);
+        c.rope_scaling.beta_slow = rf.d("beta_slow", 1.0);
+        c.rope_scaling.mscale = rf.d("mscale", 1.0);
+        c.rope_scaling.mscale_all_dim = rf.d("mscale_all_dim", 0.0);
+    }
+    if (f.has("quantization_config")) refuse(what, family, "quantization_config (FP8 weights: convert them to bf16 first)");
+    c.lookahead_steps = 0;
+    c.lookahead_hidden_size = 0;
+    c.lookahead_input_layer = 0;
+    config_validate(c, what);
+    return c;
+}
+
 }  // namespace
 
 ModelConfig hf_config_map(const json& hf, int64_t context, const std::string& what) {
     if (!hf.is_object()) fail("{}: config is not a JSON object", what);
     const Fields f{hf, what};
     const std::string family = f.s("model_type", "");
-    if (family == "deepseek_v2" || family == "deepseek_v3") {
-        fail("{}: model_type {} (MLA with the DeepSeek router) is not supported by import yet; supported: {}", what, family, kFamilies);
-    }
-    if (family != "mixtral" && family != "qwen2_moe" && family != "qwen3_moe" && family != "olmoe") {
+    if (family != "mixtral" && family != "qwen2_moe" && family != "qwen3_moe" && family != "olmoe" && !is_deepseek(family)) {
         fail("{}: model_type \"{}\" is not a supported family ({})", what, family, kFamilies);
     }
     const std::string act = f.s("hidden_act", "silu");
     if (act != "silu") refuse(what, family, fmt::format("hidden_act \"{}\" (experts are SwiGLU: silu)", act));
-    if (f.has("rope_scaling")) refuse(what, family, "rope_scaling (only plain RoPE for this family)");
+    if (f.has("rope_scaling") && !is_deepseek(family)) refuse(what, family, "rope_scaling (only plain RoPE for this family)");
+    if (is_deepseek(family)) return hf_config_map_deepseek(hf, f, family, context, what);
 
     ModelConfig c;
     c.source_model_type = family;
@@ -173,6 +242,52 @@ std::string hf_source_name(const std::string& family, const std::string& name) {
     return name;
 }
 
+namespace {
+
+// DeepSeek's checkpoints store each rope vector interleaved, (x0, x1) (x2, x3) ... rotated as
+// pairs; their code de-interleaves it to [x0 x2 x4 .. | x1 x3 x5 ..] before rotating halves.
+// Permuting the rope rows of the projections that make q_rope and k_rope the same way turns
+// them into Chronos's rotate-half layout; scores are unchanged, as q and k move alike.
+void deinterleave_rope_rows(const ModelConfig& c, const std::string& name, const std::vector<int64_t>& shape, std::vector<float>& w) {
+    const int64_t dr = c.qk_rope_head_dim, dn = c.qk_nope_head_dim, cols = shape.size() == 2 ? shape[1] : 1;
+    std::vector<int64_t> first_rows;  // the first row of every rope block of dr rows
+    auto ends_with = [&](const char* tail) {
+        const std::string t(tail);
+        return name.size() >= t.size() && name.compare(name.size() - t.size(), t.size(), t) == 0;
+    };
+    if (ends_with("self_attn.q_proj.weight") || ends_with("self_attn.q_b_proj.weight")) {
+        for (int64_t h = 0; h < c.num_attention_heads; ++h) first_rows.push_back(h * (dn + dr) + dn);
+    } else if (ends_with("self_attn.kv_a_proj_with_mqa.weight")) {
+        first_rows.push_back(c.kv_lora_rank);
+    } else {
+        return;
+    }
+    std::vector<float> block(static_cast<size_t>(dr * cols));
+    for (int64_t r0 : first_rows) {
+        float* rows = w.data() + r0 * cols;
+        std::copy(rows, rows + dr * cols, block.begin());
+        for (int64_t j = 0; j < dr; ++j) {
+            const int64_t from = j < dr / 2 ? 2 * j : 2 * (j - dr / 2) + 1;
+            std::copy(block.begin() + from * cols, block.begin() + (from + 1) * cols, rows + j * cols);
+        }
+    }
+}
+
+// The layer index of a tensor name ("model.layers.N."), or -1.
+int64_t tensor_layer(const std::string& name) {
+    const std::string p = "model.layers.";
+    if (name.rfind(p, 0) != 0) return -1;
+    const size_t end = name.find('.', p.size());
+    if (end == std::string::npos) return -1;
+    try {
+        return std::stoll(name.substr(p.size(), end - p.size()));
+    } catch (const std::exception&) {
+        return -1;
+    }
+}
+
+}  // namespace
+
 ImportReport hf_import(const ImportOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     HfCheckpoint hf = hf_open(o.hf_dir);
@@ -209,11 +324,20 @@ ImportReport hf_import(const ImportOptions& o) {
             problems.push_back(fmt::format("{} is {}; import reads F32, BF16 and F16", s, dtype_name(t.dtype)));
         }
     }
+    const json& nn = hf.config.contains("num_nextn_predict_layers") ? hf.config.at("num_nextn_predict_layers") : json();
+    const int64_t next_n = nn.is_number_integer() ? nn.get<int64_t>() : 0;
     for (const std::string& name : hf.names()) {
         if (used.count(name)) continue;
         const bool rotary = name.find(".rotary_emb.inv_freq") != std::string::npos;  // a buffer older exports saved
         const bool tied_head = name == "lm_head.weight" && c.tie_word_embeddings;
-        if (!rotary && !tied_head) problems.push_back(fmt::format("unexpected tensor {} (a feature Chronos does not read?)", name));
+        // DeepSeek-V3's multi-token-prediction layers sit after the last layer; decoding does not use them.
+        const bool mtp = is_deepseek(r.family) && next_n > 0 && tensor_layer(name) >= c.num_hidden_layers &&
+                         tensor_layer(name) < c.num_hidden_layers + next_n;
+        if (name.find("weight_scale_inv") != std::string::npos) {
+            problems.push_back(fmt::format("{}: FP8 block scales; convert the checkpoint to bf16 first", name));
+        } else if (!rotary && !tied_head && !mtp) {
+            problems.push_back(fmt::format("unexpected tensor {} (a feature Chronos does not read?)", name));
+        }
     }
     if (!problems.empty()) {
         std::string list;
@@ -236,6 +360,7 @@ ImportReport hf_import(const ImportOptions& o) {
     std::vector<float> buf;  // one tensor at a time
     writer.write_streamed(stage.file("model.safetensors"), [&](size_t i, AtomicFile& out) {
         hf.read_f32(sources[i], buf);
+        if (is_deepseek(r.family)) deinterleave_rope_rows(c, specs[i].name, specs[i].shape, buf);
         out.write(buf.data(), buf.size() * sizeof(float));
     });
     buf.clear();
@@ -248,7 +373,7 @@ ImportReport hf_import(const ImportOptions& o) {
     }
     {
         Checkpoint ck = checkpoint_open(stage.file(""));
-        pack_write(ck, cluster_plan_natural(c.num_hidden_layers, c.n_routed_experts), r.experts, r.dense);
+        pack_write(ck, cluster_plan_natural(c.n_moe_layers(), c.n_routed_experts), r.experts, r.dense);
     }
     for (const auto& entry : fs::recursive_directory_iterator(stage.file(""))) {
         if (entry.is_regular_file()) r.written_bytes += entry.file_size();

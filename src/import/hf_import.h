@@ -1,5 +1,6 @@
 // hf_import.h: `chronos import --hf DIR --out DIR`: a Hugging Face MoE checkpoint (Mixtral,
-// Qwen2-MoE, Qwen3-MoE, OLMoE) becomes a Chronos checkpoint with packed experts.
+// Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V2, DeepSeek-V3) becomes a Chronos checkpoint with
+// packed experts.
 //
 // Each family's config.json fields are mapped onto ModelConfig or refused with a message naming
 // the field (docs/import.md lists them); tensors are renamed to the Chronos names, checked

@@ -29,6 +29,13 @@ RopeTable rope_table(int64_t dim, double theta, const torch::Tensor& positions, 
     return {full.cos().to(dtype), full.sin().to(dtype)};
 }
 
+RopeTable rope_table(const std::vector<double>& inv_freq, double scale, const torch::Tensor& positions, torch::ScalarType dtype) {
+    torch::Tensor inv = torch::tensor(inv_freq, torch::TensorOptions().dtype(torch::kFloat64));                 // [d/2]
+    torch::Tensor angles = positions.to(torch::kFloat64).unsqueeze(1) * inv.unsqueeze(0);                        // [T, d/2]
+    torch::Tensor full = torch::cat({angles, angles}, -1);                                                       // [T, d]
+    return {(full.cos() * scale).to(dtype), (full.sin() * scale).to(dtype)};
+}
+
 torch::Tensor rope_apply(const torch::Tensor& x, const RopeTable& rope) {
     const int64_t half = x.size(-1) / 2;
     torch::Tensor x1 = x.narrow(-1, 0, half);
@@ -72,10 +79,17 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 
 MlaAttentionImpl::MlaAttentionImpl(const ModelConfig& c)
     : nh(c.num_attention_heads), d_nope(c.qk_nope_head_dim), d_rope(c.qk_rope_head_dim), d_v(c.v_head_dim),
-      rank(c.kv_lora_rank), theta(c.rope_theta) {
+      rank(c.kv_lora_rank), inv_freq(rope_inv_freq(c, c.qk_rope_head_dim)), rope_scale(rope_cos_sin_scale(c)),
+      softmax_scale(attention_scale_factor(c) / std::sqrt(double(c.qk_nope_head_dim + c.qk_rope_head_dim))) {
     const int64_t H = c.hidden_size;
     auto lin = [](int64_t in, int64_t out) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)); };
-    q_proj = register_module("q_proj", lin(H, nh * (d_nope + d_rope)));
+    if (c.q_lora_rank > 0) {
+        q_a_proj = register_module("q_a_proj", lin(H, c.q_lora_rank));
+        q_a_layernorm = register_module("q_a_layernorm", RMSNorm(c.q_lora_rank, c.rms_norm_eps));
+        q_b_proj = register_module("q_b_proj", lin(c.q_lora_rank, nh * (d_nope + d_rope)));
+    } else {
+        q_proj = register_module("q_proj", lin(H, nh * (d_nope + d_rope)));
+    }
     kv_a_proj_with_mqa = register_module("kv_a_proj_with_mqa", lin(H, rank + d_rope));
     kv_a_layernorm = register_module("kv_a_layernorm", RMSNorm(rank, c.rms_norm_eps));
     kv_b_proj = register_module("kv_b_proj", lin(rank, nh * (d_nope + d_v)));
@@ -85,10 +99,11 @@ MlaAttentionImpl::MlaAttentionImpl(const ModelConfig& c)
 torch::Tensor MlaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& positions_in, LayerCache* cache) {
     const int64_t B = x.size(0), T = x.size(1);
     torch::Tensor positions = positions_or_default(positions_in, T, cache);
-    RopeTable rope = rope_table(d_rope, theta, positions, rope_dtype(x));
+    RopeTable rope = rope_table(inv_freq, rope_scale, positions, rope_dtype(x));
 
     // Queries: head by head, each [nope | rope].
-    torch::Tensor q = q_proj(x).view({B, T, nh, d_nope + d_rope}).transpose(1, 2);  // [B, nh, T, dn+dr]
+    torch::Tensor qx = q_a_proj.is_empty() ? q_proj(x) : q_b_proj(q_a_layernorm(q_a_proj(x)));
+    torch::Tensor q = qx.view({B, T, nh, d_nope + d_rope}).transpose(1, 2);  // [B, nh, T, dn+dr]
     torch::Tensor q_nope = q.narrow(-1, 0, d_nope);
     torch::Tensor q_rope = rope_apply(q.narrow(-1, d_nope, d_rope), rope);
 
@@ -114,13 +129,13 @@ torch::Tensor MlaAttentionImpl::forward(const torch::Tensor& x, const torch::Ten
     torch::Tensor v = kv.narrow(-1, d_nope, d_v);
     torch::Tensor k = torch::cat({k_nope, k_rope.unsqueeze(1).expand({B, nh, S, d_rope})}, -1);
     torch::Tensor qf = torch::cat({q_nope, q_rope}, -1);
-    torch::Tensor out = attend(qf, k, v, attention_mask(positions, kpos, 0), 1.0 / std::sqrt(double(d_nope + d_rope)));
+    torch::Tensor out = attend(qf, k, v, attention_mask(positions, kpos, 0), softmax_scale);
     return o_proj(out.transpose(1, 2).reshape({B, T, nh * d_v}));
 }
 
 GqaAttentionImpl::GqaAttentionImpl(const ModelConfig& c, int64_t window_)
-    : nh(c.num_attention_heads), n_kv(c.num_key_value_heads), head_dim(c.head_dim), window(window_), theta(c.rope_theta),
-      qk_norm(c.qk_norm), clip_qkv(c.clip_qkv) {
+    : nh(c.num_attention_heads), n_kv(c.num_key_value_heads), head_dim(c.head_dim), window(window_),
+      inv_freq(rope_inv_freq(c, c.head_dim)), rope_scale(rope_cos_sin_scale(c)), qk_norm(c.qk_norm), clip_qkv(c.clip_qkv) {
     const int64_t H = c.hidden_size;
     auto lin = [](int64_t in, int64_t out, bool bias) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias)); };
     q_proj = register_module("q_proj", lin(H, nh * head_dim, c.attention_bias));
@@ -139,7 +154,7 @@ GqaAttentionImpl::GqaAttentionImpl(const ModelConfig& c, int64_t window_)
 torch::Tensor GqaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& positions_in, LayerCache* cache) {
     const int64_t B = x.size(0), T = x.size(1);
     torch::Tensor positions = positions_or_default(positions_in, T, cache);
-    RopeTable rope = rope_table(head_dim, theta, positions, rope_dtype(x));
+    RopeTable rope = rope_table(inv_freq, rope_scale, positions, rope_dtype(x));
     torch::Tensor q = q_proj(x), k = k_proj(x), v = v_proj(x);  // [B, T, nh*hd], [B, T, nkv*hd] x2
     if (qk_norm == QkNorm::proj) {
         q = q_norm(q);

@@ -12,7 +12,11 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, int64_t layer) : kind(c
     } else {
         gqa = register_module("self_attn", GqaAttention(c, kind == AttentionKind::swa ? c.sliding_window : 0));
     }
-    mlp = register_module("mlp", MoeLayer(c));
+    if (c.is_moe_layer(layer)) {
+        mlp = register_module("mlp", MoeLayer(c));
+    } else {
+        dense = register_module("mlp", Expert(c.hidden_size, c.intermediate_size));
+    }
 }
 
 DecoderImpl::DecoderImpl(const ModelConfig& c) {
@@ -36,8 +40,8 @@ ChronosModelImpl::ChronosModelImpl(const ModelConfig& c, const LossWeights& w) :
 void ChronosModelImpl::init_weights() {
     torch::NoGradGuard no_grad;
     for (auto& p : named_parameters()) {
-        if (p.value().dim() == 1 && p.key().size() >= 5 && p.key().compare(p.key().size() - 5, 5, ".bias") == 0) {
-            p.value().zero_();  // projection biases
+        if (p.value().dim() == 1 && p.key().size() >= 4 && p.key().compare(p.key().size() - 4, 4, "bias") == 0) {
+            p.value().zero_();  // projection biases, the router's score correction
         } else if (p.value().dim() == 1) {
             p.value().fill_(1.0);  // norm weights
         } else {
@@ -49,7 +53,7 @@ void ChronosModelImpl::init_weights() {
 ForwardOutput ChronosModelImpl::forward(const torch::Tensor& ids, const ForwardOptions& options) {
     CHRONOS_ASSERT(ids.dim() == 2, "ids must be [B, T]");
     const int64_t B = ids.size(0), T = ids.size(1), H = config.hidden_size;
-    const int64_t L = config.num_hidden_layers;
+    const int64_t L = config.num_hidden_layers, Lm = config.n_moe_layers();
     if (options.cache != nullptr && static_cast<int64_t>(options.cache->size()) != L) options.cache->resize(static_cast<size_t>(L));
     ForwardOutput out;
     torch::Tensor h = model->embed_tokens(ids);  // [B, T, H]
@@ -61,21 +65,26 @@ ForwardOutput ChronosModelImpl::forward(const torch::Tensor& ids, const ForwardO
         torch::Tensor attn = layer->kind == AttentionKind::mla ? layer->mla->forward(a_in, options.positions, cache)
                                                                : layer->gqa->forward(a_in, options.positions, cache);
         h = h + attn;
-        torch::Tensor avail = options.availability.defined() ? options.availability[l] : torch::Tensor();
-        torch::Tensor keep = options.keep.defined() ? options.keep[l].reshape({B * T, -1}) : torch::Tensor();
-        MoeOutput moe = layer->mlp->forward(layer->post_attention_layernorm(h).reshape({B * T, H}), avail, keep);
-        h = h + moe.y.view({B, T, H});
-        out.router_probs.push_back(moe.probs.view({B, T, config.n_routed_experts}));
-        out.router_topk.push_back(moe.topk.view({B, T, config.num_experts_per_tok}));
+        if (layer->mlp.is_empty()) {
+            h = h + layer->dense->forward(layer->post_attention_layernorm(h).reshape({B * T, H})).view({B, T, H});
+        } else {
+            const int64_t m = static_cast<int64_t>(out.router_probs.size());  // MoE index of layer l
+            torch::Tensor avail = options.availability.defined() ? options.availability[m] : torch::Tensor();
+            torch::Tensor keep = options.keep.defined() ? options.keep[m].reshape({B * T, -1}) : torch::Tensor();
+            MoeOutput moe = layer->mlp->forward(layer->post_attention_layernorm(h).reshape({B * T, H}), avail, keep);
+            h = h + moe.y.view({B, T, H});
+            out.router_probs.push_back(moe.probs.view({B, T, config.n_routed_experts}));
+            out.router_topk.push_back(moe.topk.view({B, T, config.num_experts_per_tok}));
+        }
         if (l == config.lookahead_input_layer) h_la = h;
     }
     // The lookahead reads detached inputs: its loss trains the head only and never reaches the
     // routers (or anything else) it learns from.
     if (!lookahead.is_empty()) {
         const int64_t E = config.n_routed_experts;
-        torch::Tensor route = torch::cat(out.router_probs, -1).detach();  // [B, T, L*E]
-        torch::Tensor first = options.prev_route.defined() ? options.prev_route.view({B, 1, L * E}).to(route.scalar_type())
-                                                           : torch::zeros({B, 1, L * E}, route.options());
+        torch::Tensor route = torch::cat(out.router_probs, -1).detach();  // [B, T, Lm*E]
+        torch::Tensor first = options.prev_route.defined() ? options.prev_route.view({B, 1, Lm * E}).to(route.scalar_type())
+                                                           : torch::zeros({B, 1, Lm * E}, route.options());
         // Read after the last block, the head sees t's own routing; read earlier, t-1's (t has
         // not reached its later layers yet when the runtime calls it).
         torch::Tensor prev = lookahead_reads_own_routing(config) ? route : T > 1 ? torch::cat({first, route.narrow(1, 0, T - 1)}, 1) : first;

@@ -28,6 +28,10 @@ struct RopeTable {
     torch::Tensor cos, sin;
 };
 RopeTable rope_table(int64_t dim, double theta, const torch::Tensor& positions, torch::ScalarType dtype = torch::kFloat32);
+// The same for given inverse frequencies [d/2] (rope_inv_freq: YaRN included) with cos and sin
+// multiplied by `scale` (rope_cos_sin_scale).
+RopeTable rope_table(const std::vector<double>& inv_freq, double scale, const torch::Tensor& positions,
+                     torch::ScalarType dtype = torch::kFloat32);
 // x [..., T, d] -> same shape.
 torch::Tensor rope_apply(const torch::Tensor& x, const RopeTable& rope);
 
@@ -54,9 +58,11 @@ struct MlaAttentionImpl : torch::nn::Module {
     // queries attend over the whole cache.
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions, LayerCache* cache);
     int64_t nh, d_nope, d_rope, d_v, rank;
-    double theta;
+    std::vector<double> inv_freq;  // [d_rope / 2]
+    double rope_scale, softmax_scale;
     torch::nn::Linear q_proj{nullptr}, kv_a_proj_with_mqa{nullptr}, kv_b_proj{nullptr}, o_proj{nullptr};
-    RMSNorm kv_a_layernorm{nullptr};
+    torch::nn::Linear q_a_proj{nullptr}, q_b_proj{nullptr};  // q_lora_rank > 0: q = q_b(norm(q_a(x))) instead of q_proj
+    RMSNorm kv_a_layernorm{nullptr}, q_a_layernorm{nullptr};
 };
 TORCH_MODULE(MlaAttention);
 
@@ -67,7 +73,8 @@ struct GqaAttentionImpl : torch::nn::Module {
     GqaAttentionImpl(const ModelConfig& c, int64_t window);
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& positions, LayerCache* cache);
     int64_t nh, n_kv, head_dim, window;
-    double theta;
+    std::vector<double> inv_freq;  // [head_dim / 2]
+    double rope_scale;
     QkNorm qk_norm;
     double clip_qkv;
     torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
@@ -85,7 +92,7 @@ TORCH_MODULE(Expert);
 
 struct MoeOutput {
     torch::Tensor y;      // [N, H]
-    torch::Tensor probs;  // [N, E] full router softmax (fp32)
+    torch::Tensor probs;  // [N, E] router scores (softmax, or sigmoid for DeepSeek-V3), at least fp32
     torch::Tensor topk;   // [N, k] int64 chosen experts
 };
 
@@ -100,7 +107,12 @@ struct MoeLayerImpl : torch::nn::Module {
     MoeOutput forward(const torch::Tensor& x, const torch::Tensor& availability, const torch::Tensor& keep = {});
     int64_t n_experts, top_k;
     bool norm_topk;
+    ScoringFunc scoring;
+    TopkMethod method;
+    int64_t n_group, topk_group;
+    double scaling;
     torch::nn::Linear gate{nullptr};
+    torch::Tensor e_score_correction_bias;  // [E] (noaux_tc), registered under gate; not trained by gradient
     torch::nn::ModuleList experts{nullptr};
     Expert shared_experts{nullptr};
     torch::nn::Linear shared_expert_gate{nullptr};  // [1, H]
@@ -114,6 +126,7 @@ struct DecoderLayerImpl : torch::nn::Module {
     MlaAttention mla{nullptr};
     GqaAttention gqa{nullptr};
     MoeLayer mlp{nullptr};
+    Expert dense{nullptr};  // a dense layer's MLP (config.is_moe_layer false), named "mlp" too
 };
 TORCH_MODULE(DecoderLayer);
 
@@ -142,8 +155,8 @@ TORCH_MODULE(LookaheadHead);
 struct ForwardOptions {
     torch::Tensor positions;            // [T] int64; default: continue after the cache, else 0..T-1
     std::vector<LayerCache>* cache = nullptr;  // one per layer, for step-by-step decoding
-    torch::Tensor availability;         // [L, E] 0/1 per (layer, expert); undefined = all
-    // [L, B, T, k] 0/1: training's fallback masking of chosen experts (fallback_mask_prob). The
+    torch::Tensor availability;         // [Lm, E] 0/1 per (MoE layer, expert); undefined = all
+    // [Lm, B, T, k] 0/1 (Lm: MoE layers): training's fallback masking of chosen experts (fallback_mask_prob). The
     // trainer draws it, so the model itself is deterministic and data-parallel shards can take
     // their rows of one global draw.
     torch::Tensor keep;
@@ -154,8 +167,8 @@ struct ForwardOptions {
 
 struct ForwardOutput {
     torch::Tensor logits;                     // [B, T, V]
-    std::vector<torch::Tensor> router_probs;  // L x [B, T, E]
-    std::vector<torch::Tensor> router_topk;   // L x [B, T, k]
+    std::vector<torch::Tensor> router_probs;  // Lm x [B, T, E], one per MoE layer
+    std::vector<torch::Tensor> router_topk;   // Lm x [B, T, k]
     torch::Tensor lookahead_logits;           // [B, T, K, L, E], undefined if K == 0
 };
 

@@ -22,8 +22,13 @@ torch::Tensor ExpertImpl::forward(const torch::Tensor& x) {
 }
 
 MoeLayerImpl::MoeLayerImpl(const ModelConfig& c)
-    : n_experts(c.n_routed_experts), top_k(c.num_experts_per_tok), norm_topk(c.norm_topk_prob) {
+    : n_experts(c.n_routed_experts), top_k(c.num_experts_per_tok), norm_topk(c.norm_topk_prob), scoring(c.scoring_func),
+      method(c.topk_method), n_group(c.n_group), topk_group(c.topk_group), scaling(c.routed_scaling_factor) {
     gate = register_module("gate", linear_no_bias(c.hidden_size, n_experts));
+    if (method == TopkMethod::noaux_tc) {
+        // Adjusted by DeepSeek-V3's auxiliary-loss-free balancing, never by gradients.
+        e_score_correction_bias = gate->register_parameter("e_score_correction_bias", torch::zeros({n_experts}), /*requires_grad=*/false);
+    }
     experts = register_module("experts", torch::nn::ModuleList());
     for (int64_t e = 0; e < n_experts; ++e) experts->push_back(Expert(c.hidden_size, c.moe_intermediate_size));
     if (c.n_shared_experts > 0) {
@@ -36,9 +41,23 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& ava
     const int64_t N = x.size(0);
     // Router in at least float32 (a float64 model stays float64).
     torch::Tensor logits = gate(x);
-    torch::Tensor probs = torch::softmax(logits.to(at::promote_types(logits.scalar_type(), torch::kFloat32)), -1);  // [N, E]
-    auto [top_p, top_i] = probs.topk(top_k, -1);                              // [N, k]
+    logits = logits.to(at::promote_types(logits.scalar_type(), torch::kFloat32));
+    torch::Tensor probs = scoring == ScoringFunc::softmax ? torch::softmax(logits, -1) : torch::sigmoid(logits);  // [N, E]
+    // The score experts are chosen by, and the groups they may come from (model_config.h).
+    torch::Tensor choice = method == TopkMethod::noaux_tc ? probs + e_score_correction_bias.to(probs.scalar_type()) : probs;
+    if (method != TopkMethod::greedy) {
+        torch::Tensor grouped = choice.view({N, n_group, n_experts / n_group});
+        torch::Tensor group_score = method == TopkMethod::group_limited ? std::get<0>(grouped.max(-1))
+                                                                         : std::get<0>(grouped.topk(2, -1)).sum(-1);  // [N, n_group]
+        torch::Tensor group_idx = std::get<1>(group_score.topk(topk_group, -1));
+        torch::Tensor group_mask = torch::zeros_like(group_score).scatter_(1, group_idx, 1.0);
+        torch::Tensor expert_mask = group_mask.unsqueeze(-1).expand({N, n_group, n_experts / n_group}).reshape({N, n_experts});
+        choice = choice.masked_fill(expert_mask.logical_not(), 0.0);  // as DeepSeek does: 0, not -inf
+    }
+    torch::Tensor top_i = std::get<1>(choice.topk(top_k, -1));  // [N, k]
+    torch::Tensor top_p = probs.gather(1, top_i);
     torch::Tensor w = norm_topk ? top_p / top_p.sum(-1, true) : top_p;
+    if (scaling != 1.0) w = w * scaling;
     // Soft gating: the availability mask multiplies the renormalised weights (no second
     // renormalisation); a missing expert's term is exactly zero.
     if (availability.defined()) {
@@ -75,7 +94,7 @@ MoeOutput MoeLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& ava
 }
 
 LookaheadHeadImpl::LookaheadHeadImpl(const ModelConfig& c)
-    : K(c.lookahead_steps), L(c.num_hidden_layers), E(c.n_routed_experts) {
+    : K(c.lookahead_steps), L(c.n_moe_layers()), E(c.n_routed_experts) {
     norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
     up_proj = register_module("up_proj", linear_no_bias(c.hidden_size + L * E, c.lookahead_hidden_size));
     out_proj = register_module("out_proj", linear_no_bias(c.lookahead_hidden_size, K * L * E));

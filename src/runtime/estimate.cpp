@@ -27,6 +27,7 @@ std::string tensor_group(const std::string& name, const ModelConfig& c) {
     if (contains(name, ".mlp.experts.")) return "experts";
     if (contains(name, ".mlp.shared_experts.") || contains(name, ".mlp.shared_expert_gate.")) return "shared_experts";
     if (contains(name, ".mlp.gate.")) return "router";
+    if (contains(name, ".mlp.")) return "dense_mlp";  // a dense layer's MLP (first_k_dense_replace, moe_layer_freq)
     if (contains(name, "norm") && !contains(name, "self_attn")) return "norms";
     if (contains(name, ".self_attn.")) {
         const size_t at = name.find("layers.") + 7;
@@ -50,10 +51,13 @@ uint64_t stored_bytes(WeightType t, const std::vector<int64_t>& shape) {
 // logits and routings. The KV caches are counted apart.
 uint64_t session_buffer_bytes(const ModelConfig& c) {
     const int64_t P = c.max_position_embeddings, H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok;
-    const int64_t F = c.moe_intermediate_size, Fs = c.shared_intermediate(), L = c.num_hidden_layers, V = c.vocab_size;
+    const int64_t F = c.moe_intermediate_size, L = c.n_moe_layers(), V = c.vocab_size;
+    const int64_t Fs = std::max(c.shared_intermediate(), L < c.num_hidden_layers ? c.intermediate_size : 0);  // session.cpp
     const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, hd = c.head_dim;
     const int64_t r = c.kv_lora_rank, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim;
     int64_t floats = 3 * P * H + P * E + P * k + P * k * H + 2 * P * Fs + V + H + 3 * L * E;  // session.cpp
+    floats += c.n_routed_experts + 2 * c.n_group;       // router scratch
+    floats += P * c.q_lora_rank;                          // MLA q latent
     floats += P * nh * std::max(dn + dr, hd) + P * (r + dr) + 2 * P * nkv * hd + P * nh * std::max(dv, hd) +
               (2 * r + P + 16) * omp_get_max_threads();  // AttentionScratch
     floats += P * k;                                      // MoeGroups weights
@@ -67,7 +71,7 @@ uint64_t session_buffer_bytes(const ModelConfig& c) {
 Estimate estimate_config(const ModelConfig& c, const EstimateOptions& o) {
     Estimate e;
     static const char* kOrder[] = {"embeddings", "attention_mla", "attention_gqa", "attention_swa", "router", "experts", "shared_experts",
-                                   "norms", "lm_head", "lookahead", "other"};
+                                   "dense_mlp", "norms", "lm_head", "lookahead", "other"};
     for (const char* g : kOrder) e.groups.push_back({g, 0, std::string(g) != "norms"});
     const WeightType types[] = {WeightType::f32, WeightType::bf16, WeightType::f16, WeightType::q8, WeightType::q4};
     std::vector<uint64_t> dense_by_type(5, 0);
@@ -87,7 +91,7 @@ Estimate estimate_config(const ModelConfig& c, const EstimateOptions& o) {
         }
     }
     e.groups.erase(std::remove_if(e.groups.begin(), e.groups.end(), [](const Estimate::Group& g) { return g.params == 0; }), e.groups.end());
-    const int64_t pairs = c.num_hidden_layers * c.n_routed_experts;
+    const int64_t pairs = c.n_moe_layers() * c.n_routed_experts;
     for (size_t i = 0; i < 5; ++i) {
         const char* name = weight_type_name(types[i]);
         e.expert_bytes_by_type.emplace_back(name, static_cast<uint64_t>(pairs) * pack_expert_bytes(types[i], c.hidden_size, c.moe_intermediate_size));

@@ -197,11 +197,11 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t T, int64_t n, dou
     }
 }
 
-void rope_rotate(float* x, int64_t d, int64_t pos, double theta) {
+void rope_rotate(float* x, int64_t d, int64_t pos, const double* inv_freq, double scale) {
     const int64_t half = d / 2;
     for (int64_t i = 0; i < half; ++i) {
-        const double angle = static_cast<double>(pos) * std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(d));
-        const float c = static_cast<float>(std::cos(angle)), s = static_cast<float>(std::sin(angle));
+        const double angle = static_cast<double>(pos) * inv_freq[i];
+        const float c = static_cast<float>(std::cos(angle) * scale), s = static_cast<float>(std::sin(angle) * scale);
         const float a = x[i], b = x[i + half];
         x[i] = a * c - b * s;
         x[i + half] = b * c + a * s;

@@ -90,8 +90,9 @@ void matrix_row(const Matrix& W, int64_t r, int64_t cols, float* dst);
 void rmsnorm(const float* x, const float* w, float* y, int64_t T, int64_t n, double eps);
 
 // RoPE (Llama/NeoX rotate-half) of one vector x[d] at absolute position `pos`, in place.
-// Angles pos * theta^(-2i/d) are computed in double and rounded to float, as the train wing does.
-void rope_rotate(float* x, int64_t d, int64_t pos, double theta);
+// Angles pos * inv_freq[i] (rope_inv_freq: theta^(-2i/d), YaRN-blended when scaled) are computed
+// in double, cos and sin times `scale` (YaRN's, else 1) rounded to float, as the train wing does.
+void rope_rotate(float* x, int64_t d, int64_t pos, const double* inv_freq, double scale);
 
 // x[n] <- softmax(x[n]) in place (max-subtracted, sums in double).
 void softmax(float* x, int64_t n);

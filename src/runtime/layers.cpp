@@ -59,6 +59,7 @@ AttentionScratch::AttentionScratch(const ModelConfig& c, int64_t tmax) {
     const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, hd = c.head_dim;
     const int64_t r = c.kv_lora_rank, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim;
     sized(q, tmax * nh * std::max(dn + dr, hd));
+    sized(qa, tmax * c.q_lora_rank);
     sized(kv, tmax * (r + dr));
     sized(k, tmax * nkv * hd);
     sized(v, tmax * nkv * hd);
@@ -82,7 +83,15 @@ void attention_mla(float* out, const float* x, const LayerWeights& w, const Mode
     const int64_t qw = dn + dr;
     float* q = s.q.data();
     float* kv = s.kv.data();
-    product(x, w.q_proj, q, T, H, nh * qw, rowwise);  // [T, nh*(dn+dr)]
+    if (w.q_a_norm != nullptr) {
+        const int64_t qr = c.q_lora_rank;
+        float* qa = s.qa.data();
+        product(x, w.q_a, qa, T, H, qr, rowwise);  // [T, qr]
+        rmsnorm(qa, w.q_a_norm, qa, T, qr, c.rms_norm_eps);
+        product(qa, w.q_b, q, T, qr, nh * qw, rowwise);  // [T, nh*(dn+dr)]
+    } else {
+        product(x, w.q_proj, q, T, H, nh * qw, rowwise);  // [T, nh*(dn+dr)]
+    }
     product(x, w.kv_a, kv, T, H, r + dr, rowwise);    // [T, r+dr]
     for (int64_t t = 0; t < T; ++t) {
         const int64_t p = pos[t];
@@ -90,10 +99,10 @@ void attention_mla(float* out, const float* x, const LayerWeights& w, const Mode
         float* krope = caches[t]->b.data();
         rmsnorm(kv + t * (r + dr), w.kv_a_norm, ckv + p * r, 1, r, c.rms_norm_eps);
         std::memcpy(krope + p * dr, kv + t * (r + dr) + r, static_cast<size_t>(dr) * sizeof(float));
-        rope_rotate(krope + p * dr, dr, p, c.rope_theta);
-        for (int64_t h = 0; h < nh; ++h) rope_rotate(q + t * nh * qw + h * qw + dn, dr, p, c.rope_theta);
+        rope_rotate(krope + p * dr, dr, p, w.rope_inv, w.rope_scale);
+        for (int64_t h = 0; h < nh; ++h) rope_rotate(q + t * nh * qw + h * qw + dn, dr, p, w.rope_inv, w.rope_scale);
     }
-    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(qw)));
+    const float scale = static_cast<float>(w.softmax_scale);
     float* scratch = s.per_thread.data();
     const int64_t per_thread = s.per_thread_len;
     float* heads = s.heads.data();
@@ -166,7 +175,7 @@ void attention_gqa(float* out, const float* x, const LayerWeights& w, const Mode
         clamp_values(k, T * nkv * hd, clip);
         clamp_values(v, T * nkv * hd, clip);
     }
-    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    const float scale = static_cast<float>(w.softmax_scale);
     float* scratch = s.per_thread.data();
     const int64_t per_thread = s.per_thread_len;
     for (int64_t t = 0; t < T; ++t) {
@@ -175,8 +184,8 @@ void attention_gqa(float* out, const float* x, const LayerWeights& w, const Mode
         float* vc = cache.b.data();
         const int64_t rows = static_cast<int64_t>(cache.ring_pos.size());
         const int64_t p = pos[t];
-        for (int64_t h = 0; h < nh; ++h) rope_rotate(q + (t * nh + h) * hd, hd, p, c.rope_theta);
-        for (int64_t g = 0; g < nkv; ++g) rope_rotate(k + (t * nkv + g) * hd, hd, p, c.rope_theta);
+        for (int64_t h = 0; h < nh; ++h) rope_rotate(q + (t * nh + h) * hd, hd, p, w.rope_inv, w.rope_scale);
+        for (int64_t g = 0; g < nkv; ++g) rope_rotate(k + (t * nkv + g) * hd, hd, p, w.rope_inv, w.rope_scale);
         const int64_t row = window > 0 ? p % rows : p;
         std::memcpy(kc + row * nkv * hd, k + t * nkv * hd, static_cast<size_t>(nkv * hd) * sizeof(float));
         std::memcpy(vc + row * nkv * hd, v + t * nkv * hd, static_cast<size_t>(nkv * hd) * sizeof(float));
@@ -226,9 +235,12 @@ void attention_forward_rows(float* out, const float* x, const LayerWeights& w, c
     }
 }
 
+int64_t router_choice_len(const ModelConfig& c) { return c.n_routed_experts + 2 * c.n_group; }
+
 void router_forward(float* probs, int32_t* topi, float* topw, const float* x, const LayerWeights& w,
-                    const ModelConfig& c, int64_t T, bool rowwise) {
+                    const ModelConfig& c, int64_t T, float* choice, bool rowwise) {
     const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    const int64_t G = c.n_group, per_group = E / G;
     if (rowwise) {
         matmul_wt_rowwise(x, w.gate, probs, T, H, E);
     } else {
@@ -236,12 +248,55 @@ void router_forward(float* probs, int32_t* topi, float* topw, const float* x, co
     }
     for (int64_t t = 0; t < T; ++t) {
         float* p = probs + t * E;
-        softmax(p, E);
+        if (c.scoring_func == ScoringFunc::softmax) {
+            softmax(p, E);
+        } else {
+            for (int64_t e = 0; e < E; ++e) p[e] = 1.0f / (1.0f + std::exp(-p[e]));
+        }
         int32_t* top = topi + t * k;
-        topk(p, E, k, top);
+        if (c.topk_method == TopkMethod::greedy) {
+            topk(p, E, k, top);
+        } else {
+            // choice [E] then group scores [G] after it: the score experts are chosen by, and
+            // the topk_group groups they may come from (model_config.h).
+            float* gs = choice + E;
+            for (int64_t e = 0; e < E; ++e) choice[e] = w.gate_bias != nullptr ? p[e] + w.gate_bias[e] : p[e];
+            for (int64_t g = 0; g < G; ++g) {
+                const float* cg = choice + g * per_group;
+                if (c.topk_method == TopkMethod::group_limited) {
+                    float m = cg[0];
+                    for (int64_t i = 1; i < per_group; ++i) m = std::max(m, cg[i]);
+                    gs[g] = m;
+                } else {  // noaux_tc: the sum of the group's two best
+                    float a = cg[0], b = cg[1];
+                    if (b > a) std::swap(a, b);
+                    for (int64_t i = 2; i < per_group; ++i) {
+                        if (cg[i] > a) {
+                            b = a;
+                            a = cg[i];
+                        } else if (cg[i] > b) {
+                            b = cg[i];
+                        }
+                    }
+                    gs[g] = a + b;
+                }
+            }
+            int32_t* keep = reinterpret_cast<int32_t*>(gs + G);  // [topk_group]
+            topk(gs, G, c.topk_group, keep);
+            for (int64_t g = 0; g < G; ++g) {
+                bool kept = false;
+                for (int64_t i = 0; i < c.topk_group; ++i) kept |= keep[i] == g;
+                if (!kept) std::fill(choice + g * per_group, choice + (g + 1) * per_group, 0.0f);  // as DeepSeek: 0, not -inf
+            }
+            topk(choice, E, k, top);
+        }
         float sum = 0;
         for (int64_t j = 0; j < k; ++j) sum += p[top[j]];
-        for (int64_t j = 0; j < k; ++j) topw[t * k + j] = c.norm_topk_prob ? p[top[j]] / sum : p[top[j]];
+        const float scaling = static_cast<float>(c.routed_scaling_factor);
+        for (int64_t j = 0; j < k; ++j) {
+            const float wj = c.norm_topk_prob ? p[top[j]] / sum : p[top[j]];
+            topw[t * k + j] = scaling == 1.0f ? wj : wj * scaling;
+        }
     }
 }
 
@@ -329,7 +384,7 @@ void shared_expert_forward(float* out, const float* x, const LayerWeights& w, in
 
 void lookahead_forward(float* out, const float* h, const float* route, const LookaheadWeights& w, const ModelConfig& c,
                        float* in, float* hid) {
-    const int64_t H = c.hidden_size, L = c.num_hidden_layers, E = c.n_routed_experts;
+    const int64_t H = c.hidden_size, L = c.n_moe_layers(), E = c.n_routed_experts;
     const int64_t K = c.lookahead_steps, D = w.hidden;
     rmsnorm(h, w.norm, in, 1, H, c.rms_norm_eps);
     std::memcpy(in + H, route, static_cast<size_t>(L * E) * sizeof(float));
@@ -342,7 +397,7 @@ void lookahead_forward(float* out, const float* h, const float* route, const Loo
 void intent_forward(float* score, const int32_t* ids, int64_t T, const Model& model) {
     const ModelConfig& c = model.config;
     const IntentWeights& iw = model.intent;
-    const int64_t H = c.hidden_size, L = c.num_hidden_layers, E = c.n_routed_experts, D = iw.hidden;
+    const int64_t H = c.hidden_size, L = c.n_moe_layers(), E = c.n_routed_experts, D = iw.hidden;
     std::vector<float> f(static_cast<size_t>(2 * H), 0.0f), hid(static_cast<size_t>(D)), row(static_cast<size_t>(H));  // once per prompt
     const int64_t tail = std::min(iw.tail_tokens, T);
     for (int64_t t = 0; t < T; ++t) {

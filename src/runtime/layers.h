@@ -33,7 +33,7 @@ void layer_cache_reset(LayerCache& cache);
 // Scratch for attention_forward, for batches of up to tmax rows and any thread count.
 struct AttentionScratch {
     AttentionScratch(const ModelConfig& c, int64_t tmax);
-    std::vector<float> q, kv, k, v, heads;
+    std::vector<float> q, qa, kv, k, v, heads;
     std::vector<float> per_thread;  // threads x per_thread_len: a head's scores and latents
     int64_t per_thread_len = 0;
     std::vector<LayerCache*> row_cache;  // [tmax] each row's cache
@@ -50,11 +50,14 @@ void attention_forward(float* out, const float* x, const LayerWeights& w, const 
 void attention_forward_rows(float* out, const float* x, const LayerWeights& w, const ModelConfig& c, LayerCache* const* caches,
                             const int64_t* pos, int64_t B, AttentionScratch& s);
 
-// x [T, H] (normalised) -> probs [T, E] (softmax over all experts), topi [T, k] (the k most
-// probable), topw [T, k] (their probabilities, renormalised to sum 1 when norm_topk_prob).
-// rowwise as for expert_forward.
+// x [T, H] (normalised) -> probs [T, E] (scores: softmax over all experts, or a sigmoid each),
+// topi [T, k] (the k experts the config's topk_method picks: the k best, or the best within the
+// best groups), topw [T, k] (their scores, renormalised to sum 1 when norm_topk_prob, times
+// routed_scaling_factor). choice: scratch of router_choice_len(c) floats. rowwise as for
+// expert_forward.
+int64_t router_choice_len(const ModelConfig& c);
 void router_forward(float* probs, int32_t* topi, float* topw, const float* x, const LayerWeights& w,
-                    const ModelConfig& c, int64_t T, bool rowwise = false);
+                    const ModelConfig& c, int64_t T, float* choice, bool rowwise = false);
 
 // The T*k assignments of a routing grouped by expert (a counting sort): expert e's rows are
 // rows[start[e] .. start[e+1]) with weights rows_w, in row order.

@@ -2,6 +2,7 @@
 #include "runtime/model.h"
 
 #include <fcntl.h>
+#include <cmath>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -55,14 +56,32 @@ Model::Model(const std::string& dir_) : dir(dir_) {
     embed = m("model.embed_tokens.weight");
     final_norm = w("model.norm.weight");
     lm_head = c.tie_word_embeddings ? embed : m("lm_head.weight");
+    rope_inv_mla = rope_inv_freq(c, c.qk_rope_head_dim);
+    rope_inv_gqa = rope_inv_freq(c, c.head_dim);
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
         const std::string p = fmt::format("model.layers.{}.", l);
         LayerWeights L;
         L.kind = c.attention_pattern[static_cast<size_t>(l)];
+        L.moe = c.is_moe_layer(l);
+        L.moe_index = c.moe_index(l);
+        L.rope_scale = rope_cos_sin_scale(c);
+        if (L.kind == AttentionKind::mla) {
+            L.rope_inv = rope_inv_mla.data();
+            L.softmax_scale = attention_scale_factor(c) / std::sqrt(static_cast<double>(c.qk_nope_head_dim + c.qk_rope_head_dim));
+        } else {
+            L.rope_inv = rope_inv_gqa.data();
+            L.softmax_scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+        }
         L.input_norm = w(p + "input_layernorm.weight");
         L.post_norm = w(p + "post_attention_layernorm.weight");
         if (L.kind == AttentionKind::mla) {
-            L.q_proj = m(p + "self_attn.q_proj.weight");
+            if (c.q_lora_rank > 0) {
+                L.q_a = m(p + "self_attn.q_a_proj.weight");
+                L.q_a_norm = w(p + "self_attn.q_a_layernorm.weight");
+                L.q_b = m(p + "self_attn.q_b_proj.weight");
+            } else {
+                L.q_proj = m(p + "self_attn.q_proj.weight");
+            }
             L.kv_a = m(p + "self_attn.kv_a_proj_with_mqa.weight");
             L.kv_a_norm = w(p + "self_attn.kv_a_layernorm.weight");
             L.kv_b = w(p + "self_attn.kv_b_proj.weight");
@@ -81,7 +100,16 @@ Model::Model(const std::string& dir_) : dir(dir_) {
             }
         }
         L.o_proj = m(p + "self_attn.o_proj.weight");
+        if (!L.moe) {
+            // The dense MLP goes through the shared expert's path (same SwiGLU, no gate).
+            L.shared_gate = m(p + "mlp.gate_proj.weight");
+            L.shared_up = m(p + "mlp.up_proj.weight");
+            L.shared_down = m(p + "mlp.down_proj.weight");
+            layers.push_back(L);
+            continue;
+        }
         L.gate = w(p + "mlp.gate.weight");
+        if (c.topk_method == TopkMethod::noaux_tc) L.gate_bias = w(p + "mlp.gate.e_score_correction_bias");
         if (c.n_shared_experts > 0) {
             L.shared_gate = m(p + "mlp.shared_experts.gate_proj.weight");
             L.shared_up = m(p + "mlp.shared_experts.up_proj.weight");

@@ -23,10 +23,18 @@ namespace chronos::rt {
 
 struct LayerWeights {
     AttentionKind kind = AttentionKind::mla;
+    bool moe = true;                    // false: a dense MLP (shared_* hold it), no router or experts
+    int64_t moe_index = 0;              // the layer's index among MoE layers (pairs are moe_index * E + e)
+    const double* rope_inv = nullptr;   // [rope width / 2] inverse frequencies (Model::rope_inv_*)
+    double rope_scale = 1.0;            // YaRN's cos/sin factor
+    double softmax_scale = 0.0;         // 1/sqrt(query width), times YaRN's correction (MLA)
     const float* input_norm = nullptr;  // [H]
     const float* post_norm = nullptr;   // [H]
     // MLA
-    Matrix q_proj;                      // [nh*(dn+dr), H]
+    Matrix q_proj;                      // [nh*(dn+dr), H] (without q_lora_rank)
+    Matrix q_a;                         // [qr, H] (q_lora_rank qr > 0)
+    const float* q_a_norm = nullptr;    // [qr]
+    Matrix q_b;                         // [nh*(dn+dr), qr]
     Matrix kv_a;                        // [r+dr, H]
     const float* kv_a_norm = nullptr;   // [r]
     const float* kv_b = nullptr;        // [nh*(dn+dv), r] (always f32: read per head as slices)
@@ -42,7 +50,8 @@ struct LayerWeights {
     Matrix o_proj;                      // [H, nh*dv] (MLA) or [H, nh*hd]
     // MoE
     const float* gate = nullptr;        // [E, H] router (always f32)
-    Matrix shared_gate;                 // [Fs, H] (empty without shared experts)
+    const float* gate_bias = nullptr;   // [E] e_score_correction_bias (noaux_tc), else null
+    Matrix shared_gate;                 // [Fs, H] (empty without shared experts); a dense layer's MLP [I, H]
     Matrix shared_up;                   // [Fs, H]
     Matrix shared_down;                 // [H, Fs]
     const float* shared_expert_gate = nullptr;  // [H]: the shared expert scaled by sigmoid(g . x); else null
@@ -70,6 +79,7 @@ public:
     const float* final_norm = nullptr;
     Matrix lm_head;                  // [V, H] (the embedding when tied)
     std::vector<LayerWeights> layers;
+    std::vector<double> rope_inv_mla, rope_inv_gqa;  // rope_inv_freq for the MLA rope width and head_dim
     LookaheadWeights lookahead;      // hidden == 0 when the model has no lookahead head
     IntentWeights intent;
 

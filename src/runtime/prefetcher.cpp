@@ -29,7 +29,7 @@ MissMode miss_mode_parse(const std::string& name) {
 }
 
 void prediction_from_routes(const int32_t* routes, int64_t n, const ModelConfig& c, int64_t step, float* pred) {
-    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    const int64_t L = c.n_moe_layers(), E = c.n_routed_experts, k = c.num_experts_per_tok;
     CHRONOS_ASSERT(n % (L * k) == 0, "routes must hold whole steps of [L, k]");
     const int64_t steps = n / (L * k);
     for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) {
@@ -46,10 +46,10 @@ void prediction_from_routes(const int32_t* routes, int64_t n, const ModelConfig&
 Prefetcher::Prefetcher(const Model& model, const SessionOptions& options)
     : model_(model),
       options_(options),
-      residency_(model.config.num_hidden_layers, model.config.n_routed_experts,
+      residency_(model.config.n_moe_layers(), model.config.n_routed_experts,
                  options.mode == MissMode::lru ? Residency::Kind::lru : Residency::Kind::chronos, options.reuse_prior) {
     const ModelConfig& c = model_.config;
-    const int64_t H = c.hidden_size, L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    const int64_t H = c.hidden_size, L = c.n_moe_layers(), E = c.n_routed_experts, k = c.num_experts_per_tok;
     const int64_t K = c.lookahead_steps, S = std::max<int32_t>(options.max_sequences, 1);
     auto sized = [](std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(std::max<int64_t>(n, 1)), 0.0f); };
     sized(la_in_, H + L * E);
@@ -102,7 +102,7 @@ void Prefetcher::begin_prompt(int32_t seq, const int32_t* ids, int64_t T, int64_
     step_ = st.prompt_step = step;
     if (!predicts() || !options_.use_intent || !model_.intent.present) return;
     const ModelConfig& c = model_.config;
-    const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
+    const int64_t LE = c.n_moe_layers() * c.n_routed_experts;
     intent_forward(st.intent_score.data(), ids, T, model_);
     std::vector<int32_t>& pairs = intent_pairs_;
     for (int64_t p = 0; p < LE; ++p) {
@@ -126,7 +126,7 @@ void Prefetcher::end_sequence(int32_t seq) {
 
 void Prefetcher::begin_token(int32_t seq) {
     const ModelConfig& c = model_.config;
-    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    const int64_t L = c.n_moe_layers(), E = c.n_routed_experts, k = c.num_experts_per_tok;
     Stream& st = streams_[static_cast<size_t>(seq)];
     std::copy(st.pred_top.begin() + L * k, st.pred_top.end(), st.pred_top.begin());
     std::copy(st.pred_next.begin() + L * E, st.pred_next.end(), st.pred_next.begin());
@@ -183,7 +183,7 @@ bool Prefetcher::acquire(int32_t pair, uint64_t assignments, bool decode, PairSt
         if (asked == PairState::absent) {
             // Routing is sticky: the pair is likely needed again soon (the policy's reuse prior).
             const ModelConfig& c = model_.config;
-            const size_t next = static_cast<size_t>(c.num_hidden_layers * c.n_routed_experts + pair);
+            const size_t next = static_cast<size_t>(c.n_moe_layers() * c.n_routed_experts + pair);
             float score = 0.0f;
             for (const Stream& st : streams_) {
                 if (st.live && st.have_pred) score = std::max(score, 0.9f * st.pred_next[next]);
@@ -207,7 +207,7 @@ bool Prefetcher::acquire(int32_t pair, uint64_t assignments, bool decode, PairSt
 // prediction made for it. The reuse prior is the replacement policy's own (residency.h).
 float Prefetcher::pair_score(int32_t pair, bool current_token) const {
     const ModelConfig& c = model_.config;
-    const int64_t LE = c.num_hidden_layers * c.n_routed_experts;
+    const int64_t LE = c.n_moe_layers() * c.n_routed_experts;
     const size_t p = static_cast<size_t>(pair);
     float best = 0.0f;
     for (const Stream& st : streams_) {
@@ -239,7 +239,7 @@ int Prefetcher::confident(int n) {
 void Prefetcher::lookahead(int32_t seq, const float* h, const float* route, int64_t step,
                            const std::function<void(int64_t step, float* pred)>& on_predict) {
     const ModelConfig& c = model_.config;
-    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    const int64_t L = c.n_moe_layers(), E = c.n_routed_experts, k = c.num_experts_per_tok;
     Stream& st = streams_[static_cast<size_t>(seq)];
     step_ = step;
     lookahead_forward(st.la_out.data(), h, route, model_.lookahead, c, la_in_.data(), la_hid_.data());
@@ -253,7 +253,7 @@ void Prefetcher::lookahead(int32_t seq, const float* h, const float* route, int6
 void Prefetcher::schedule(ExpertStore& store) {
     if (!predicts() || !options_.use_lookahead) return;
     const ModelConfig& c = model_.config;
-    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok, K = c.lookahead_steps;
+    const int64_t L = c.n_moe_layers(), E = c.n_routed_experts, k = c.num_experts_per_tok, K = c.lookahead_steps;
     // Eviction scores: what this token still needs (the previous prediction; nothing once the
     // head reads the last block), then t+1, t+2, with the intent classifier's prior underneath.
     const bool token_done = lookahead_reads_own_routing(c);  // the head ran after t's last block
@@ -280,7 +280,7 @@ void Prefetcher::schedule(ExpertStore& store) {
 void Prefetcher::refill_layer(int64_t l, ExpertStore& store) {
     if (model_.lookahead.hidden == 0 || !options_.use_lookahead || !predicts()) return;
     const ModelConfig& c = model_.config;
-    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok;
+    const int64_t L = c.n_moe_layers(), E = c.n_routed_experts, k = c.num_experts_per_tok;
     int n = 0;
     for (const Stream& st : streams_) {
         if (!st.live || !st.have_pred) continue;

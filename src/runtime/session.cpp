@@ -30,7 +30,9 @@ Session::Session(const Model& model, const SessionOptions& options)
     kernel_isa();  // reads CHRONOS_KERNELS here, where a bad value can throw, not inside a parallel region
     const ModelConfig& c = model_.config;
     const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok, L = c.num_hidden_layers;
-    const int64_t Fs = c.shared_intermediate(), P = c.max_position_embeddings, V = c.vocab_size;
+    const int64_t Lm = c.n_moe_layers(), P = c.max_position_embeddings, V = c.vocab_size;
+    // sg_/su_ serve the shared expert and the dense layers' MLP alike.
+    const int64_t Fs = std::max(c.shared_intermediate(), Lm < L ? c.intermediate_size : 0);
     if (options_.max_sequences < 1) fail("a session needs at least one sequence, not {}", options_.max_sequences);
     const int64_t S = options_.max_sequences;
 
@@ -50,6 +52,7 @@ Session::Session(const Model& model, const SessionOptions& options)
     sized(a_, tmax_ * H);
     sized(att_, tmax_ * H);
     sized(probs_, tmax_ * E);
+    sized(choice_, router_choice_len(c));
     sized(topw_, tmax_ * k);
     sized(y_, tmax_ * k * H);  // one row per assignment, summed in expert order
     sized(sg_, tmax_ * Fs);
@@ -68,9 +71,9 @@ Session::Session(const Model& model, const SessionOptions& options)
         for (int64_t l = 0; l < L; ++l) q.caches.push_back(layer_cache_init(c, c.attention_pattern[static_cast<size_t>(l)]));
         sized(q.logits, V);
         sized(q.h_la, H);
-        sized(q.route_prev, L * E);
-        sized(q.route_cur, L * E);
-        sized(q.route_prev2, L * E);
+        sized(q.route_prev, Lm * E);
+        sized(q.route_cur, Lm * E);
+        sized(q.route_prev2, Lm * E);
     }
 }
 
@@ -164,7 +167,11 @@ void Session::forward(const int32_t* ids, int64_t T, Phase phase, float* logits_
         }
         for (int64_t i = 0; i < T * H; ++i) h_[static_cast<size_t>(i)] += att_[static_cast<size_t>(i)];
         rmsnorm(h_.data(), w.post_norm, a_.data(), T, H, c.rms_norm_eps);
-        moe_layer(l, T, phase);
+        if (w.moe) {
+            moe_layer(l, T, phase);
+        } else {
+            shared_expert_forward(h_.data(), a_.data(), w, T, H, c.intermediate_size, sg_.data(), su_.data(), /*rowwise=*/decoding);
+        }
         if (l == j_la) {
             if (decoding) {
                 // Decode: name the experts of t+1..t+K now, so they load while layers j+1..L-1
@@ -183,7 +190,7 @@ void Session::forward(const int32_t* ids, int64_t T, Phase phase, float* logits_
             }
         }
         // Layers at or past the head's block have a fresh t+1 prediction to refill from.
-        if (decoding && l >= j_la) prefetcher_.refill_layer(l, *store_);
+        if (decoding && l >= j_la && w.moe) prefetcher_.refill_layer(w.moe_index, *store_);
     }
     if (decoding) {
         for (int64_t b = 0; b < T; ++b) row(b).pos += 1;
@@ -220,12 +227,13 @@ void Session::forward(const int32_t* ids, int64_t T, Phase phase, float* logits_
 // then each chosen expert as the prefetcher's miss policy allows, resident ones first, then
 // those being read, then the rest, so that compute overlaps the reads. In a decode step an
 // expert is fetched once for all the rows (sequences) routed to it.
-void Session::moe_layer(int64_t l, int64_t T, Phase phase) {
+void Session::moe_layer(int64_t layer, int64_t T, Phase phase) {
     const ModelConfig& c = model_.config;
-    const LayerWeights& w = model_.layers[static_cast<size_t>(l)];
+    const LayerWeights& w = model_.layers[static_cast<size_t>(layer)];
+    const int64_t l = w.moe_index;  // pairs, routes and the prefetcher count MoE layers
     const int64_t H = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok, F = c.moe_intermediate_size;
     const bool decoding = phase == Phase::decode;
-    router_forward(probs_.data(), topi_.data(), topw_.data(), a_.data(), w, c, T, /*rowwise=*/decoding);
+    router_forward(probs_.data(), topi_.data(), topw_.data(), a_.data(), w, c, T, choice_.data(), /*rowwise=*/decoding);
     const size_t le = static_cast<size_t>(l * E), e_bytes = static_cast<size_t>(E) * sizeof(float);
     if (decoding) {
         for (int64_t b = 0; b < T; ++b) {

@@ -74,8 +74,9 @@ public:
     ExpertStore& store() { return *store_; }
     const SessionOptions& options() const { return options_; }
 
-    // Test hook, called after each MoE layer: layer, the top-k experts of each of the T rows
-    // [T, k], and the availability the layer computed with, per expert [E] (1 or 0).
+    // Test hook, called after each MoE layer: its MoE index (model_config.h), the top-k experts
+    // of each of the T rows [T, k], and the availability the layer computed with, per expert [E]
+    // (1 or 0).
     std::function<void(int64_t layer, const int32_t* topk, int64_t T, const float* avail)> on_route;
     // Benchmark hook, called right after the lookahead head ran, with `step` the decode steps
     // the Session has run (0 while its first prompt runs): it may overwrite the head's
@@ -118,6 +119,7 @@ private:
     // output att_, router probabilities probs_ [T, E] and top-k topi_/topw_ [T, k], expert
     // outputs y_ [T*k, H], shared expert activations sg_/su_ [T, Fs], logits of a batch lo_ [B, V].
     std::vector<float> h_, a_, att_, probs_, topw_, y_, sg_, su_, lo_;
+    std::vector<float> choice_;  // the router's scratch (router_choice_len)
     std::vector<int32_t> topi_, order_;  // order_ [E]: the chosen experts in compute order
     std::vector<PairState> asked_;       // per expert of the current layer
     std::vector<int32_t> demand_;        // [E] the layer's absent pairs, read together (exact)

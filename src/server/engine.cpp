@@ -472,14 +472,14 @@ nlohmann::json Engine::info_json() {
     const auto& c = model_->config;
     std::lock_guard<std::mutex> lock(counters_mutex_);
     return {{"model", id_}, {"mode", rt::miss_mode_name(so_.mode)}, {"ram_budget_bytes", so_.ram_budget},
-            {"expert_bytes_total", model_->expert_bytes_total()}, {"max_batch", o_.max_batch}, {"layers", c.num_hidden_layers},
+            {"expert_bytes_total", model_->expert_bytes_total()}, {"max_batch", o_.max_batch}, {"layers", c.n_moe_layers()},
             {"experts", c.n_routed_experts}, {"context", c.max_position_embeddings}};
 }
 
 nlohmann::json Engine::monitor_json() {
     std::lock_guard<std::mutex> lock(counters_mutex_);
     const rt::Metrics& m = session_metrics_;
-    const int64_t E = model_->config.n_routed_experts, L = model_->config.num_hidden_layers;
+    const int64_t E = model_->config.n_routed_experts, L = model_->config.n_moe_layers();
     nlohmann::json layers = nlohmann::json::array();
     for (int64_t l = 0; l < L; ++l) {
         nlohmann::json row = nlohmann::json::array();

@@ -76,7 +76,7 @@ EvalPplResult eval_ppl(const std::string& model_dir, const std::string& data, in
 EvalRoutingResult eval_routing(const std::string& model_dir, const std::string& data, int64_t seq_len, int64_t max_tokens) {
     EvalSetup s = eval_setup(model_dir, data, seq_len, max_tokens);
     const ModelConfig& c = s.ck.config;
-    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts, k = c.num_experts_per_tok, K = c.lookahead_steps;
+    const int64_t L = c.n_moe_layers(), E = c.n_routed_experts, k = c.num_experts_per_tok, K = c.lookahead_steps;
     torch::NoGradGuard ng;
     std::vector<double> changed(static_cast<size_t>(L), 0), pairs(static_cast<size_t>(L), 0);
     std::vector<std::vector<double>> hit(static_cast<size_t>(K), std::vector<double>(static_cast<size_t>(L), 0));

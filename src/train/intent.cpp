@@ -142,9 +142,9 @@ IntentMetrics intent_train(const IntentOptions& o) {
     Checkpoint ck = checkpoint_open(o.model);
     const ModelConfig& c = ck.config;
     Trace trace = trace_read(o.trace);
-    if (trace.shape.layers != c.num_hidden_layers || trace.shape.experts != c.n_routed_experts) {
+    if (trace.shape.layers != c.n_moe_layers() || trace.shape.experts != c.n_routed_experts) {
         fail("{}: trace is for {} layers x {} experts, the model has {} x {}", o.trace, trace.shape.layers, trace.shape.experts,
-             c.num_hidden_layers, c.n_routed_experts);
+             c.n_moe_layers(), c.n_routed_experts);
     }
     TensorView ev = ck.weights->tensor("model.embed_tokens.weight");
     torch::Tensor embed = torch::from_blob(const_cast<uint8_t*>(ev.data), {c.vocab_size, c.hidden_size}, torch::kFloat32);
@@ -154,7 +154,7 @@ IntentMetrics intent_train(const IntentOptions& o) {
     if (x_train.size(0) < 10 || x_eval.size(0) < 5) fail("{}: too few prompts to train and evaluate ({} / {})", o.trace, x_train.size(0), x_eval.size(0));
 
     torch::manual_seed(o.seed);
-    const int64_t pairs = c.num_hidden_layers * c.n_routed_experts;
+    const int64_t pairs = c.n_moe_layers() * c.n_routed_experts;
     IntentNet net(2 * c.hidden_size, o.hidden, pairs);
     std::vector<std::pair<std::string, torch::Tensor>> params;
     for (auto& p : net.named_parameters()) params.emplace_back(p.key(), p.value());
@@ -206,7 +206,7 @@ IntentMetrics intent_eval(const std::string& model_dir, const std::string& trace
     TensorView ev = ck.weights->tensor("model.embed_tokens.weight");
     torch::Tensor embed = torch::from_blob(const_cast<uint8_t*>(ev.data), {c.vocab_size, c.hidden_size}, torch::kFloat32);
     IntentData d = intent_data(trace, embed, ic.horizon, holdout);
-    const int64_t pairs = c.num_hidden_layers * c.n_routed_experts, D = ic.hidden;
+    const int64_t pairs = c.n_moe_layers() * c.n_routed_experts, D = ic.hidden;
     auto t = [](std::vector<float>& v, std::vector<int64_t> shape) { return torch::from_blob(v.data(), shape, torch::kFloat32); };
     torch::NoGradGuard ng;
     torch::Tensor x_eval = rows_where(d.features, d.held_out, true);

@@ -10,7 +10,7 @@ std::vector<std::vector<torch::Tensor>> lookahead_terms(const ForwardOutput& out
     if (!out.lookahead_logits.defined()) return terms;
     // One target per layer, shared by every k (loss_lookahead shifts it by k).
     std::vector<torch::Tensor> targets;
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    for (int64_t l = 0; l < c.n_moe_layers(); ++l) {
         const torch::Tensor& probs = out.router_probs[static_cast<size_t>(l)];
         targets.push_back(c.lookahead_target == LookaheadTarget::router_topk
                               ? lookahead_target_topk(out.router_topk[static_cast<size_t>(l)], c.n_routed_experts, probs.scalar_type())
@@ -18,7 +18,7 @@ std::vector<std::vector<torch::Tensor>> lookahead_terms(const ForwardOutput& out
     }
     for (int64_t k = 1; k <= c.lookahead_steps; ++k) {
         terms.emplace_back();
-        for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        for (int64_t l = 0; l < c.n_moe_layers(); ++l) {
             torch::Tensor z = out.lookahead_logits.select(2, k - 1).select(2, l);  // [B, T, E]
             terms.back().push_back(loss_lookahead(z, targets[static_cast<size_t>(l)], valid, k));
         }
@@ -38,16 +38,16 @@ RoutingTerms routing_terms(ChronosModel& model, const ForwardOutput& out, const 
     const LossWeights& w = model->losses;
     RoutingTerms r;
     std::vector<torch::Tensor> counts;
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l)
+    for (int64_t l = 0; l < c.n_moe_layers(); ++l)
         counts.push_back(routing_counts(out.router_topk[static_cast<size_t>(l)], valid, c.n_routed_experts));
     torch::Tensor all_counts = torch::stack(counts);  // [L, 2E + 3]: one collective for all layers
     if (sum_counts) sum_counts(all_counts);
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    for (int64_t l = 0; l < c.n_moe_layers(); ++l) {
         const auto& probs = out.router_probs[static_cast<size_t>(l)];
         r.balance.push_back(loss_balance_counted(probs, valid, all_counts[l]));
         r.temporal.push_back(loss_temporal_counted(probs, out.router_topk[static_cast<size_t>(l)], valid, all_counts[l]));
     }
-    const double L = static_cast<double>(c.num_hidden_layers);
+    const double L = static_cast<double>(c.n_moe_layers());
     torch::Tensor total = base;
     if (w.lambda_balance > 0) total = total + w.lambda_balance * torch::stack(r.balance).sum() / L;
     if (w.lambda_temporal > 0) total = total + w.lambda_temporal * torch::stack(r.temporal).sum() / L;
@@ -144,7 +144,7 @@ double model_flops_per_token(const ModelConfig& c, int64_t seq_len) {
         // The lookahead head reads detached inputs: forward and weight gradients for both of its
         // matrices, an input gradient for the second only.
         const double D = static_cast<double>(c.lookahead_hidden_size);
-        const double LE = static_cast<double>(c.num_hidden_layers * c.n_routed_experts);
+        const double LE = static_cast<double>(c.n_moe_layers() * c.n_routed_experts);
         const double up = (H + LE) * D, out = D * static_cast<double>(c.lookahead_steps) * LE;
         head = 2.0 * (2.0 * up + 3.0 * out);
     }

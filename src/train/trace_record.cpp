@@ -64,7 +64,7 @@ int64_t trace_record(const TraceOptions& o) {
     });
     if (items.empty()) fail("{}: no records fit the model's context", o.data);
 
-    const TraceShape shape{static_cast<uint32_t>(c.num_hidden_layers), static_cast<uint32_t>(c.n_routed_experts),
+    const TraceShape shape{static_cast<uint32_t>(c.n_moe_layers()), static_cast<uint32_t>(c.n_routed_experts),
                            static_cast<uint32_t>(c.num_experts_per_tok)};
     TraceWriter writer(o.out, shape);
     torch::NoGradGuard ng;
@@ -79,7 +79,7 @@ int64_t trace_record(const TraceOptions& o) {
         ForwardOutput out = model->forward(ids);
         // [T, L, k] experts and their renormalised weights.
         std::vector<torch::Tensor> ex, wt;
-        for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        for (int64_t l = 0; l < c.n_moe_layers(); ++l) {
             torch::Tensor topk = out.router_topk[static_cast<size_t>(l)][0];  // [T, k]
             torch::Tensor w = out.router_probs[static_cast<size_t>(l)][0].gather(1, topk);
             if (c.norm_topk_prob) w = w / w.sum(-1, true);

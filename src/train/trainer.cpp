@@ -72,7 +72,7 @@ Validation validation_run(ChronosModel& model, const std::vector<int32_t>& token
     v.loss = held_out_mean(tokens, seq_len, rows, batches, [&](const torch::Tensor& ids) {
         ObjectiveTerms t = objective_pretrain(model, ids);
         const int64_t B = ids.size(0);
-        for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        for (int64_t l = 0; l < c.n_moe_layers(); ++l) {
             const torch::Tensor& topk = t.out.router_topk[static_cast<size_t>(l)];  // [B, T, k]
             torch::Tensor sets = torch::zeros({B, T, E}, torch::kFloat32).scatter_(2, topk, 1.0f);
             changed += static_cast<double>(k * B * (T - 1)) - (sets.narrow(1, 0, T - 1) * sets.narrow(1, 1, T - 1)).sum().item<double>();
@@ -106,7 +106,7 @@ torch::Tensor train_step_gradient(ChronosModel& model, SequenceSampler& sampler,
     const int rank = group.rank(), world = group.world();
     CHRONOS_ASSERT(hyper.batch_size % (world * hyper.grad_accum) == 0, "batch not divisible by ranks x micro-batches");
     const int64_t micro = hyper.batch_size / (world * hyper.grad_accum), rows_per_rank = hyper.batch_size / world;
-    const int64_t L = config.num_hidden_layers, k = config.num_experts_per_tok, T = hyper.seq_len;
+    const int64_t L = config.n_moe_layers(), k = config.num_experts_per_tok, T = hyper.seq_len;
     // Fallback mask for the global batch, drawn from (seed, step) alone.
     torch::Tensor keep;
     const double mask_prob = model->losses.fallback_mask_prob;

@@ -10,7 +10,8 @@
       shards as the family's transformers code defines the forward pass, written as raw
       little-endian float64 [T, V]. Independent of Chronos: nothing here reads its code or files.
 
-Families: mixtral, qwen2_moe, qwen3_moe, olmoe. NumPy only (python3-numpy from Debian).
+Families: mixtral, qwen2_moe, qwen3_moe, olmoe, deepseek_v2, deepseek_v3. NumPy only (python3-numpy
+from Debian).
 """
 import json
 import os
@@ -61,6 +62,34 @@ CONFIGS = {
         "router_aux_loss_coef": 0.01, "tie_word_embeddings": False, "torch_dtype": "float32", "transformers_version": "4.46.0",
         "use_cache": True, "vocab_size": 384,
     },
+    "deepseek_v2": {
+        "architectures": ["DeepseekV2ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0, "aux_loss_alpha": 0.001,
+        "bos_token_id": 100000, "eos_token_id": 100001, "ep_size": 1, "first_k_dense_replace": 1, "hidden_act": "silu",
+        "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 160, "kv_lora_rank": 32,
+        "max_position_embeddings": 2048, "model_type": "deepseek_v2", "moe_intermediate_size": 32, "moe_layer_freq": 1,
+        "n_group": 4, "n_routed_experts": 16, "n_shared_experts": 2, "norm_topk_prob": False, "num_attention_heads": 4,
+        "num_experts_per_tok": 4, "num_hidden_layers": 3, "num_key_value_heads": 4, "pretraining_tp": 1, "q_lora_rank": None,
+        "qk_nope_head_dim": 16, "qk_rope_head_dim": 8, "rms_norm_eps": 1e-06,
+        "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 0.707, "mscale_all_dim": 0.707,
+                         "original_max_position_embeddings": 64, "type": "yarn"},
+        "rope_theta": 10000, "routed_scaling_factor": 2.0, "scoring_func": "softmax", "seq_aux": True,
+        "tie_word_embeddings": False, "topk_group": 2, "topk_method": "group_limited_greedy", "torch_dtype": "bfloat16",
+        "transformers_version": "4.39.3", "use_cache": True, "v_head_dim": 16, "vocab_size": 384,
+    },
+    "deepseek_v3": {
+        "architectures": ["DeepseekV3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0, "aux_loss_alpha": 0.001,
+        "bos_token_id": 0, "eos_token_id": 1, "ep_size": 1, "first_k_dense_replace": 1, "hidden_act": "silu", "hidden_size": 64,
+        "initializer_range": 0.02, "intermediate_size": 160, "kv_lora_rank": 32, "max_position_embeddings": 163840,
+        "model_type": "deepseek_v3", "moe_intermediate_size": 32, "moe_layer_freq": 1, "n_group": 4, "n_routed_experts": 16,
+        "n_shared_experts": 1, "norm_topk_prob": True, "num_attention_heads": 4, "num_experts_per_tok": 4,
+        "num_hidden_layers": 3, "num_key_value_heads": 4, "num_nextn_predict_layers": 1, "q_lora_rank": 24,
+        "qk_nope_head_dim": 16, "qk_rope_head_dim": 8, "rms_norm_eps": 1e-06,
+        "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 1.0, "mscale_all_dim": 1.0,
+                         "original_max_position_embeddings": 64, "type": "yarn"},
+        "rope_theta": 10000, "routed_scaling_factor": 2.5, "scoring_func": "sigmoid", "seq_aux": True,
+        "tie_word_embeddings": False, "topk_group": 2, "topk_method": "noaux_tc", "torch_dtype": "bfloat16",
+        "transformers_version": "4.46.3", "use_cache": True, "v_head_dim": 16, "vocab_size": 384,
+    },
 }
 
 
@@ -70,6 +99,8 @@ def head_dim(c):
 
 def tensor_shapes(family, c):
     """(name, shape) in the order the family's checkpoints list them."""
+    if family.startswith("deepseek"):
+        return deepseek_shapes(c)
     H, nh, nkv, hd, V = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], head_dim(c), c["vocab_size"]
     out = [("model.embed_tokens.weight", (V, H))]
     for l in range(c["num_hidden_layers"]):
@@ -107,6 +138,43 @@ def tensor_shapes(family, c):
     return out
 
 
+def deepseek_shapes(c):
+    H, nh, V, r = c["hidden_size"], c["num_attention_heads"], c["vocab_size"], c["kv_lora_rank"]
+    dn, dr, dv, qr = c["qk_nope_head_dim"], c["qk_rope_head_dim"], c["v_head_dim"], c.get("q_lora_rank")
+    E, F, I = c["n_routed_experts"], c["moe_intermediate_size"], c["intermediate_size"]
+    out = [("model.embed_tokens.weight", (V, H))]
+    for l in range(c["num_hidden_layers"] + c.get("num_nextn_predict_layers", 0)):
+        p = f"model.layers.{l}."
+        if l >= c["num_hidden_layers"]:  # a multi-token-prediction layer (V3): import must skip it
+            out += [(p + "enorm.weight", (H,)), (p + "hnorm.weight", (H,)), (p + "eh_proj.weight", (H, 2 * H))]
+            continue
+        out += [(p + "input_layernorm.weight", (H,)), (p + "post_attention_layernorm.weight", (H,))]
+        if qr:
+            out += [(p + "self_attn.q_a_proj.weight", (qr, H)), (p + "self_attn.q_a_layernorm.weight", (qr,)),
+                    (p + "self_attn.q_b_proj.weight", (nh * (dn + dr), qr))]
+        else:
+            out.append((p + "self_attn.q_proj.weight", (nh * (dn + dr), H)))
+        out += [(p + "self_attn.kv_a_proj_with_mqa.weight", (r + dr, H)), (p + "self_attn.kv_a_layernorm.weight", (r,)),
+                (p + "self_attn.kv_b_proj.weight", (nh * (dn + dv), r)), (p + "self_attn.o_proj.weight", (H, nh * dv))]
+        if l < c["first_k_dense_replace"] or l % c["moe_layer_freq"] != 0:
+            out += [(p + "mlp.gate_proj.weight", (I, H)), (p + "mlp.up_proj.weight", (I, H)), (p + "mlp.down_proj.weight", (H, I))]
+            continue
+        out.append((p + "mlp.gate.weight", (E, H)))
+        if c["topk_method"] == "noaux_tc":
+            out.append((p + "mlp.gate.e_score_correction_bias", (E,)))
+        for e in range(E):
+            q = f"{p}mlp.experts.{e}."
+            out += [(q + "gate_proj.weight", (F, H)), (q + "up_proj.weight", (F, H)), (q + "down_proj.weight", (H, F))]
+        Fs = c["n_shared_experts"] * F
+        if Fs:
+            out += [(p + "mlp.shared_experts.gate_proj.weight", (Fs, H)), (p + "mlp.shared_experts.up_proj.weight", (Fs, H)),
+                    (p + "mlp.shared_experts.down_proj.weight", (H, Fs))]
+    out.append(("model.norm.weight", (H,)))
+    if not c.get("tie_word_embeddings", False):
+        out.append(("lm_head.weight", (V, H)))
+    return out
+
+
 def to_bf16_bits(x):
     """float32 -> bfloat16 bits, round to nearest even."""
     b = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
@@ -117,8 +185,9 @@ def to_bf16_bits(x):
 def write_safetensors(path, tensors, dtype):
     header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
     for name, arr in tensors:
-        raw = to_bf16_bits(arr).tobytes() if dtype == "bf16" else np.asarray(arr, dtype="<f4").tobytes()
-        header[name] = {"dtype": "BF16" if dtype == "bf16" else "F32", "shape": list(arr.shape),
+        bf16 = dtype == "bf16" and not name.endswith("e_score_correction_bias")  # V3 keeps this one in F32
+        raw = to_bf16_bits(arr).tobytes() if bf16 else np.asarray(arr, dtype="<f4").tobytes()
+        header[name] = {"dtype": "BF16" if bf16 else "F32", "shape": list(arr.shape),
                         "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
@@ -140,6 +209,8 @@ def make(family, out, seed=1, dtype="bf16", shards=2):
     for name, shape in tensor_shapes(family, c):
         if len(shape) == 1 and name.endswith("norm.weight"):
             a = 1.0 + 0.2 * rng.standard_normal(shape)
+        elif name.endswith("e_score_correction_bias"):
+            a = rng.uniform(0.0, 0.1, shape)  # positive: no unmasked expert scores below a masked group's 0
         elif name.endswith(".bias"):
             a = 0.3 * rng.standard_normal(shape)
         elif name.endswith("gate.weight") and ("block_sparse_moe.gate" in name or "mlp.gate." in name):
@@ -203,7 +274,114 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
+def yarn_mscale(scale, m):
+    return 1.0 if scale <= 1 else 0.1 * m * np.log(scale) + 1.0
+
+
+def deepseek_rope(c):
+    """inv_freq [dr/2], cos/sin factor and softmax scale, as DeepseekV2YarnRotaryEmbedding and the attention."""
+    dr, base = c["qk_rope_head_dim"], c["rope_theta"]
+    inv = 1.0 / base ** (np.arange(0, dr, 2, dtype=np.float64) / dr)
+    scale, softmax_scale = 1.0, (c["qk_nope_head_dim"] + dr) ** -0.5
+    rs = c.get("rope_scaling")
+    if rs:
+        f, omax = rs["factor"], rs["original_max_position_embeddings"]
+        corr = lambda rot: (dr * np.log(omax / (rot * 2 * np.pi))) / (2 * np.log(base))
+        low, high = max(np.floor(corr(rs.get("beta_fast", 32))), 0), min(np.ceil(corr(rs.get("beta_slow", 1))), dr - 1)
+        if low == high:
+            high += 0.001
+        ramp = np.clip((np.arange(dr // 2, dtype=np.float64) - low) / (high - low), 0, 1)
+        mask = 1.0 - ramp
+        inv = (inv / f) * (1 - mask) + inv * mask
+        scale = yarn_mscale(f, rs.get("mscale", 1)) / yarn_mscale(f, rs.get("mscale_all_dim", 0))
+        if rs.get("mscale_all_dim", 0):
+            softmax_scale *= yarn_mscale(f, rs["mscale_all_dim"]) ** 2
+    return inv, scale, softmax_scale
+
+
+def rope_interleaved(x, pos, inv, scale):
+    """x [T, n, d] stored interleaved: de-interleave as DeepSeek's apply_rotary_pos_emb, then rotate halves."""
+    T, n, d = x.shape
+    x = x.reshape(T, n, d // 2, 2).transpose(0, 1, 3, 2).reshape(T, n, d)
+    ang = np.concatenate([pos[:, None] * inv[None, :]] * 2, axis=-1)[:, None, :]
+    rot = np.concatenate([-x[..., d // 2:], x[..., :d // 2]], axis=-1)
+    return x * (np.cos(ang) * scale) + rot * (np.sin(ang) * scale)
+
+
+def swiglu(W, p, x):
+    return (silu(x @ W[p + "gate_proj.weight"].T) * (x @ W[p + "up_proj.weight"].T)) @ W[p + "down_proj.weight"].T
+
+
+def forward_deepseek(family, c, W, ids):
+    H, nh, r = c["hidden_size"], c["num_attention_heads"], c["kv_lora_rank"]
+    dn, dr, dv, eps, T = c["qk_nope_head_dim"], c["qk_rope_head_dim"], c["v_head_dim"], c["rms_norm_eps"], len(ids)
+    pos = np.arange(T, dtype=np.float64)
+    inv, scale, softmax_scale = deepseek_rope(c)
+    allowed = pos[None, :] <= pos[:, None]
+    E, k_top, G = c["n_routed_experts"], c["num_experts_per_tok"], c.get("n_group", 1)
+    h = W["model.embed_tokens.weight"][ids]
+    for l in range(c["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        x = rms_norm(h, W[p + "input_layernorm.weight"], eps)
+        if c.get("q_lora_rank"):
+            q = rms_norm(x @ W[p + "self_attn.q_a_proj.weight"].T, W[p + "self_attn.q_a_layernorm.weight"], eps) @ W[p + "self_attn.q_b_proj.weight"].T
+        else:
+            q = x @ W[p + "self_attn.q_proj.weight"].T
+        q = q.reshape(T, nh, dn + dr)
+        kv_a = x @ W[p + "self_attn.kv_a_proj_with_mqa.weight"].T
+        c_kv = rms_norm(kv_a[:, :r], W[p + "self_attn.kv_a_layernorm.weight"], eps)
+        kv = (c_kv @ W[p + "self_attn.kv_b_proj.weight"].T).reshape(T, nh, dn + dv)
+        q_pe = rope_interleaved(q[:, :, dn:], pos, inv, scale)
+        k_pe = rope_interleaved(kv_a[:, None, r:], pos, inv, scale)[:, 0, :]
+        heads = np.zeros((T, nh, dv))
+        for i in range(nh):
+            s = (q[:, i, :dn] @ kv[:, i, :dn].T + q_pe[:, i, :] @ k_pe.T) * softmax_scale
+            s = np.where(allowed, s, -np.inf)
+            s = np.exp(s - s.max(axis=-1, keepdims=True))
+            heads[:, i, :] = (s / s.sum(axis=-1, keepdims=True)) @ kv[:, i, dn:]
+        h = h + heads.reshape(T, nh * dv) @ W[p + "self_attn.o_proj.weight"].T
+        x = rms_norm(h, W[p + "post_attention_layernorm.weight"], eps)
+        if l < c["first_k_dense_replace"] or l % c["moe_layer_freq"] != 0:
+            h = h + swiglu(W, p + "mlp.", x)
+            continue
+        logits = x @ W[p + "mlp.gate.weight"].T
+        if c["scoring_func"] == "softmax":
+            scores = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            scores /= scores.sum(axis=-1, keepdims=True)
+        else:
+            scores = 1.0 / (1.0 + np.exp(-logits))
+        y = np.zeros_like(x)
+        for t in range(T):
+            sc = scores[t]
+            choice = sc + W[p + "mlp.gate.e_score_correction_bias"] if c["topk_method"] == "noaux_tc" else sc.copy()
+            if c["topk_method"] != "greedy":
+                grouped = choice.reshape(G, -1)
+                gs = grouped.max(axis=-1) if c["topk_method"] == "group_limited_greedy" else np.sort(grouped, axis=-1)[:, -2:].sum(axis=-1)
+                keep = np.argsort(-gs, kind="stable")[:c["topk_group"]]
+                mask = np.zeros(G, dtype=bool)
+                mask[keep] = True
+                choice = np.where(np.repeat(mask, E // G), choice, 0.0)
+            top = np.argsort(-choice, kind="stable")[:k_top]
+            w = sc[top]
+            if k_top > 1 and c.get("norm_topk_prob", False):
+                w = w / (w.sum() + 1e-20)
+                if family == "deepseek_v3":
+                    w = w * c["routed_scaling_factor"]
+            else:
+                w = w * c["routed_scaling_factor"]
+            for e, we in zip(top, w):
+                y[t] += we * swiglu(W, f"{p}mlp.experts.{e}.", x[t])
+        if c.get("n_shared_experts"):
+            y += swiglu(W, p + "mlp.shared_experts.", x)
+        h = h + y
+    hn = rms_norm(h, W["model.norm.weight"], eps)
+    head = W["model.embed_tokens.weight"] if c.get("tie_word_embeddings", False) else W["lm_head.weight"]
+    return hn @ head.T
+
+
 def forward(family, c, W, ids):
+    if family.startswith("deepseek"):
+        return forward_deepseek(family, c, W, ids)
     H, nh, nkv, hd = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], head_dim(c)
     eps, theta, T = c["rms_norm_eps"], c["rope_theta"], len(ids)
     pos = np.arange(T, dtype=np.float64)
