@@ -73,6 +73,9 @@ public:
     const uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
     const std::string& path() const { return path_; }
+    // Drops the pages of [p, p + n) from this process (they stay in the page cache), so that a
+    // pass over a file larger than memory does not hold it all in the resident set.
+    void drop_pages(const uint8_t* p, size_t n) const;
 
 private:
     void release();

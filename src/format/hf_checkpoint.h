@@ -45,6 +45,8 @@ public:
     DType source_dtype() const;
     // Total bytes of every shard file.
     uint64_t total_bytes() const;
+    // Frees read_f32's buffer (it holds the largest narrow tensor read so far).
+    void free_buffer() { std::vector<uint8_t>().swap(raw_); }
 
     struct Shard {
         std::string path;

@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <unordered_set>
@@ -93,22 +94,32 @@ PackDense dense_write(const Checkpoint& ck, const std::string& rel, WeightType t
     w.set_metadata("format", "chronos-dense-v1");
     w.set_metadata("dtype", weight_type_name(t));
     w.set_metadata("layout", weight_type_layout(t));
-    std::vector<std::vector<uint8_t>> blobs;
-    for (const std::string& name : pack_dense_names(ck.config)) {
-        TensorView v = ck.weights->tensor(name);
-        const int64_t rows = v.info->shape[0], cols = v.info->shape[1];
-        blobs.emplace_back();
-        append_converted(v.as<float>(), rows, cols, t, blobs.back());
-        w.add(name, pack_stored_dtype(t), pack_stored_shape(t, rows, cols), blobs.back().data(), blobs.back().size());
+    const std::vector<std::string> names = pack_dense_names(ck.config);
+    for (const std::string& name : names) {
+        const TensorInfo& info = *ck.weights->tensor(name).info;
+        const int64_t rows = info.shape[0], cols = info.shape[1];
+        w.add(name, pack_stored_dtype(t), pack_stored_shape(t, rows, cols), nullptr, weight_matrix_bytes(t, rows, cols));
     }
+    // One matrix converted at a time, and the checksum of the byte buffer (the tensors in order)
+    // taken as they are written: a model larger than memory is never held or re-read whole.
+    std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> hash(XXH3_createState(), &XXH3_freeState);
+    CHRONOS_ASSERT(hash != nullptr, "out of memory for a checksum state");
+    XXH3_64bits_reset(hash.get());
+    std::vector<uint8_t> blob;
     const std::string path = ck.dir + "/" + rel;
-    w.write(path);
-    SafetensorsFile f(path);
+    w.write_streamed(path, [&](size_t i, AtomicFile& out) {
+        TensorView v = ck.weights->tensor(names[i]);
+        blob.clear();
+        append_converted(v.as<float>(), v.info->shape[0], v.info->shape[1], t, blob);
+        ck.weights->drop_pages(v);
+        XXH3_64bits_update(hash.get(), blob.data(), blob.size());
+        out.write(blob.data(), blob.size());
+    });
     PackDense d;
     d.path = rel;
     d.dtype = t;
-    d.bytes = f.file_size();
-    d.checksum = pack_checksum(f.buffer(), f.buffer_bytes());
+    d.bytes = std::filesystem::file_size(path);
+    d.checksum = XXH3_64bits_digest(hash.get());
     return d;
 }
 
@@ -161,6 +172,7 @@ PackManifest pack_write(const Checkpoint& ck, const ClusterPlan& plan, WeightTyp
             for (const char* proj : {"gate", "up", "down"}) {
                 TensorView v = ck.weights->tensor(expert_tensor_name(l, e, proj));
                 append_converted(v.as<float>(), v.info->shape[0], v.info->shape[1], dtype, blobs[i]);
+                ck.weights->drop_pages(v);  // packing a model larger than memory holds one cluster at a time
             }
         }
         // Lay out: pad tensors so every expert starts 4096-aligned (the header is padded to 4096

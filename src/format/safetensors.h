@@ -74,6 +74,9 @@ public:
     bool has(const std::string& name) const { return index_.count(name) != 0; }
     // Throws chronos::Error if absent.
     TensorView tensor(const std::string& name) const;
+    // Drops a tensor's pages from this process's resident set once it has been read (a pass
+    // over a checkpoint larger than memory; MappedFile::drop_pages).
+    void drop_pages(const TensorView& t) const { file_.drop_pages(t.data, t.info->nbytes()); }
     const std::string& path() const { return file_.path(); }
     uint64_t file_size() const { return file_.size(); }
     // The byte buffer after the header (every tensor's bytes, in file order).

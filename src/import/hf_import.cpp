@@ -363,8 +363,8 @@ ImportReport hf_import(const ImportOptions& o) {
         if (is_deepseek(r.family)) deinterleave_rope_rows(c, specs[i].name, specs[i].shape, buf);
         out.write(buf.data(), buf.size() * sizeof(float));
     });
-    buf.clear();
-    buf.shrink_to_fit();
+    std::vector<float>().swap(buf);
+    hf.free_buffer();
     // The tokenizer and generation files travel with the weights; tokenizer.model is the
     // SentencePiece file the runtime's tokenizer reads.
     for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"}) {

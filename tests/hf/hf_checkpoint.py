@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Tiny random Hugging Face MoE checkpoints in the published layouts, and their logits.
 
-  hf_checkpoint.py make FAMILY OUT [--seed S] [--dtype bf16|f32] [--shards N]
+  hf_checkpoint.py make FAMILY OUT [--seed S] [--dtype bf16|f32] [--shards N] [--preset 1b]
       writes OUT/config.json (the fields the family's published config.json files carry, with
       small sizes), OUT/model-0000i-of-0000N.safetensors shards with the family's tensor names,
       shapes and dtype, OUT/model.safetensors.index.json and OUT/generation_config.json.
@@ -201,36 +201,59 @@ def write_safetensors(path, tensors, dtype):
     return offset
 
 
-def make(family, out, seed=1, dtype="bf16", shards=2):
+# About a billion parameters in each family's proportions (the benchmarks' models): `--preset 1b`.
+PRESETS_1B = {
+    "qwen3_moe": {"hidden_size": 1024, "num_hidden_layers": 20, "num_attention_heads": 16, "num_key_value_heads": 4,
+                  "head_dim": 64, "num_experts": 64, "num_experts_per_tok": 8, "moe_intermediate_size": 256,
+                  "intermediate_size": 3072, "vocab_size": 151936, "max_position_embeddings": 40960},
+    "deepseek_v2": {"hidden_size": 1024, "num_hidden_layers": 18, "num_attention_heads": 16, "num_key_value_heads": 16,
+                    "kv_lora_rank": 256, "q_lora_rank": None, "qk_nope_head_dim": 64, "qk_rope_head_dim": 32,
+                    "v_head_dim": 64, "n_routed_experts": 64, "n_shared_experts": 2, "num_experts_per_tok": 6,
+                    "moe_intermediate_size": 256, "intermediate_size": 2816, "n_group": 1, "topk_group": 1,
+                    "topk_method": "greedy", "vocab_size": 102400, "max_position_embeddings": 163840,
+                    "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 0.707, "mscale_all_dim": 0.707,
+                                     "original_max_position_embeddings": 4096, "type": "yarn"}},
+}
+
+
+def random_tensor(rng, name, shape):
+    if len(shape) == 1 and name.endswith("norm.weight"):
+        a = 1.0 + 0.2 * rng.standard_normal(shape, dtype=np.float32)
+    elif name.endswith("e_score_correction_bias"):
+        a = rng.uniform(0.0, 0.1, shape)  # positive: no unmasked expert scores below a masked group's 0
+    elif name.endswith(".bias"):
+        a = 0.3 * rng.standard_normal(shape, dtype=np.float32)
+    elif name.endswith("gate.weight") and ("block_sparse_moe.gate" in name or "mlp.gate." in name):
+        a = 0.5 * rng.standard_normal(shape, dtype=np.float32)  # a router sharp enough that routing varies
+    else:
+        a = 0.15 * rng.standard_normal(shape, dtype=np.float32)
+    return np.asarray(a, dtype=np.float32)
+
+
+def make(family, out, seed=1, dtype="bf16", shards=2, preset=None):
     c = dict(CONFIGS[family])
+    if preset == "1b":
+        c.update(PRESETS_1B[family])
+    elif preset is not None:
+        sys.exit(f"unknown preset {preset}")
     c["torch_dtype"] = "bfloat16" if dtype == "bf16" else "float32"
     rng = np.random.default_rng(seed)
-    tensors = []
-    for name, shape in tensor_shapes(family, c):
-        if len(shape) == 1 and name.endswith("norm.weight"):
-            a = 1.0 + 0.2 * rng.standard_normal(shape)
-        elif name.endswith("e_score_correction_bias"):
-            a = rng.uniform(0.0, 0.1, shape)  # positive: no unmasked expert scores below a masked group's 0
-        elif name.endswith(".bias"):
-            a = 0.3 * rng.standard_normal(shape)
-        elif name.endswith("gate.weight") and ("block_sparse_moe.gate" in name or "mlp.gate." in name):
-            a = 0.5 * rng.standard_normal(shape)  # a router sharp enough that routing varies
-        else:
-            a = 0.15 * rng.standard_normal(shape)
-        tensors.append((name, a.astype(np.float32)))
+    shapes = tensor_shapes(family, c)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(c, f, indent=2)
     with open(os.path.join(out, "generation_config.json"), "w") as f:
         json.dump({"bos_token_id": c.get("bos_token_id", 0), "eos_token_id": c.get("eos_token_id", 0), "do_sample": False}, f)
-    per = (len(tensors) + shards - 1) // shards
+    # One shard at a time, so that a large model never sits in memory whole.
+    per = (len(shapes) + shards - 1) // shards
     weight_map, total = {}, 0
     for s in range(shards):
-        part = tensors[s * per:(s + 1) * per]
+        part = [(name, random_tensor(rng, name, shape)) for name, shape in shapes[s * per:(s + 1) * per]]
         fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
         total += write_safetensors(os.path.join(out, fname), part, dtype)
         for name, _ in part:
             weight_map[name] = fname
+        del part
     with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
 
@@ -442,7 +465,8 @@ def forward(family, c, W, ids):
 def main(argv):
     if len(argv) >= 3 and argv[0] == "make":
         opts = dict(zip(argv[3::2], argv[4::2]))
-        make(argv[1], argv[2], seed=int(opts.get("--seed", 1)), dtype=opts.get("--dtype", "bf16"), shards=int(opts.get("--shards", 2)))
+        make(argv[1], argv[2], seed=int(opts.get("--seed", 1)), dtype=opts.get("--dtype", "bf16"), shards=int(opts.get("--shards", 2)),
+             preset=opts.get("--preset"))
     elif len(argv) == 4 and argv[0] == "logits":
         c = json.load(open(os.path.join(argv[1], "config.json")))
         ids = [int(x) for x in open(argv[2]).read().split()]
