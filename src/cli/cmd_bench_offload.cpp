@@ -207,7 +207,7 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
     if (a.oracle && (model.lookahead.hidden == 0 || model.config.lookahead_steps == 0)) {
         fail("--oracle: {} has no lookahead head whose predictions an oracle could replace", a.model);
     }
-    if (model.tokenizer_path.empty()) fail("{} has no tokenizer.model", a.model);
+    if (model.tokenizer_path.empty()) fail("{} has no tokenizer (tokenizer.model, or tokenizer.json for an imported model)", a.model);
     Tokenizer tok(model.tokenizer_path);
     const int64_t V = model.config.vocab_size;
     const std::vector<std::vector<int32_t>> prompts = load_prompts(a, tok);

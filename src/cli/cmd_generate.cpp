@@ -46,10 +46,11 @@ void run_generate(const GenerateArgs& a) {
     if (a.io != "uring" && a.io != "pread") fail("--io must be uring or pread, got '{}'", a.io);
     const double sim_read_ms = a.sim_read_ms >= 0 ? a.sim_read_ms : rt::io_sim_read_ms_from_env();
     rt::Model model(a.model);
-    if (model.tokenizer_path.empty()) fail("{} has no tokenizer.model", a.model);
+    if (model.tokenizer_path.empty()) fail("{} has no tokenizer (tokenizer.model, or tokenizer.json for an imported model)", a.model);
     Tokenizer tok(model.tokenizer_path);
     std::vector<int32_t> prompt = tok.encode(a.prompt);
     if (prompt.empty()) fail("the prompt is empty after tokenization");
+    if (tok.bos() >= 0) prompt.insert(prompt.begin(), tok.bos());  // an imported model's tokenizer may start every text so
     const int64_t context = model.config.max_position_embeddings, n_prompt = static_cast<int64_t>(prompt.size());
     if (n_prompt > context) fail("the prompt has {} tokens, more than the model's context of {}", n_prompt, context);
     // The last generated token needs no position of its own: prompt + max_tokens - 1 positions.
@@ -96,9 +97,9 @@ void run_generate(const GenerateArgs& a) {
     if (!a.quiet_text) std::cout << shown << std::flush;
     rt::GenerateOptions go;
     go.max_tokens = a.max_tokens;
-    go.stop_token = kTokenEndOfText;
+    go.stop_token = tok.end_of_text();
     rt::GenerateResult result = rt::generate(session, sampler, prompt, go, [&](int32_t id) {
-        if (a.quiet_text || id == kTokenEndOfText) return true;
+        if (a.quiet_text || id == tok.end_of_text()) return true;
         ids.push_back(id);
         std::string text = tok.decode(ids);
         if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {

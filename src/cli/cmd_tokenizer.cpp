@@ -1,4 +1,5 @@
-// cmd_tokenizer.cpp: `chronos tokenizer train|encode|decode`.
+// cmd_tokenizer.cpp: `chronos tokenizer train|encode|decode` (the SentencePiece tokenizer) and
+// `chronos tokenizer hf-encode` (a Hugging Face tokenizer.json over a JSONL file).
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -8,12 +9,14 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/error.h"
+#include "data/jsonl.h"
+#include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace chronos {
 
 void cmd_tokenizer_register(CLI::App& app) {
-    CLI::App* tok = app.add_subcommand("tokenizer", "train and use the SentencePiece BPE tokenizer");
+    CLI::App* tok = app.add_subcommand("tokenizer", "train and use the SentencePiece BPE tokenizer; run Hugging Face tokenizer.json files");
     tok->require_subcommand(1);
 
     auto train = std::make_shared<TokenizerTrainOptions>();
@@ -64,6 +67,37 @@ void cmd_tokenizer_register(CLI::App& app) {
         }
         std::cout << tk.decode(ids);
         std::cout.flush();
+    });
+
+    // One output line per input line, for comparison with another implementation
+    // (tests/hf_tokenizer.sh runs transformers.js on the same file).
+    struct HfEncodeOptions {
+        std::string tokenizer, input, output;
+    };
+    auto hf = std::make_shared<HfEncodeOptions>();
+    CLI::App* h = tok->add_subcommand("hf-encode", "encode each {\"text\": ...} line of a JSONL file with a Hugging Face tokenizer.json; "
+                                                   "write {\"ids\": [...], \"decoded\": ...} lines");
+    h->add_option("--tokenizer", hf->tokenizer, "tokenizer.json")->required();
+    h->add_option("--input", hf->input, "JSONL with a \"text\" string per line")->required();
+    h->add_option("--output", hf->output, "JSONL to write")->required();
+    h->callback([hf]() {
+        const auto& [tokenizer, input, output] = *hf;
+        HfTokenizer tk(tokenizer);
+        JsonlWriter out(output);
+        int64_t tokens = 0;
+        jsonl_read(input, [&](const nlohmann::json& j, int64_t line) {
+            if (!j.contains("text") || !j["text"].is_string()) fail("{}:{}: no \"text\" string", input, line);
+            std::vector<int32_t> ids;
+            try {
+                ids = tk.encode(j["text"].get<std::string>());
+            } catch (const Error& e) {
+                fail("{}:{}: {}", input, line, e.what());
+            }
+            tokens += static_cast<int64_t>(ids.size());
+            out.write({{"ids", ids}, {"decoded", tk.decode(ids)}});
+        });
+        out.commit();
+        std::cout << "wrote " << output << " (" << out.count() << " lines, " << tokens << " tokens)\n";
     });
 }
 

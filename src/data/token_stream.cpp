@@ -51,7 +51,7 @@ std::vector<int32_t> tokens_load_pretrain(const std::string& path, const Tokeniz
 #pragma omp parallel for schedule(dynamic, 32)
     for (int64_t i = 0; i < n; ++i) {
         parts[static_cast<size_t>(i)] = tok.encode(records[static_cast<size_t>(i)].text);
-        parts[static_cast<size_t>(i)].push_back(kTokenEndOfText);
+        parts[static_cast<size_t>(i)].push_back(tok.end_of_text());
 #pragma omp critical
         bar.advance(1);
     }

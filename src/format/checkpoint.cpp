@@ -124,6 +124,13 @@ void checkpoint_validate_tensors(const ModelConfig& c, const SafetensorsHeader& 
     fail("{}: weights do not match config.json:{}", what, list);
 }
 
+std::string tokenizer_path_in(const std::string& dir, bool imported) {
+    const std::string json = dir + "/tokenizer.json", model = dir + "/tokenizer.model";
+    if (imported && file_exists(json)) return json;
+    if (!imported && file_exists(model)) return model;
+    return "";
+}
+
 Checkpoint checkpoint_open(const std::string& dir) {
     if (!dir_exists(dir)) fail("checkpoint directory {} does not exist", dir);
     Checkpoint ck;
@@ -136,7 +143,7 @@ Checkpoint checkpoint_open(const std::string& dir) {
     ck.losses = loss_weights_load(config_path);
     ck.weights = std::make_unique<SafetensorsFile>(weights_path);
     checkpoint_validate_tensors(ck.config, ck.weights->header(), weights_path);
-    if (file_exists(dir + "/tokenizer.model")) ck.tokenizer_path = dir + "/tokenizer.model";
+    ck.tokenizer_path = tokenizer_path_in(dir, !ck.config.source_model_type.empty());
     return ck;
 }
 

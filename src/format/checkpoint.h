@@ -2,7 +2,7 @@
 //
 //   DIR/config.json         ModelConfig (format/model_config.h), every field explicit
 //   DIR/model.safetensors   fp32 master weights, names as checkpoint_tensor_specs() lists
-//   DIR/tokenizer.model     SentencePiece model (tokenizer/tokenizer.h)
+//   DIR/tokenizer.model     SentencePiece model (tokenizer/tokenizer.h); an imported model: tokenizer.json
 //   DIR/...                 later stages add files (optimizer state, intent classifier, packs)
 //
 // Writes go through CheckpointStaging: files are written into DIR.tmp-<pid>/ and the whole
@@ -45,6 +45,10 @@ struct Checkpoint {
     std::unique_ptr<SafetensorsFile> weights;
     std::string tokenizer_path;  // empty if the directory has none
 };
+
+// The tokenizer file of a checkpoint directory: tokenizer.json for an imported model (a
+// non-empty source_model_type), else tokenizer.model (Chronos's SentencePiece); "" when there is none.
+std::string tokenizer_path_in(const std::string& dir, bool imported);
 
 // Opens and validates a checkpoint directory (config, weights, tokenizer if present).
 Checkpoint checkpoint_open(const std::string& dir);

@@ -22,7 +22,7 @@ Model::Model(const std::string& dir_) : dir(dir_) {
         fail("{} has no cluster_manifest.json: pack its experts first (`chronos pack --model {}`)", dir, dir);
     }
     manifest = pack_manifest_load(dir, config);
-    if (file_exists(dir + "/tokenizer.model")) tokenizer_path = dir + "/tokenizer.model";
+    tokenizer_path = tokenizer_path_in(dir, !config.source_model_type.empty());
 
     auto w = [&](const std::string& name) {
         TensorView t = weights_->tensor(name);

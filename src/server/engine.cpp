@@ -51,7 +51,7 @@ StopScan stop_scan(const std::string& text, const std::vector<std::string>& stop
 
 Engine::Engine(const EngineOptions& options, int max_waiting) : o_(options), max_waiting_(std::max(1, max_waiting)) {
     model_ = std::make_unique<rt::Model>(o_.model_dir);
-    if (model_->tokenizer_path.empty()) fail("{} has no tokenizer.model", o_.model_dir);
+    if (model_->tokenizer_path.empty()) fail("{} has no tokenizer (tokenizer.model, or tokenizer.json for an imported model)", o_.model_dir);
     tok_ = std::make_unique<Tokenizer>(model_->tokenizer_path);
     if (tok_->vocab_size() != model_->config.vocab_size) {
         fail("{}: the tokenizer has {} pieces, the model a vocabulary of {}", o_.model_dir, tok_->vocab_size(), model_->config.vocab_size);
@@ -140,6 +140,7 @@ void Engine::count_failure() {
 
 std::vector<int32_t> Engine::prompt_check(const CompletionRequest& r) const {
     std::vector<int32_t> prompt = r.chat ? chat_encode(*tok_, r.messages, /*add_generation_prompt=*/true).ids : tok_->encode(r.prompt);
+    if (!r.chat && !prompt.empty() && tok_->bos() >= 0) prompt.insert(prompt.begin(), tok_->bos());
     if (prompt.empty()) throw ApiError(400, "invalid_request_error", "the prompt is empty after tokenization", r.chat ? "messages" : "prompt");
     const int64_t ctx = context(), np = static_cast<int64_t>(prompt.size());
     // The last generated token needs no position of its own: prompt + max_tokens - 1 positions.
@@ -157,7 +158,7 @@ Engine::Result Engine::complete(const CompletionRequest& r, const std::function<
     const int64_t np = static_cast<int64_t>(prompt.size());
     // Without max_tokens: the request's default, as far as the context allows.
     const int64_t max_tokens = r.max_tokens_given ? r.max_tokens : std::min(r.max_tokens, context() - np + 1);
-    const int32_t stop_token = r.chat ? kTokenImEnd : kTokenEndOfText;
+    const int32_t stop_token = r.chat ? tok_->end_of_turn() : tok_->end_of_text();
     const std::string base = tok_->decode(prompt);
     const int64_t n = r.n;
     auto channel = std::make_shared<Channel>();

@@ -1,9 +1,13 @@
-// chat_template.h: the one chat format every stage uses (ChatML):
+// chat_template.h: the chat format every stage uses. A Chronos model's (ChatML):
 //
 //   <|im_start|>user\n{content}<|im_end|>\n<|im_start|>assistant\n{content}<|im_end|>\n
 //
 // The turn markers are emitted as their control-token ids, never parsed from text. A
 // generation prompt ends with "<|im_start|>assistant\n"; generation stops at <|im_end|>.
+// An imported model's: its family's layout (Tokenizer::chat_format: Qwen's ChatML, DeepSeek-V3's
+// <｜User｜>/<｜Assistant｜>, DeepSeek-V2's "User: "/"Assistant:", Mixtral's [INST], OLMoE's
+// <|user|>), built in and checked against the template itself (tests/chat_template.sh);
+// generation stops at Tokenizer::end_of_turn.
 //
 //     std::vector<chronos::ChatMessage> chat = {{"user", "What is 2+2?"}};
 //     chronos::ChatTokens t = chronos::chat_encode(tok, chat, /*add_generation_prompt=*/true);

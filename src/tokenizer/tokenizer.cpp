@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/spm_shim.h"
 
 namespace chronos {
@@ -157,8 +158,103 @@ void tokenizer_train(const TokenizerTrainOptions& o) {
     file_write_atomic(o.out, file_read_all(prefix + ".model"));
 }
 
-Tokenizer::Tokenizer(const std::string& model_path) {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A file beside the tokenizer as JSON, or null when absent; malformed JSON is an error.
+nlohmann::json sibling_json(const std::string& path, const std::string& name) {
+    const std::string p = (std::filesystem::path(path).parent_path() / name).string();
+    if (!file_exists(p)) return nullptr;
+    try {
+        return nlohmann::json::parse(file_read_all(p));
+    } catch (const nlohmann::json::exception& e) {
+        fail("{}: invalid JSON: {}", p, e.what());
+    }
+}
+
+// A token named in tokenizer_config.json: a string, or {"content": ...}.
+std::string token_content(const nlohmann::json& v) {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+    return "";
+}
+
+// Which known chat layout a chat_template (Jinja text) is: recognised by the markers it emits.
+ChatFormat chat_format_of(const std::string& t) {
+    if (t.find("<|im_start|>") != std::string::npos) return ChatFormat::chatml;
+    if (t.find("<｜User｜>") != std::string::npos) return ChatFormat::deepseek_v3;
+    if (t.find("[INST]") != std::string::npos) return ChatFormat::llama_inst;
+    if (t.find("<|user|>") != std::string::npos) return ChatFormat::tulu;
+    if (t.find("User: ") != std::string::npos && t.find("Assistant:") != std::string::npos) return ChatFormat::deepseek_v2;
+    return ChatFormat::none;
+}
+
+}  // namespace
+
+void Tokenizer::load_hf(const std::string& path) {
+    hf_ = std::make_unique<HfTokenizer>(path);
+    vocab_size_ = hf_->vocab_size();
+    const nlohmann::json cfg = sibling_json(path, "tokenizer_config.json");
+    const nlohmann::json gen = sibling_json(path, "generation_config.json");
+    auto id_of = [&](const std::string& token) -> int32_t {
+        if (token.empty()) return -1;
+        std::optional<int32_t> id = hf_->token_id(token);
+        return id ? *id : -1;
+    };
+    int32_t eos = -1;
+    if (cfg.is_object() && cfg.contains("eos_token")) eos = id_of(token_content(cfg["eos_token"]));
+    if (eos < 0 && gen.is_object() && gen.contains("eos_token_id")) {
+        const nlohmann::json& e = gen["eos_token_id"];
+        if (e.is_number_integer()) eos = e.get<int32_t>();
+        if (e.is_array() && !e.empty() && e[0].is_number_integer()) eos = e[0].get<int32_t>();
+    }
+    std::string tmpl;
+    if (cfg.is_object() && cfg.contains("chat_template")) {
+        const nlohmann::json& t = cfg["chat_template"];
+        if (t.is_string()) tmpl = t.get<std::string>();
+        if (t.is_array()) {  // named templates: the default one
+            for (const auto& x : t) {
+                if (x.is_object() && x.value("name", "") == "default" && x.contains("template") && x["template"].is_string()) tmpl = x["template"].get<std::string>();
+            }
+        }
+    }
+    chat_ = tmpl.empty() ? ChatFormat::none : chat_format_of(tmpl);
+    // A document ends with <|endoftext|> where the vocabulary has it (the ChatML families' eos
+    // is their end of turn), else with the eos token.
+    const int32_t endoftext = id_of("<|endoftext|>");
+    end_of_text_ = endoftext >= 0 ? endoftext : eos;
+    end_of_turn_ = chat_ == ChatFormat::chatml ? id_of("<|im_end|>") : eos;
+    if (end_of_text_ < 0) fail("{}: no end-of-text token (no <|endoftext|>, and tokenizer_config.json names no eos_token)", path);
+    if (end_of_turn_ < 0) end_of_turn_ = end_of_text_;
+    const bool add_bos = cfg.is_object() && cfg.value("add_bos_token", false);
+    if (add_bos && cfg.contains("bos_token")) bos_ = id_of(token_content(cfg["bos_token"]));
+}
+
+int32_t Tokenizer::special(std::string_view token) const {
+    if (hf_) {
+        std::optional<int32_t> id = hf_->token_id(token);
+        if (!id) fail("{}: the vocabulary has no token {}", path_, std::string(token));
+        return *id;
+    }
+    const int32_t id = spm().piece_to_id(sp_, std::string(token).c_str());
+    if (id == spm().unk_id(sp_)) fail("{}: the vocabulary has no token {}", path_, std::string(token));
+    return id;
+}
+
+std::vector<int32_t> Tokenizer::encode_template(std::string_view text) const {
+    if (hf_) return hf_->encode(text, /*parse_special=*/true);
+    return encode(text);
+}
+
+Tokenizer::Tokenizer(const std::string& model_path) : path_(model_path) {
     if (!file_exists(model_path)) fail("tokenizer model {} does not exist", model_path);
+    if (ends_with(model_path, ".json")) {
+        load_hf(model_path);
+        return;
+    }
     char err[1024] = {0};
     sp_ = spm().load(model_path.c_str(), err, sizeof(err));
     if (sp_ == nullptr) fail("cannot load tokenizer {}: {}", model_path, err);
@@ -185,6 +281,7 @@ Tokenizer::~Tokenizer() {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+    if (hf_) return hf_->encode(text, /*parse_special=*/false);
     std::vector<int32_t> out;
     std::vector<int32_t> ids(64);
     size_t start = 0;
@@ -208,6 +305,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+    if (hf_) return hf_->decode(ids);
     std::string out;
     std::vector<int32_t> run;
     std::string buf(256, '\0');
@@ -236,6 +334,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
 }
 
 std::string Tokenizer::id_to_piece(int32_t id) const {
+    if (hf_) return hf_->id_to_token(id);
     if (id < 0 || id >= vocab_size_) fail("tokenizer: id {} is outside the vocabulary", id);
     char buf[256];
     size_t n = spm().id_to_piece(sp_, id, buf, sizeof(buf));
@@ -248,6 +347,9 @@ std::string Tokenizer::id_to_piece(int32_t id) const {
 
 int32_t Tokenizer::vocab_size() const { return vocab_size_; }
 
-bool Tokenizer::is_control(int32_t id) const { return id >= 0 && id < vocab_size_ && control_[static_cast<size_t>(id)]; }
+bool Tokenizer::is_control(int32_t id) const {
+    if (hf_) return id >= 0 && id < vocab_size_ && hf_->is_special(id);
+    return id >= 0 && id < vocab_size_ && control_[static_cast<size_t>(id)];
+}
 
 }  // namespace chronos

@@ -1,5 +1,6 @@
-// tokenizer.h: SentencePiece BPE with byte fallback, set up so that every UTF-8 string
-// round-trips exactly (no normalisation, no dummy prefix, runs of spaces and tabs kept).
+// tokenizer.h: the tokenizer every command uses. Chronos's own: SentencePiece BPE with byte
+// fallback, set up so that every UTF-8 string round-trips exactly (no normalisation, no dummy
+// prefix, runs of spaces and tabs kept). An imported model's: its tokenizer.json (hf_tokenizer.h).
 //
 // Special tokens (ids fixed by training options):
 //   0 <|pad|>   padding
@@ -42,13 +43,25 @@ struct TokenizerTrainOptions {
 // Trains a BPE model and writes it atomically to options.out.
 void tokenizer_train(const TokenizerTrainOptions& options);
 
+// The chat layout a tokenizer's model was tuned with (chat_template.h): Chronos's own ChatML with
+// control ids, or a published family's, recognised from the chat_template of its
+// tokenizer_config.json; none when there is no template or one Chronos does not know.
+enum class ChatFormat : uint8_t { chronos, chatml, deepseek_v3, deepseek_v2, llama_inst, tulu, none };
+
+class HfTokenizer;
+
+// A Chronos SentencePiece model (`tokenizer.model`, the ids above), or the `tokenizer.json` of a
+// published checkpoint (hf_tokenizer.h) with the special tokens its tokenizer_config.json and
+// generation_config.json (beside it) name.
 class Tokenizer {
 public:
-    explicit Tokenizer(const std::string& model_path);
+    explicit Tokenizer(const std::string& model_path);  // a .json path: a Hugging Face tokenizer
     ~Tokenizer();
     Tokenizer(const Tokenizer&) = delete;
     Tokenizer& operator=(const Tokenizer&) = delete;
 
+    // Text to ids; special tokens spelled in the text stay text (user content cannot forge a
+    // turn boundary).
     std::vector<int32_t> encode(std::string_view text) const;
     // Ordinary pieces decode to their text; control tokens to their spelling ("<|im_end|>").
     std::string decode(const std::vector<int32_t>& ids) const;
@@ -56,11 +69,30 @@ public:
     int32_t vocab_size() const;
     bool is_control(int32_t id) const;
 
+    // The token that ends a document (pretraining data, plain completions) and the one that ends
+    // a chat reply; the one a prompt starts with (-1: none).
+    int32_t end_of_text() const { return end_of_text_; }
+    int32_t end_of_turn() const { return end_of_turn_; }
+    int32_t bos() const { return bos_; }
+    ChatFormat chat_format() const { return chat_; }
+    // The id of a special token of the vocabulary, spelled exactly; fails naming it if absent.
+    int32_t special(std::string_view token) const;
+    // Text whose special-token spellings become their ids (trusted template text only).
+    std::vector<int32_t> encode_template(std::string_view text) const;
+    // The tokenizer file, for caches keyed by it.
+    const std::string& path() const { return path_; }
+
 private:
+    void load_hf(const std::string& path);
+    std::string path_;
+    std::unique_ptr<HfTokenizer> hf_;
     chronos_spm* sp_ = nullptr;  // SentencePiece, reached through libchronos_spm.so (spm_shim.h)
     int32_t vocab_size_ = 0;
     std::vector<uint8_t> control_;  // 1 for control pieces
     int32_t byte_ids_[256];         // id of <0xNN> for each byte
+    int32_t end_of_text_ = kTokenEndOfText, end_of_turn_ = kTokenImEnd, bos_ = -1;
+    ChatFormat chat_ = ChatFormat::chronos;
 };
+
 
 }  // namespace chronos

@@ -58,7 +58,7 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
              o.model, c.lookahead_steps, c.lookahead_hidden_size);
     }
     if (o.seq_len > c.max_position_embeddings) fail("--seq-len {} exceeds max_position_embeddings {}", o.seq_len, c.max_position_embeddings);
-    if (ck.tokenizer_path.empty()) fail("{} has no tokenizer.model", o.model);
+    if (ck.tokenizer_path.empty()) fail("{} has no tokenizer (tokenizer.model, or tokenizer.json for an imported model)", o.model);
     std::string out_dir = o.out.empty() ? o.model : o.out;
     while (out_dir.size() > 1 && out_dir.back() == '/') out_dir.pop_back();  // the default log goes beside it, not inside
     // The pretraining state is carried over with the fit recorded in it; a checkpoint no step

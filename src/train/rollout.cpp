@@ -45,7 +45,7 @@ RolloutGroup decode_rows(ChronosModel& model, const std::vector<std::vector<int3
     std::vector<bool> done(static_cast<size_t>(R), false);
     for (int64_t step = 0; step < o.max_new_tokens; ++step) {
         torch::Tensor rows = logits.to(torch::kFloat64).contiguous();
-        std::vector<int64_t> next(static_cast<size_t>(R), kTokenImEnd);
+        std::vector<int64_t> next(static_cast<size_t>(R), o.stop_token);
         int64_t running = 0;
         for (int64_t r = 0; r < R; ++r) {
             if (done[static_cast<size_t>(r)]) continue;
@@ -53,7 +53,7 @@ RolloutGroup decode_rows(ChronosModel& model, const std::vector<std::vector<int3
             g.completions[static_cast<size_t>(r)].push_back(t);
             ++g.tokens;
             next[static_cast<size_t>(r)] = t;
-            if (t == kTokenImEnd) {
+            if (t == o.stop_token) {
                 done[static_cast<size_t>(r)] = true;
             } else {
                 ++running;
@@ -113,7 +113,7 @@ std::vector<int32_t> prompt_ids(const Tokenizer& tok, const PromptRecord& r) {
 std::string completion_text(const Tokenizer& tok, const std::vector<int32_t>& completion) {
     std::vector<int32_t> body;
     for (int32_t t : completion) {
-        if (t == kTokenImEnd) break;
+        if (t == tok.end_of_turn()) break;
         body.push_back(t);
     }
     return trim(tok.decode(body));
@@ -124,7 +124,7 @@ double reward_exact_match(const Tokenizer& tok, const std::vector<int32_t>& comp
 }
 
 double reward_format(const Tokenizer& tok, const std::vector<int32_t>& completion) {
-    if (completion.empty() || completion.back() != kTokenImEnd) return 0.0;
+    if (completion.empty() || completion.back() != tok.end_of_turn()) return 0.0;
     const std::string text = completion_text(tok, completion);
     return !text.empty() && text.find('\n') == std::string::npos ? 1.0 : 0.0;
 }
@@ -139,7 +139,7 @@ ExactMatchResult exact_match_eval(ChronosModel& model, const Tokenizer& tok, con
         r.prompts[i] = prompt_ids(tok, records[i]);
         by_length[r.prompts[i].size()].push_back(i);
     }
-    const SamplingOptions greedy{max_new_tokens, 0.0, 1.0};
+    const SamplingOptions greedy{max_new_tokens, 0.0, 1.0, tok.end_of_turn()};
     std::mt19937_64 unused(0);
     constexpr size_t kRows = 16;  // rows per decode batch
     for (const auto& [length, members] : by_length) {

@@ -25,6 +25,7 @@ struct SamplingOptions {
     int64_t max_new_tokens = 24;
     double temperature = 1.0;  // 0: greedy
     double top_p = 1.0;        // nucleus: the smallest set of tokens whose mass reaches top_p
+    int32_t stop_token = kTokenImEnd;  // the end of a reply (Tokenizer::end_of_turn)
 };
 
 struct RolloutGroup {

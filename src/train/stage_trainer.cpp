@@ -296,7 +296,7 @@ json eval_responses(const std::string& model_dir, const std::string& data, const
     o.eval_batches = batches;
     o.batch_size = batch_size;
     Checkpoint ck = checkpoint_open(model_dir);
-    if (ck.tokenizer_path.empty()) fail("{} has no tokenizer.model", model_dir);
+    if (ck.tokenizer_path.empty()) fail("{} has no tokenizer (tokenizer.model, or tokenizer.json for an imported model)", model_dir);
     ChronosModel model(ck.config, ck.losses);
     model_copy_weights(model, ck);
     Tokenizer tok(ck.tokenizer_path);
@@ -318,7 +318,7 @@ json eval_responses(const std::string& model_dir, const std::string& data, const
 
 json eval_reward(const std::string& model_dir, const std::string& data, int64_t limit, int64_t max_new_tokens, int64_t samples) {
     Checkpoint ck = checkpoint_open(model_dir);
-    if (ck.tokenizer_path.empty()) fail("{} has no tokenizer.model", model_dir);
+    if (ck.tokenizer_path.empty()) fail("{} has no tokenizer (tokenizer.model, or tokenizer.json for an imported model)", model_dir);
     ChronosModel model(ck.config, ck.losses);
     model_copy_weights(model, ck);
     Tokenizer tok(ck.tokenizer_path);
@@ -474,7 +474,7 @@ int train_stage(const StageOptions& o) {
     };
     GrpoRolloutOptions ropt;
     ropt.group = o.group;
-    ropt.sampling = SamplingOptions{o.max_new_tokens, o.sample_temperature, o.top_p};
+    ropt.sampling = SamplingOptions{o.max_new_tokens, o.sample_temperature, o.top_p, tok.end_of_turn()};
     ropt.seq_len = o.seq_len;
     ropt.format_weight = o.format_reward;
     ropt.reward_model_weight = o.reward_model_weight;

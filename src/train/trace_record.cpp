@@ -17,7 +17,7 @@ namespace chronos {
 
 int64_t trace_record(const TraceOptions& o) {
     Checkpoint ck = checkpoint_open(o.model);
-    if (ck.tokenizer_path.empty()) fail("{}: no tokenizer.model in the checkpoint", o.model);
+    if (ck.tokenizer_path.empty()) fail("{}: no tokenizer in the checkpoint (tokenizer.model, or tokenizer.json for an imported model)", o.model);
     Tokenizer tok(ck.tokenizer_path);
     ChronosModel model(ck.config);
     model_copy_weights(model, ck);
@@ -41,7 +41,7 @@ int64_t trace_record(const TraceOptions& o) {
                 if (m.role == "assistant") {
                     prompt = chat_encode(tok, before, true).ids;
                     cont = tok.encode(m.content);
-                    cont.push_back(kTokenImEnd);
+                    cont.push_back(tok.end_of_turn());
                     break;
                 }
                 before.push_back(m);
@@ -50,7 +50,7 @@ int64_t trace_record(const TraceOptions& o) {
             PromptRecord r = prompt_from_json(j, where);
             prompt = chat_encode(tok, {{"user", r.prompt}}, true).ids;
             cont = tok.encode(r.answer);
-            cont.push_back(kTokenImEnd);
+            cont.push_back(tok.end_of_turn());
         } else {
             std::vector<int32_t> all = tok.encode(pretrain_from_json(j, where).text);
             if (static_cast<int64_t>(all.size()) <= o.pretrain_prompt) return;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Tiny random Hugging Face MoE checkpoints in the published layouts, and their logits.
 
-  hf_checkpoint.py make FAMILY OUT [--seed S] [--dtype bf16|f32] [--shards N] [--preset 1b]
+  hf_checkpoint.py make FAMILY OUT [--seed S] [--dtype bf16|f32] [--shards N] [--preset 1b] [--tokenizer DIR]
       writes OUT/config.json (the fields the family's published config.json files carry, with
       small sizes), OUT/model-0000i-of-0000N.safetensors shards with the family's tensor names,
       shapes and dtype, OUT/model.safetensors.index.json and OUT/generation_config.json.
@@ -210,7 +210,7 @@ PRESETS_1B = {
                     "kv_lora_rank": 256, "q_lora_rank": None, "qk_nope_head_dim": 64, "qk_rope_head_dim": 32,
                     "v_head_dim": 64, "n_routed_experts": 64, "n_shared_experts": 2, "num_experts_per_tok": 6,
                     "moe_intermediate_size": 256, "intermediate_size": 2816, "n_group": 1, "topk_group": 1,
-                    "topk_method": "greedy", "vocab_size": 102400, "max_position_embeddings": 163840,
+                    "topk_method": "greedy", "vocab_size": 129280, "max_position_embeddings": 163840,
                     "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 0.707, "mscale_all_dim": 0.707,
                                      "original_max_position_embeddings": 4096, "type": "yarn"}},
 }
@@ -230,7 +230,7 @@ def random_tensor(rng, name, shape):
     return np.asarray(a, dtype=np.float32)
 
 
-def make(family, out, seed=1, dtype="bf16", shards=2, preset=None):
+def make(family, out, seed=1, dtype="bf16", shards=2, preset=None, tokenizer=None):
     c = dict(CONFIGS[family])
     if preset == "1b":
         c.update(PRESETS_1B[family])
@@ -254,6 +254,10 @@ def make(family, out, seed=1, dtype="bf16", shards=2, preset=None):
         for name, _ in part:
             weight_map[name] = fname
         del part
+    if tokenizer:  # a published tokenizer folder (tokenizer.json, tokenizer_config.json) to ship with the weights
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            with open(os.path.join(tokenizer, name), "rb") as src, open(os.path.join(out, name), "wb") as dst:
+                dst.write(src.read())
     with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
 
@@ -466,7 +470,7 @@ def main(argv):
     if len(argv) >= 3 and argv[0] == "make":
         opts = dict(zip(argv[3::2], argv[4::2]))
         make(argv[1], argv[2], seed=int(opts.get("--seed", 1)), dtype=opts.get("--dtype", "bf16"), shards=int(opts.get("--shards", 2)),
-             preset=opts.get("--preset"))
+             preset=opts.get("--preset"), tokenizer=opts.get("--tokenizer"))
     elif len(argv) == 4 and argv[0] == "logits":
         c = json.load(open(os.path.join(argv[1], "config.json")))
         ids = [int(x) for x in open(argv[2]).read().split()]
