@@ -1,7 +1,9 @@
 // cmd_tokenizer.cpp: `chronos tokenizer train|encode|decode` (the SentencePiece tokenizer) and
-// `chronos tokenizer hf-encode` (a Hugging Face tokenizer.json over a JSONL file).
+// `chronos tokenizer hf-encode` (a Hugging Face tokenizer.json over a JSONL file) and
+// `chronos tokenizer chat` (a chat prompt as the model's tokenizer builds it).
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -10,6 +12,7 @@
 #include "cli/options.h"
 #include "core/error.h"
 #include "data/jsonl.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -98,6 +101,33 @@ void cmd_tokenizer_register(CLI::App& app) {
         });
         out.commit();
         std::cout << "wrote " << output << " (" << out.count() << " lines, " << tokens << " tokens)\n";
+    });
+
+    // The chat prompt a model's tokenizer builds (chat_template.h), for checking it against the
+    // template itself.
+    auto chat = std::make_shared<std::array<std::string, 3>>();
+    CLI::App* c = tok->add_subcommand("chat", "encode each {\"messages\": [{role, content}...]} line as a chat prompt with a "
+                                              "generation prompt; write {\"ids\": [...]} lines");
+    c->add_option("--tokenizer", (*chat)[0], "tokenizer.model, or a tokenizer.json with its tokenizer_config.json beside it")->required();
+    c->add_option("--input", (*chat)[1], "JSONL with a \"messages\" list per line")->required();
+    c->add_option("--output", (*chat)[2], "JSONL to write")->required();
+    c->callback([chat]() {
+        const auto& [tokenizer, input, output] = *chat;
+        Tokenizer tk(tokenizer);
+        JsonlWriter out(output);
+        jsonl_read(input, [&](const nlohmann::json& j, int64_t line) {
+            if (!j.contains("messages") || !j["messages"].is_array()) fail("{}:{}: no \"messages\" list", input, line);
+            std::vector<ChatMessage> messages;
+            for (const auto& m : j["messages"]) {
+                if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") || !m["content"].is_string()) {
+                    fail("{}:{}: a message needs \"role\" and \"content\" strings", input, line);
+                }
+                messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+            }
+            out.write({{"ids", chat_encode(tk, messages, /*add_generation_prompt=*/true).ids}});
+        });
+        out.commit();
+        std::cout << "wrote " << output << " (" << out.count() << " lines)\n";
     });
 }
 
