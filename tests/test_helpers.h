@@ -39,6 +39,27 @@ inline std::string test_tokenizer() { return test_data_dir() + "/tokenizer.model
 inline std::string raw_data_dir() { return CHRONOS_RAW_DATA; }
 
 // Runs fn and expects a chronos::Error whose message contains needle.
+// The UTF-8 bytes of code point c.
+inline std::string utf8(uint32_t c) {
+    std::string s;
+    if (c < 0x80) {
+        s += static_cast<char>(c);
+    } else if (c < 0x800) {
+        s += static_cast<char>(0xC0 | (c >> 6));
+        s += static_cast<char>(0x80 | (c & 63));
+    } else if (c < 0x10000) {
+        s += static_cast<char>(0xE0 | (c >> 12));
+        s += static_cast<char>(0x80 | ((c >> 6) & 63));
+        s += static_cast<char>(0x80 | (c & 63));
+    } else {
+        s += static_cast<char>(0xF0 | (c >> 18));
+        s += static_cast<char>(0x80 | ((c >> 12) & 63));
+        s += static_cast<char>(0x80 | ((c >> 6) & 63));
+        s += static_cast<char>(0x80 | (c & 63));
+    }
+    return s;
+}
+
 inline void expect_error_mentions(const std::function<void()>& fn, const std::string& needle) {
     try {
         fn();

@@ -19,11 +19,14 @@
 #include "model/model.h"
 #include "numerics.h"
 #include "runtime/runtime.h"
+#include "runtime_helpers.h"
 #include "test_helpers.h"
 #include "train/checkpoint_io.h"
 
 using namespace chronos;
 using chronos::test::expect_error_mentions;
+using chronos::test::random_ids;
+using chronos::test::runtime_logits;
 namespace fs = std::filesystem;
 
 namespace {
@@ -52,23 +55,6 @@ std::vector<double> numpy_logits(const std::string& hf_dir, const std::vector<in
     return out;
 }
 
-std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::vector<int32_t> ids(static_cast<size_t>(n));
-    for (auto& x : ids) x = static_cast<int32_t>(rng() % static_cast<uint32_t>(vocab));
-    return ids;
-}
-
-// Prefill of `prompt` ids, then teacher-forced decode of the rest: [T, V].
-std::vector<float> runtime_logits(rt::Session& s, const std::vector<int32_t>& ids, int64_t prompt, int64_t V) {
-    std::vector<float> out(ids.size() * static_cast<size_t>(V));
-    s.prefill(ids.data(), prompt, out.data());
-    for (size_t t = static_cast<size_t>(prompt); t < ids.size(); ++t) {
-        s.decode(ids[t]);
-        std::copy(s.logits(), s.logits() + V, out.begin() + static_cast<int64_t>(t) * V);
-    }
-    return out;
-}
 
 template <typename A, typename B>
 double max_abs_diff(const std::vector<A>& a, const std::vector<B>& b) {

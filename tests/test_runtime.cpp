@@ -24,12 +24,15 @@
 #include "runtime/policy_replay.h"
 #include "runtime/runtime.h"
 #include "numerics.h"
+#include "runtime_helpers.h"
 #include "test_helpers.h"
 #include "train/checkpoint_io.h"
 #include "train/train_api.h"
 
 using namespace chronos;
 using chronos::test::expect_error_mentions;
+using chronos::test::random_ids;
+using chronos::test::runtime_logits;
 
 // The replacement operators below pair new with malloc and delete with free, which is correct;
 // GCC's mismatch check cannot see that through inlining.
@@ -100,23 +103,6 @@ PackedModel::PackedModel(const ModelConfig& c, uint64_t seed, WeightType type) :
     rt_model = std::make_unique<rt::Model>(tmp.path());
 }
 
-std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::vector<int32_t> ids(static_cast<size_t>(n));
-    for (auto& x : ids) x = static_cast<int32_t>(rng() % static_cast<uint32_t>(vocab));
-    return ids;
-}
-
-// Runtime logits for a prompt of `prompt` ids then teacher-forced decode of the rest: [n, V].
-std::vector<float> runtime_logits(rt::Session& s, const std::vector<int32_t>& ids, int64_t prompt, int64_t V) {
-    std::vector<float> out(ids.size() * static_cast<size_t>(V));
-    s.prefill(ids.data(), prompt, out.data());
-    for (size_t t = static_cast<size_t>(prompt); t < ids.size(); ++t) {
-        s.decode(ids[t]);
-        std::copy(s.logits(), s.logits() + V, out.begin() + static_cast<int64_t>(t) * V);
-    }
-    return out;
-}
 
 double max_abs_diff(const std::vector<float>& a, const torch::Tensor& b) {
     torch::Tensor ta = torch::from_blob(const_cast<float*>(a.data()), {static_cast<int64_t>(a.size())}, torch::kFloat32);

@@ -15,25 +15,7 @@ using namespace chronos;
 
 namespace {
 
-std::string utf8(uint32_t c) {
-    std::string s;
-    if (c < 0x80) {
-        s += static_cast<char>(c);
-    } else if (c < 0x800) {
-        s += static_cast<char>(0xC0 | (c >> 6));
-        s += static_cast<char>(0x80 | (c & 63));
-    } else if (c < 0x10000) {
-        s += static_cast<char>(0xE0 | (c >> 12));
-        s += static_cast<char>(0x80 | ((c >> 6) & 63));
-        s += static_cast<char>(0x80 | (c & 63));
-    } else {
-        s += static_cast<char>(0xF0 | (c >> 18));
-        s += static_cast<char>(0x80 | ((c >> 12) & 63));
-        s += static_cast<char>(0x80 | ((c >> 6) & 63));
-        s += static_cast<char>(0x80 | (c & 63));
-    }
-    return s;
-}
+using test::utf8;
 
 std::string hex(const std::string& s) {
     std::string out;

@@ -220,15 +220,7 @@ std::string SafetensorsWriter::header_json() const {
 }
 
 void SafetensorsWriter::write(const std::string& path) const {
-    std::string header = header_json();
-    uint8_t len[8];
-    uint64_t n = header.size();
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
-    AtomicFile out(path);
-    out.write(len, 8);
-    out.write(header);
-    for (const Entry& e : entries_) out.write(e.data, e.nbytes);
-    out.commit();
+    write_streamed(path, [&](size_t i, AtomicFile& out) { out.write(entries_[i].data, entries_[i].nbytes); });
 }
 
 void SafetensorsWriter::write_streamed(const std::string& path, const std::function<void(size_t, AtomicFile&)>& emit) const {
