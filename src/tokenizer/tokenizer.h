@@ -74,6 +74,8 @@ public:
     int32_t end_of_text() const { return end_of_text_; }
     int32_t end_of_turn() const { return end_of_turn_; }
     int32_t bos() const { return bos_; }
+    // The padding id (Chronos's <|pad|>); -1 for a published tokenizer, whose streams hold none.
+    int32_t pad() const { return hf_ ? -1 : kTokenPad; }
     ChatFormat chat_format() const { return chat_; }
     // The id of a special token of the vocabulary, spelled exactly; fails naming it if absent.
     int32_t special(std::string_view token) const;

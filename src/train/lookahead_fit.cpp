@@ -35,9 +35,9 @@ namespace fs = std::filesystem;
 bool is_head_parameter(const std::string& name) { return name.rfind("lookahead.", 0) == 0; }
 
 // Mean held-out lookahead loss over the first `batches` x `rows` windows, in order.
-double validation_lookahead(ChronosModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches) {
+double validation_lookahead(ChronosModel& model, const std::vector<int32_t>& tokens, int64_t seq_len, int64_t rows, int64_t batches, int32_t pad) {
     return held_out_mean(tokens, seq_len, rows, batches, [&](const torch::Tensor& ids) {
-        torch::Tensor valid = ids.narrow(1, 1, seq_len) != kTokenPad;
+        torch::Tensor valid = ids.narrow(1, 1, seq_len) != pad;
         ForwardOutput out = model->forward(ids.narrow(1, 0, seq_len));
         return lookahead_total(lookahead_terms(out, valid, model->config)).item<double>();
     });
@@ -53,10 +53,9 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
 
     Checkpoint ck = checkpoint_open(o.model);
     const ModelConfig& c = ck.config;
-    if (c.lookahead_steps <= 0 || c.lookahead_hidden_size <= 0) {
-        fail("{} has no lookahead head (lookahead_steps {}, lookahead_hidden_size {}); a --baseline model has none",
-             o.model, c.lookahead_steps, c.lookahead_hidden_size);
-    }
+    // A model without a head (an imported one, a --baseline one) gets one: K = 2 steps ahead, as
+    // the named configs have it, of --hidden width (default 256), trained on the router's top-k.
+    const bool headless = c.lookahead_steps <= 0 || c.lookahead_hidden_size <= 0;
     if (o.seq_len > c.max_position_embeddings) fail("--seq-len {} exceeds max_position_embeddings {}", o.seq_len, c.max_position_embeddings);
     if (ck.tokenizer_path.empty()) fail("{} has no tokenizer (tokenizer.model, or tokenizer.json for an imported model)", o.model);
     std::string out_dir = o.out.empty() ? o.model : o.out;
@@ -70,6 +69,12 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
     // A new width means a new head: everything else is copied, the head starts from the
     // model's usual initialisation (seeded), and config.json records the width.
     ModelConfig config = c;
+    if (headless) {
+        config.lookahead_steps = 2;
+        config.lookahead_hidden_size = 256;
+        config.lookahead_target = LookaheadTarget::router_topk;
+        config.lookahead_input_layer = 0;
+    }
     if (o.hidden > 0) config.lookahead_hidden_size = o.hidden;
     if (!o.target.empty()) config.lookahead_target = lookahead_target_from_name(o.target, "--target");
     if (o.input_layer >= 0) {
@@ -78,7 +83,7 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
     }
     torch::manual_seed(o.seed);
     ChronosModel model(config, ck.losses);
-    const bool new_head = config.lookahead_hidden_size != c.lookahead_hidden_size || config.lookahead_input_layer != c.lookahead_input_layer;
+    const bool new_head = headless || config.lookahead_hidden_size != c.lookahead_hidden_size || config.lookahead_input_layer != c.lookahead_input_layer;
     model_copy_weights(model, ck, [&](const std::string& name) { return new_head && is_head_parameter(name); });
     if (new_head) {
         spdlog::info("new lookahead head: hidden {} (was {}), reading block {} (was {})", config.lookahead_hidden_size, c.lookahead_hidden_size,
@@ -103,7 +108,7 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
 
     LookaheadFitResult result;
     result.steps = o.steps;
-    result.val_loss_before = val_tokens.empty() ? std::nan("") : validation_lookahead(model, val_tokens, o.seq_len, o.batch_size, o.eval_batches);
+    result.val_loss_before = val_tokens.empty() ? std::nan("") : validation_lookahead(model, val_tokens, o.seq_len, o.batch_size, o.eval_batches, tok.pad());
     if (!val_tokens.empty()) spdlog::info("held-out lookahead loss before: {:.4f} ({})", result.val_loss_before, val_path);
 
     const std::string log_path = o.log.empty() ? out_dir + ".lookahead.log.jsonl" : o.log;
@@ -115,7 +120,7 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
     for (int64_t step = 0; step < o.steps; ++step) {
         const auto t0 = std::chrono::steady_clock::now();
         torch::Tensor ids = sampler_batch(sampler, step * o.batch_size, o.batch_size, o.seq_len);
-        torch::Tensor inputs = ids.narrow(1, 0, o.seq_len), valid = ids.narrow(1, 1, o.seq_len) != kTokenPad;
+        torch::Tensor inputs = ids.narrow(1, 0, o.seq_len), valid = ids.narrow(1, 1, o.seq_len) != tok.pad();
         for (auto& w : weights) w.mutable_grad() = torch::Tensor();
         ForwardOutput out = model->forward(inputs);
         torch::Tensor loss = lookahead_total(lookahead_terms(out, valid, config));
@@ -134,7 +139,7 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
     }
     bar.finish();
     log.flush();
-    result.val_loss_after = val_tokens.empty() ? std::nan("") : validation_lookahead(model, val_tokens, o.seq_len, o.batch_size, o.eval_batches);
+    result.val_loss_after = val_tokens.empty() ? std::nan("") : validation_lookahead(model, val_tokens, o.seq_len, o.batch_size, o.eval_batches, tok.pad());
     if (!val_tokens.empty()) spdlog::info("held-out lookahead loss after {} steps: {:.4f}", o.steps, result.val_loss_after);
 
     // Recorded beside the pretraining state; the pretraining optimizer state is left as it was
