@@ -53,9 +53,14 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
 
     Checkpoint ck = checkpoint_open(o.model);
     const ModelConfig& c = ck.config;
-    // A model without a head (an imported one, a --baseline one) gets one: K = 2 steps ahead, as
-    // the named configs have it, of --hidden width (default 256), trained on the router's top-k.
+    // An imported model without a head gets one: K = 2 steps ahead, as the named configs have it,
+    // of --hidden width (default 256), trained on the router's top-k. A Chronos model trained
+    // without one (--baseline) is the comparison without predictors, and stays so.
     const bool headless = c.lookahead_steps <= 0 || c.lookahead_hidden_size <= 0;
+    if (headless && c.source_model_type.empty()) {
+        fail("{} has no lookahead head (lookahead_steps {}, lookahead_hidden_size {}); a --baseline model has none",
+             o.model, c.lookahead_steps, c.lookahead_hidden_size);
+    }
     if (o.seq_len > c.max_position_embeddings) fail("--seq-len {} exceeds max_position_embeddings {}", o.seq_len, c.max_position_embeddings);
     if (ck.tokenizer_path.empty()) fail("{} has no tokenizer (tokenizer.model, or tokenizer.json for an imported model)", o.model);
     std::string out_dir = o.out.empty() ? o.model : o.out;

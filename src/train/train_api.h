@@ -96,7 +96,7 @@ struct LookaheadFitOptions {
     std::string validation;       // default: the .validation. file beside data
     std::string out;              // default: model (updated in place, file by file, atomically)
     std::string log;              // JSONL log; default OUT.lookahead.log.jsonl
-    int64_t hidden = 0;           // >0 and different from the config: a new head of this width (a model without a head: 256)
+    int64_t hidden = 0;           // >0 and different from the config: a new head of this width (an imported model without a head: 256)
     std::string target;           // "router_probs" / "router_topk"; default: the checkpoint's
     int64_t input_layer = -1;     // >=0 and different from the config: a new head reading this block
     int64_t steps = 600;
