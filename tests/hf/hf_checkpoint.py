@@ -1,10 +1,14 @@
 #!/usr/bin/python3
 """Tiny random Hugging Face MoE checkpoints in the published layouts, and their logits.
 
-  hf_checkpoint.py make FAMILY OUT [--seed S] [--dtype bf16|f32] [--shards N] [--preset 1b] [--tokenizer DIR]
+  hf_checkpoint.py make FAMILY OUT [--seed S] [--dtype bf16|f32] [--shards N] [--preset 1b]
+                                   [--tokenizer DIR] [--vocab N]
       writes OUT/config.json (the fields the family's published config.json files carry, with
       small sizes), OUT/model-0000i-of-0000N.safetensors shards with the family's tensor names,
       shapes and dtype, OUT/model.safetensors.index.json and OUT/generation_config.json.
+      --tokenizer: a published tokenizer folder (tokenizer.json, tokenizer_config.json) shipped
+      with the weights; the config's bos/eos ids become the tokens its tokenizer_config names.
+      --vocab: the vocabulary size (the published tokenizer's, padded as the real configs are).
   hf_checkpoint.py logits DIR IDS OUT
       the model's logits for the ids (one line of integers) in float64, computed here from the
       shards as the family's transformers code defines the forward pass, written as raw
@@ -230,12 +234,32 @@ def random_tensor(rng, name, shape):
     return np.asarray(a, dtype=np.float32)
 
 
-def make(family, out, seed=1, dtype="bf16", shards=2, preset=None, tokenizer=None):
+def tokenizer_special_ids(folder):
+    """{"bos_token_id": id, "eos_token_id": id} for the tokens a tokenizer_config.json names."""
+    cfg = json.load(open(os.path.join(folder, "tokenizer_config.json"), encoding="utf-8"))
+    tok = json.load(open(os.path.join(folder, "tokenizer.json"), encoding="utf-8"))
+    ids = {a["content"]: a["id"] for a in tok.get("added_tokens", [])}
+    out = {}
+    for key in ("bos_token", "eos_token"):
+        v = cfg.get(key)
+        content = v.get("content") if isinstance(v, dict) else v
+        if content is not None:
+            if content not in ids:
+                sys.exit(f"{folder}: {key} {content!r} is not an added token")
+            out[key + "_id"] = ids[content]
+    return out
+
+
+def make(family, out, seed=1, dtype="bf16", shards=2, preset=None, tokenizer=None, vocab=None):
     c = dict(CONFIGS[family])
     if preset == "1b":
         c.update(PRESETS_1B[family])
     elif preset is not None:
         sys.exit(f"unknown preset {preset}")
+    if vocab is not None:
+        c["vocab_size"] = int(vocab)
+    if tokenizer:
+        c.update(tokenizer_special_ids(tokenizer))
     c["torch_dtype"] = "bfloat16" if dtype == "bf16" else "float32"
     rng = np.random.default_rng(seed)
     shapes = tensor_shapes(family, c)
@@ -470,7 +494,7 @@ def main(argv):
     if len(argv) >= 3 and argv[0] == "make":
         opts = dict(zip(argv[3::2], argv[4::2]))
         make(argv[1], argv[2], seed=int(opts.get("--seed", 1)), dtype=opts.get("--dtype", "bf16"), shards=int(opts.get("--shards", 2)),
-             preset=opts.get("--preset"), tokenizer=opts.get("--tokenizer"))
+             preset=opts.get("--preset"), tokenizer=opts.get("--tokenizer"), vocab=opts.get("--vocab"))
     elif len(argv) == 4 and argv[0] == "logits":
         c = json.load(open(os.path.join(argv[1], "config.json")))
         ids = [int(x) for x in open(argv[2]).read().split()]
