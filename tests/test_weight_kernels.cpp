@@ -118,7 +118,8 @@ TEST(RuntimeKernels, NarrowProductsMatchADoubleReferenceOnEveryIsaAndThreadCount
     const int threads_before = omp_get_max_threads();
     const rt::KernelIsa isa_before = rt::kernel_isa();
     for (WeightType t : kNarrow) {
-        for (auto [out, in] : {std::pair<int64_t, int64_t>{1, 1}, {3, 31}, {5, 33}, {33, 100}, {130, 517}, {768, 512}, {300, 1664}}) {
+        for (auto [out, in] : {std::pair<int64_t, int64_t>{1, 1}, {3, 31}, {5, 33}, {9, 95}, {33, 100}, {11, 230}, {130, 517}, {768, 512},
+                                  {300, 1664}}) {
             SCOPED_TRACE(std::string(weight_type_name(t)) + " " + std::to_string(out) + "x" + std::to_string(in));
             std::vector<float> W(static_cast<size_t>(out * in)), W2(W.size()), x(static_cast<size_t>(in)), y0(static_cast<size_t>(out));
             for (float& v : W) v = u(gen);

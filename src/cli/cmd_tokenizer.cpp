@@ -78,26 +78,38 @@ void cmd_tokenizer_register(CLI::App& app) {
         std::string tokenizer, input, output;
     };
     auto hf = std::make_shared<HfEncodeOptions>();
-    CLI::App* h = tok->add_subcommand("hf-encode", "encode each {\"text\": ...} line of a JSONL file with a Hugging Face tokenizer.json; "
+    CLI::App* h = tok->add_subcommand("hf-encode", "encode each {\"text\": ...} line of a JSONL file with a published tokenizer "
+                                                   "(tokenizer.json, or a tokenizer.model with its tokenizer_config.json); "
                                                    "write {\"ids\": [...], \"decoded\": ...} lines");
-    h->add_option("--tokenizer", hf->tokenizer, "tokenizer.json")->required();
+    h->add_option("--tokenizer", hf->tokenizer, "tokenizer.json, or a published SentencePiece tokenizer.model")->required();
     h->add_option("--input", hf->input, "JSONL with a \"text\" string per line")->required();
     h->add_option("--output", hf->output, "JSONL to write")->required();
     h->callback([hf]() {
         const auto& [tokenizer, input, output] = *hf;
-        HfTokenizer tk(tokenizer);
+        // A tokenizer.json as the file alone says (no special tokens added; their spellings in
+        // the text become their ids, as transformers does); a SentencePiece model through the
+        // tokenizer every command uses, the same way.
+        std::unique_ptr<HfTokenizer> json;
+        std::unique_ptr<Tokenizer> model;
+        if (tokenizer.size() >= 5 && tokenizer.compare(tokenizer.size() - 5, 5, ".json") == 0) {
+            json = std::make_unique<HfTokenizer>(tokenizer);
+        } else {
+            model = std::make_unique<Tokenizer>(tokenizer);
+        }
+        auto encode = [&](const std::string& text) { return json ? json->encode(text) : model->encode_template(text); };
+        auto decode = [&](const std::vector<int32_t>& ids) { return json ? json->decode(ids) : model->decode(ids); };
         JsonlWriter out(output);
         int64_t tokens = 0;
         jsonl_read(input, [&](const nlohmann::json& j, int64_t line) {
             if (!j.contains("text") || !j["text"].is_string()) fail("{}:{}: no \"text\" string", input, line);
             std::vector<int32_t> ids;
             try {
-                ids = tk.encode(j["text"].get<std::string>());
+                ids = encode(j["text"].get<std::string>());
             } catch (const Error& e) {
                 fail("{}:{}: {}", input, line, e.what());
             }
             tokens += static_cast<int64_t>(ids.size());
-            out.write({{"ids", ids}, {"decoded", tk.decode(ids)}});
+            out.write({{"ids", ids}, {"decoded", decode(ids)}});
         });
         out.commit();
         std::cout << "wrote " << output << " (" << out.count() << " lines, " << tokens << " tokens)\n";

@@ -127,7 +127,7 @@ void checkpoint_validate_tensors(const ModelConfig& c, const SafetensorsHeader& 
 std::string tokenizer_path_in(const std::string& dir, bool imported) {
     const std::string json = dir + "/tokenizer.json", model = dir + "/tokenizer.model";
     if (imported && file_exists(json)) return json;
-    if (!imported && file_exists(model)) return model;
+    if (file_exists(model)) return model;  // Chronos's own, or a published SentencePiece model
     return "";
 }
 

@@ -47,7 +47,8 @@ struct Checkpoint {
 };
 
 // The tokenizer file of a checkpoint directory: tokenizer.json for an imported model (a
-// non-empty source_model_type), else tokenizer.model (Chronos's SentencePiece); "" when there is none.
+// non-empty source_model_type) that has one, else tokenizer.model (Chronos's SentencePiece, or an
+// imported model's); "" when there is none.
 std::string tokenizer_path_in(const std::string& dir, bool imported);
 
 // Opens and validates a checkpoint directory (config, weights, tokenizer if present).

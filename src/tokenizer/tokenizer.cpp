@@ -194,16 +194,12 @@ ChatFormat chat_format_of(const std::string& t) {
 
 }  // namespace
 
-void Tokenizer::load_hf(const std::string& path) {
-    hf_ = std::make_unique<HfTokenizer>(path);
-    vocab_size_ = hf_->vocab_size();
+// The special tokens and chat layout of a published tokenizer, from tokenizer_config.json and
+// generation_config.json beside it; id_of maps a token's spelling to its id (-1: absent).
+void Tokenizer::read_published_config(const std::string& path, const std::function<int32_t(const std::string&)>& id_of,
+                                      bool add_bos_default) {
     const nlohmann::json cfg = sibling_json(path, "tokenizer_config.json");
     const nlohmann::json gen = sibling_json(path, "generation_config.json");
-    auto id_of = [&](const std::string& token) -> int32_t {
-        if (token.empty()) return -1;
-        std::optional<int32_t> id = hf_->token_id(token);
-        return id ? *id : -1;
-    };
     int32_t eos = -1;
     if (cfg.is_object() && cfg.contains("eos_token")) eos = id_of(token_content(cfg["eos_token"]));
     if (eos < 0 && gen.is_object() && gen.contains("eos_token_id")) {
@@ -229,8 +225,19 @@ void Tokenizer::load_hf(const std::string& path) {
     end_of_turn_ = chat_ == ChatFormat::chatml ? id_of("<|im_end|>") : eos;
     if (end_of_text_ < 0) fail("{}: no end-of-text token (no <|endoftext|>, and tokenizer_config.json names no eos_token)", path);
     if (end_of_turn_ < 0) end_of_turn_ = end_of_text_;
-    const bool add_bos = cfg.is_object() && cfg.value("add_bos_token", false);
-    if (add_bos && cfg.contains("bos_token")) bos_ = id_of(token_content(cfg["bos_token"]));
+    const bool add_bos = cfg.is_object() ? cfg.value("add_bos_token", add_bos_default) : add_bos_default;
+    if (add_bos && cfg.is_object() && cfg.contains("bos_token")) bos_ = id_of(token_content(cfg["bos_token"]));
+}
+
+void Tokenizer::load_hf(const std::string& path) {
+    hf_ = std::make_unique<HfTokenizer>(path);
+    vocab_size_ = hf_->vocab_size();
+    published_ = true;
+    read_published_config(path, [&](const std::string& token) -> int32_t {
+        if (token.empty()) return -1;
+        std::optional<int32_t> id = hf_->token_id(token);
+        return id ? *id : -1;
+    }, /*add_bos_default=*/false);
 }
 
 int32_t Tokenizer::special(std::string_view token) const {
@@ -246,7 +253,35 @@ int32_t Tokenizer::special(std::string_view token) const {
 
 std::vector<int32_t> Tokenizer::encode_template(std::string_view text) const {
     if (hf_) return hf_->encode(text, /*parse_special=*/true);
-    return encode(text);
+    if (!published_) return encode(text);
+    // A published SentencePiece model: the control pieces' and <unk>'s spellings become their ids (the
+    // leftmost, longest first) and the text between them is encoded piece by piece, as the
+    // Hugging Face tokenizers split added tokens out before SentencePiece sees the text.
+    std::vector<int32_t> out;
+    size_t start = 0, at = 0;
+    while (at < text.size()) {
+        int32_t best = -1;
+        size_t best_len = 0;
+        for (const auto& [piece, id] : sp_specials_) {
+            if (piece.size() > best_len && text.compare(at, piece.size(), piece) == 0) best = id, best_len = piece.size();
+        }
+        if (best < 0) {
+            ++at;
+            continue;
+        }
+        if (at > start) {
+            const std::vector<int32_t> part = encode(text.substr(start, at - start));
+            out.insert(out.end(), part.begin(), part.end());
+        }
+        out.push_back(best);
+        at += best_len;
+        start = at;
+    }
+    if (start < text.size()) {
+        const std::vector<int32_t> part = encode(text.substr(start));
+        out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
 }
 
 Tokenizer::Tokenizer(const std::string& model_path) : path_(model_path) {
@@ -259,21 +294,42 @@ Tokenizer::Tokenizer(const std::string& model_path) : path_(model_path) {
     sp_ = spm().load(model_path.c_str(), err, sizeof(err));
     if (sp_ == nullptr) fail("cannot load tokenizer {}: {}", model_path, err);
     vocab_size_ = spm().vocab_size(sp_);
-    if (spm().pad_id(sp_) != kTokenPad || spm().eos_id(sp_) != kTokenEndOfText ||
-        spm().piece_to_id(sp_, "<|im_start|>") != kTokenImStart || spm().piece_to_id(sp_, "<|im_end|>") != kTokenImEnd) {
-        spm().free(sp_);
-        fail("{}: not a Chronos tokenizer (special token ids differ)", model_path);
+    control_.resize(static_cast<size_t>(vocab_size_));
+    for (int32_t id = 0; id < vocab_size_; ++id) control_[static_cast<size_t>(id)] = static_cast<uint8_t>(spm().is_control(sp_, id));
+    const bool chronos_ids = spm().pad_id(sp_) == kTokenPad && spm().eos_id(sp_) == kTokenEndOfText &&
+                             spm().piece_to_id(sp_, "<|im_start|>") == kTokenImStart && spm().piece_to_id(sp_, "<|im_end|>") == kTokenImEnd;
+    if (!chronos_ids) {
+        // A published checkpoint's SentencePiece model (Llama, Mistral): its own special tokens,
+        // named by the tokenizer_config.json that such a folder carries (a Llama-family
+        // tokenizer starts each text with its bos unless that file says otherwise).
+        const std::string config = (std::filesystem::path(model_path).parent_path() / "tokenizer_config.json").string();
+        if (!file_exists(config)) {
+            spm().free(sp_);
+            sp_ = nullptr;
+            fail("{}: not a Chronos tokenizer (special token ids differ), and no tokenizer_config.json beside it names a published one's", model_path);
+        }
+        published_ = true;
+        const int32_t unk = spm().unk_id(sp_);
+        for (int32_t id = 0; id < vocab_size_; ++id) {
+            if (control_[static_cast<size_t>(id)] || id == unk) sp_specials_.emplace_back(id_to_piece(id), id);
+        }
+        read_published_config(model_path, [&](const std::string& token) -> int32_t {
+            if (token.empty()) return -1;
+            const int32_t id = spm().piece_to_id(sp_, token.c_str());
+            return id == unk && token != id_to_piece(unk) ? -1 : id;
+        }, /*add_bos_default=*/true);
+        if (end_of_text_ < 0 && spm().eos_id(sp_) >= 0) end_of_text_ = end_of_turn_ = spm().eos_id(sp_);
+        return;
     }
     const int32_t unk = spm().unk_id(sp_);
     for (int b = 0; b < 256; ++b) {
         byte_ids_[b] = spm().piece_to_id(sp_, fmt::format("<0x{:02X}>", b).c_str());
         if (byte_ids_[b] == unk) {
             spm().free(sp_);
+            sp_ = nullptr;
             fail("{}: tokenizer has no byte fallback piece for 0x{:02X}", model_path, b);
         }
     }
-    control_.resize(static_cast<size_t>(vocab_size_));
-    for (int32_t id = 0; id < vocab_size_; ++id) control_[static_cast<size_t>(id)] = static_cast<uint8_t>(spm().is_control(sp_, id));
 }
 
 Tokenizer::~Tokenizer() {
@@ -284,6 +340,16 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
     if (hf_) return hf_->encode(text, /*parse_special=*/false);
     std::vector<int32_t> out;
     std::vector<int32_t> ids(64);
+    if (published_) {  // a published SentencePiece model: the text as one piece, as its users encode it
+        size_t n = 0;
+        if (spm().encode(sp_, text.data(), text.size(), ids.data(), ids.size(), &n) != 0) fail("tokenizer: encode failed");
+        if (n > ids.size()) {
+            ids.resize(n);
+            if (spm().encode(sp_, text.data(), text.size(), ids.data(), ids.size(), &n) != 0) fail("tokenizer: encode failed");
+        }
+        ids.resize(n);
+        return ids;
+    }
     size_t start = 0;
     for (;;) {
         size_t marker = text.find(kSpaceMarker, start);
@@ -317,12 +383,17 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
             buf.resize(len);
             if (spm().decode(sp_, run.data(), run.size(), buf.data(), buf.size(), &len) != 0) fail("tokenizer: decode failed");
         }
+        // SentencePiece drops the dummy prefix of every text it decodes; a published model's
+        // users (transformers) drop only the one at the start of the whole text.
+        if (published_ && !out.empty() && id_to_piece(run.front()).rfind("\u2581", 0) == 0) out += ' ';
         out.append(buf.data(), len);
         run.clear();
     };
     for (int32_t id : ids) {
         if (id < 0 || id >= vocab_size_) fail("tokenizer: id {} is outside the vocabulary (size {})", id, vocab_size_);
-        if (control_[static_cast<size_t>(id)]) {
+        // Control pieces (and a published model's <unk>, which SentencePiece would print as
+        // " \u2047 ") are spelled.
+        if (control_[static_cast<size_t>(id)] || (published_ && id == spm().unk_id(sp_))) {
             flush();
             out += id_to_piece(id);
         } else {

@@ -1,6 +1,8 @@
 // tokenizer.h: the tokenizer every command uses. Chronos's own: SentencePiece BPE with byte
 // fallback, set up so that every UTF-8 string round-trips exactly (no normalisation, no dummy
-// prefix, runs of spaces and tabs kept). An imported model's: its tokenizer.json (hf_tokenizer.h).
+// prefix, runs of spaces and tabs kept). An imported model's: its tokenizer.json (hf_tokenizer.h),
+// or, where the folder has none, its SentencePiece tokenizer.model with the special tokens of the
+// tokenizer_config.json beside it.
 //
 // Special tokens (ids fixed by training options):
 //   0 <|pad|>   padding
@@ -17,9 +19,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 struct chronos_spm;
@@ -75,7 +79,7 @@ public:
     int32_t end_of_turn() const { return end_of_turn_; }
     int32_t bos() const { return bos_; }
     // The padding id (Chronos's <|pad|>); -1 for a published tokenizer, whose streams hold none.
-    int32_t pad() const { return hf_ ? -1 : kTokenPad; }
+    int32_t pad() const { return published_ ? -1 : kTokenPad; }
     ChatFormat chat_format() const { return chat_; }
     // The id of a special token of the vocabulary, spelled exactly; fails naming it if absent.
     int32_t special(std::string_view token) const;
@@ -86,7 +90,10 @@ public:
 
 private:
     void load_hf(const std::string& path);
+    void read_published_config(const std::string& path, const std::function<int32_t(const std::string&)>& id_of, bool add_bos_default);
     std::string path_;
+    bool published_ = false;  // a published checkpoint's tokenizer (tokenizer.json, or a SentencePiece model)
+    std::vector<std::pair<std::string, int32_t>> sp_specials_;  // a published SentencePiece model's control pieces and <unk>
     std::unique_ptr<HfTokenizer> hf_;
     chronos_spm* sp_ = nullptr;  // SentencePiece, reached through libchronos_spm.so (spm_shim.h)
     int32_t vocab_size_ = 0;
