@@ -1,6 +1,8 @@
 // chat_template.cpp: ChatML assembly with control-token ids and the assistant mask.
 #include "tokenizer/chat_template.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace chronos {
@@ -76,14 +78,29 @@ ChatTokens chat_encode_family(const Tokenizer& tok, const std::vector<ChatMessag
             if (add_generation_prompt) text("Assistant:");
             break;
         case ChatFormat::llama_inst: {  // bos [INST] u [/INST]a</s>[INST] ... (the system text opens the first turn)
-            bool first = true;
-            for (const ChatMessage& m : messages) {
-                if (m.role == "user") {
-                    text("[INST] " + (first && !system.empty() ? system + "\n\n" : "") + m.content + " [/INST]");
-                    first = false;
-                } else if (m.role == "assistant") {
+            // A user turn and the reply after it are one span of text between special tokens
+            // (the template writes "[/INST]" and the reply with nothing between), so they are
+            // encoded together; the reply's tokens are those past the user part's own encoding
+            // (a token formed across the boundary counts as the reply's).
+            for (size_t i = 0; i < messages.size(); ++i) {
+                const ChatMessage& m = messages[i];
+                if (m.role == "assistant" && (i == 0 || messages[i - 1].role != "user")) {  // a reply with no question
                     text(m.content, 1);
                     ids({eot}, 1);
+                }
+                if (m.role != "user") continue;
+                const bool first = std::none_of(messages.begin(), messages.begin() + static_cast<long>(i),
+                                                [](const ChatMessage& p) { return p.role == "user"; });
+                const std::string user = "[INST] " + (first && !system.empty() ? system + "\n\n" : "") + m.content + " [/INST]";
+                if (i + 1 < messages.size() && messages[i + 1].role == "assistant") {
+                    const std::vector<int32_t> alone = tok.encode(user), both = tok.encode(user + messages[i + 1].content);
+                    size_t k = 0;
+                    while (k < alone.size() && k < both.size() && alone[k] == both[k]) ++k;
+                    ids(std::vector<int32_t>(both.begin(), both.begin() + static_cast<long>(k)), 0);
+                    ids(std::vector<int32_t>(both.begin() + static_cast<long>(k), both.end()), 1);
+                    ids({eot}, 1);
+                } else {
+                    text(user);
                 }
             }
             break;  // the prompt ends with [/INST]: the reply follows directly

@@ -4,12 +4,19 @@
 // tokenizer_config.json (transformers.js's Jinja interpreter), or, with --render chatml, by
 // encoding the ChatML text the Qwen template writes (its Jinja uses syntax that interpreter
 // cannot parse: reversed slices), special tokens parsed.
-// Usage: node chat_reference.cjs PACKAGE INPUT_JSONL OUTPUT_JSONL [--render chatml]
+// Usage: node chat_reference.cjs PACKAGE|FOLDER INPUT_JSONL OUTPUT_JSONL [--render chatml]
 "use strict";
 const fs = require("fs");
 
 const [pkg, input, output, flag, render] = process.argv.slice(2);
-const tokenizer = require(pkg).fromPreTrained();
+const path = require("path");
+// A package name, or a folder with a tokenizer.json and a tokenizer_config.json.
+const tokenizer = fs.existsSync(path.join(pkg, "tokenizer.json"))
+  ? require("@lenml/tokenizers").TokenizerLoader.fromPreTrained({
+      tokenizerJSON: JSON.parse(fs.readFileSync(path.join(pkg, "tokenizer.json"), "utf8")),
+      tokenizerConfig: JSON.parse(fs.readFileSync(path.join(pkg, "tokenizer_config.json"), "utf8")),
+    })
+  : require(pkg).fromPreTrained();
 const out = [];
 for (const line of fs.readFileSync(input, "utf8").split("\n")) {
   if (line.trim() === "") continue;
