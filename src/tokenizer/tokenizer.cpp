@@ -318,7 +318,6 @@ Tokenizer::Tokenizer(const std::string& model_path) : path_(model_path) {
             const int32_t id = spm().piece_to_id(sp_, token.c_str());
             return id == unk && token != id_to_piece(unk) ? -1 : id;
         }, /*add_bos_default=*/true);
-        if (end_of_text_ < 0 && spm().eos_id(sp_) >= 0) end_of_text_ = end_of_turn_ = spm().eos_id(sp_);
         return;
     }
     const int32_t unk = spm().unk_id(sp_);
