@@ -146,3 +146,14 @@ TEST(AtomicWrite, FailedWriteLeavesPreviousFileIntact) {
         EXPECT_EQ(e.path().filename().string(), "keep.safetensors") << "temporary file left behind";
     }
 }
+
+TEST(AtomicWrite, MakesTheFolderTheFileIsNamedIn) {
+    test::TempDir dir;
+    const std::string path = dir.file("runs/new/out.txt");  // neither folder exists yet
+    {
+        AtomicFile f(path);
+        f.write("hello");
+        f.commit();
+    }
+    EXPECT_EQ(file_read_all(path), "hello");
+}

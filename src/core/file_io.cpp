@@ -71,6 +71,10 @@ static void fsync_parent_dir(const std::string& path) {
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     tmp_path_ = path_ + ".tmp-" + std::to_string(::getpid());
+    // An output named in a folder that does not exist yet (`--out runs/x.model` on a fresh
+    // checkout) gets the folder, as `--out DIR` commands make theirs.
+    const std::string parent = std::filesystem::path(path_).parent_path().string();
+    if (!parent.empty() && !dir_exists(parent)) dir_create(parent);
     fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) fail("cannot create {}: {}", tmp_path_, errno_text());
 }

@@ -40,27 +40,6 @@ struct XQuant {
     int8_t* q;
 };
 
-// x [in] -> ceil(in/32) blocks, the last one zero-padded. d = max|x| / 127, q = round(x / d).
-void quantize_x(const float* x, int64_t in, const XQuant& xq) {
-    const int64_t nb = (in + kQuantBlock - 1) / kQuantBlock;
-    for (int64_t b = 0; b < nb; ++b) {
-        const int64_t n = std::min(kQuantBlock, in - b * kQuantBlock);
-        const float* xs = x + b * kQuantBlock;
-        float amax = 0;
-        for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(xs[i]));
-        const float d = amax / 127.0f;
-        const float inv = d > 0.0f ? 1.0f / d : 0.0f;
-        int32_t sum = 0;
-        int8_t* q = xq.q + b * kQuantBlock;
-        for (int64_t i = 0; i < kQuantBlock; ++i) {
-            q[i] = i < n ? static_cast<int8_t>(std::clamp(std::nearbyint(xs[i] * inv), -127.0f, 127.0f)) : 0;
-            sum += q[i];
-        }
-        xq.d[b] = d;
-        xq.dsum[b] = d * static_cast<float>(sum);
-    }
-}
-
 }  // namespace
 
 // One build of the narrow row products per instruction set (see kernels_narrow.inc). GCC 12's
@@ -93,6 +72,14 @@ namespace isa_avx512 {
 namespace {
 
 std::atomic<bool> g_quantize_activations{true};
+
+void quantize_x(const float* x, int64_t in, const XQuant& xq) {
+    switch (kernel_isa()) {
+        case KernelIsa::avx512: isa_avx512::quantize_x(x, in, xq); break;
+        case KernelIsa::avx2: isa_avx2::quantize_x(x, in, xq); break;
+        case KernelIsa::sse2: isa_sse2::quantize_x(x, in, xq); break;
+    }
+}
 
 void rows_narrow(const Matrix& W, const float* x, const XQuant& xb, float* y, int64_t r0, int64_t r1, int64_t in,
                  bool accumulate) {
