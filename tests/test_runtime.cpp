@@ -11,6 +11,7 @@
 #include <new>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -22,6 +23,7 @@
 #include "runtime/kernels.h"
 #include "runtime/memory_budget.h"
 #include "runtime/policy_replay.h"
+#include "runtime/residency.h"
 #include "runtime/runtime.h"
 #include "numerics.h"
 #include "runtime_helpers.h"
@@ -554,6 +556,31 @@ TEST(RuntimePolicy, ACyclicTraceDefeatsLruButNotTheRuntimePolicy) {
     for (rt::ReplayPolicy p : {rt::ReplayPolicy::lru, rt::ReplayPolicy::chronos, rt::ReplayPolicy::min}) {
         EXPECT_EQ(rt::policy_replay(t, 16, p, 0.5f).misses, 16u) << rt::replay_policy_name(p);
     }
+}
+
+// What the policy learned outlives a sequence: after one where expert 0 is chosen at every
+// routing and experts 1-3 each at every third, two pairs chosen once at a new sequence's start
+// are told apart by their shares (expert 0 kept, expert 1 likely to go), where a fresh policy
+// has nothing but the prior for both.
+TEST(RuntimePolicy, WhatIsLearnedCarriesToTheNextSequence) {
+    rt::Residency learned(1, 4, rt::Residency::Kind::chronos, 0.5f), fresh(1, 4, rt::Residency::Kind::chronos, 0.5f);
+    for (int64_t t = 0; t < 300; ++t) {
+        learned.at(t, 0);
+        learned.use(0);
+        learned.use(static_cast<int32_t>(1 + t % 3));
+    }
+    for (rt::Residency* r : {&learned, &fresh}) {
+        r->begin_sequence();
+        r->at(0, 0);
+        r->use(0);
+        r->use(1);  // asked before the layer's next routing
+    }
+    std::printf("expectation of experts 0 / 1 after one token: learned %.3f / %.3f, fresh %.3f / %.3f\n", learned.expectation(0),
+                learned.expectation(1), fresh.expectation(0), fresh.expectation(1));
+    EXPECT_EQ(fresh.expectation(0), fresh.expectation(1));
+    EXPECT_GT(learned.expectation(0), learned.expectation(1) + 0.2f);
+    const int32_t resident[2] = {0, 1};
+    EXPECT_EQ(learned.victim(resident, 2, std::numeric_limits<float>::infinity()), 1);
 }
 
 // The same in the engine: a token repeated, so every layer routes to the same two experts, at a

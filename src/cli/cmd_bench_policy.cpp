@@ -49,12 +49,13 @@ void run_policy(const PolicyArgs& a) {
     j["reuse_prior"] = a.reuse_prior;
     std::string md = fmt::format(
         "Trace `{}`: {} sequences, {} tokens; {} layers x {} experts, top-{} ({} pairs per token). Every sequence starts with an "
-        "empty tier; a lookup is a hit if its pair is resident when its layer asks.\n\n"
+        "empty tier; a lookup is a hit if its pair is resident when its layer asks, and a layer's own pairs stay while it computes.\n\n"
         "| budget | slots | LRU | runtime policy | MIN | runtime / MIN | runtime / LRU |\n|---:|---:|---:|---:|---:|---:|---:|\n",
         a.trace, trace.sequences.size(), trace.tokens(), trace.shape.layers, trace.shape.experts, trace.shape.top_k, per_token);
     for (double b : budgets) {
         const int64_t slots = static_cast<int64_t>(std::floor(static_cast<double>(pairs) * b / 100.0));
-        if (slots < 1) fail("--budgets: {}% of {} pairs is less than one slot", b, pairs);
+        if (slots < trace.shape.top_k)
+            fail("--budgets: {}% of {} pairs is {} slot(s), fewer than one layer's {} experts", b, pairs, slots, trace.shape.top_k);
         const double lru = rt::policy_replay(trace, slots, rt::ReplayPolicy::lru, a.reuse_prior).hit_rate();
         const double ours = rt::policy_replay(trace, slots, rt::ReplayPolicy::chronos, a.reuse_prior).hit_rate();
         const double best = rt::policy_replay(trace, slots, rt::ReplayPolicy::min, a.reuse_prior).hit_rate();

@@ -21,16 +21,19 @@ const char* replay_policy_name(ReplayPolicy p) {
 
 ReplayCounts policy_replay(const Trace& trace, int64_t slots, ReplayPolicy policy, float reuse_prior) {
     const int64_t L = trace.shape.layers, E = trace.shape.experts, k = trace.shape.top_k;
-    CHRONOS_ASSERT(slots >= 1 && slots <= L * E, "replay needs between 1 and every pair of slots");
+    CHRONOS_ASSERT(slots >= k && slots <= L * E, "replay needs between one layer's experts and every pair of slots");
     constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
     ReplayCounts counts;
-    std::vector<int32_t> resident, missing;
+    std::vector<int32_t> resident, missing, candidates;
     std::vector<int64_t> next_use(static_cast<size_t>(L * E));  // MIN: per pair, its next access
     std::vector<int64_t> next_at;                               // MIN: per access, the pair's next access
     std::vector<uint8_t> is_resident(static_cast<size_t>(L * E));
+    // One policy for the whole trace, as a server's session keeps one: what it learned from a
+    // sequence's routing carries to the next; each sequence starts at step 0 and an empty tier.
+    Residency r(L, E, policy == ReplayPolicy::lru ? Residency::Kind::lru : Residency::Kind::chronos, reuse_prior);
     for (const TraceSequence& seq : trace.sequences) {
+        r.begin_sequence();
         const int64_t T = static_cast<int64_t>(seq.tokens.size()), n = T * L * k;
-        Residency r(L, E, policy == ReplayPolicy::lru ? Residency::Kind::lru : Residency::Kind::chronos, reuse_prior);
         resident.clear();
         std::fill(is_resident.begin(), is_resident.end(), 0);
         if (policy == ReplayPolicy::min) {
@@ -47,6 +50,8 @@ ReplayCounts policy_replay(const Trace& trace, int64_t slots, ReplayPolicy polic
                 r.at(t, l);
                 // The layer asks for its k experts at once: hits are what is resident now.
                 missing.clear();
+                const uint16_t* chosen = seq.experts.data() + (t * L + l) * k;
+                const auto is_chosen = [&](int32_t q) { return q / E == l && std::find(chosen, chosen + k, static_cast<uint16_t>(q % E)) != chosen + k; };
                 for (int64_t j = 0; j < k; ++j) {
                     const int64_t i = (t * L + l) * k + j;
                     const int32_t p = static_cast<int32_t>(l * E + seq.experts[static_cast<size_t>(i)]);
@@ -55,18 +60,26 @@ ReplayCounts policy_replay(const Trace& trace, int64_t slots, ReplayPolicy polic
                     r.use(p);
                     if (policy == ReplayPolicy::min) next_use[static_cast<size_t>(p)] = next_at[static_cast<size_t>(i)];
                 }
+                // The layer's own pairs stay while it computes (the store pins them): the
+                // victim is one of the other resident pairs, for every policy alike.
                 for (int32_t p : missing) {
                     if (static_cast<int64_t>(resident.size()) == slots) {
+                        candidates.clear();
+                        for (int32_t q : resident) {
+                            if (!is_chosen(q)) candidates.push_back(q);
+                        }
                         int v = 0;
                         if (policy == ReplayPolicy::min) {
-                            for (size_t c = 1; c < resident.size(); ++c) {
-                                if (next_use[static_cast<size_t>(resident[c])] > next_use[static_cast<size_t>(resident[static_cast<size_t>(v)])]) v = static_cast<int>(c);
+                            for (size_t c = 1; c < candidates.size(); ++c) {
+                                if (next_use[static_cast<size_t>(candidates[c])] > next_use[static_cast<size_t>(candidates[static_cast<size_t>(v)])]) v = static_cast<int>(c);
                             }
                         } else {
-                            v = r.victim(resident.data(), static_cast<int>(resident.size()), std::numeric_limits<float>::infinity());
+                            v = r.victim(candidates.data(), static_cast<int>(candidates.size()), std::numeric_limits<float>::infinity());
                         }
-                        is_resident[static_cast<size_t>(resident[static_cast<size_t>(v)])] = 0;
-                        resident[static_cast<size_t>(v)] = resident.back();
+                        const int32_t out = candidates[static_cast<size_t>(v)];
+                        is_resident[static_cast<size_t>(out)] = 0;
+                        const auto it = std::find(resident.begin(), resident.end(), out);
+                        *it = resident.back();
                         resident.pop_back();
                     }
                     resident.push_back(p);

@@ -18,16 +18,37 @@ Residency::Residency(int64_t layers, int64_t experts, Kind kind, float reuse_pri
       run_(static_cast<size_t>(layers * experts), 0),
       layer_step_(static_cast<size_t>(layers), -2),
       layer_prev_(static_cast<size_t>(layers), -3),
-      cell_at_(static_cast<size_t>(layers * experts), -1) {
+      cell_at_(static_cast<size_t>(layers * experts), -1),
+      share_(static_cast<size_t>(layers * experts), 0.0f) {
     CHRONOS_ASSERT(layers > 0 && experts > 0, "a residency policy needs layers and experts");
+}
+
+// The pair's share against its layer's mean (the layer's choices per routing / E), in buckets
+// of a quarter below the mean, a half up to twice it, one above.
+size_t Residency::share_bucket(int32_t pair) const {
+    const int64_t l = pair / E_;
+    double mean = 0;
+    for (int64_t e = 0; e < E_; ++e) mean += share_[static_cast<size_t>(l * E_ + e)];
+    mean /= static_cast<double>(E_);
+    const double r = mean > 0 ? share_[static_cast<size_t>(pair)] / mean : 1.0;
+    static constexpr double kUpper[kShares - 1] = {0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0};
+    size_t b = 0;
+    while (b < kShares - 1 && r >= kUpper[b]) ++b;
+    return b;
 }
 
 size_t Residency::cell(int32_t pair) const {
     const size_t p = static_cast<size_t>(pair);
     const float sc = std::clamp(score_[p], 0.0f, 1.0f);
     const size_t sb = std::min(static_cast<size_t>(sc * kScores), static_cast<size_t>(kScores - 1));
-    const size_t rb = in_latest_routing(pair) ? static_cast<size_t>(std::clamp(run_[p], 1, kRuns)) : 0;
-    return sb * (kRuns + 1) + rb;
+    size_t hb = 0;  // never chosen
+    if (in_latest_routing(pair)) {
+        hb = static_cast<size_t>(std::clamp(run_[p], 1, kRuns));
+    } else if (used_step_[p] >= 0) {
+        const int64_t gap = layer_step_[static_cast<size_t>(pair / E_)] - used_step_[p];  // routings since: >= 1
+        hb = static_cast<size_t>(kRuns + std::clamp<int64_t>(gap, 1, kGaps));
+    }
+    return (sb * kHistory + hb) * kShares + share_bucket(pair);
 }
 
 // Before the layer's routing at a new step: the routing of the previous snapshot is now known,
@@ -38,10 +59,12 @@ void Residency::learn_layer(int64_t layer) {
     for (int64_t e = 0; e < E_; ++e) {
         const size_t p = static_cast<size_t>(layer * E_ + e);
         const int32_t c = cell_at_[p];
+        const bool chosen = used_step_[p] == last;
         if (c >= 0) {
             seen_[static_cast<size_t>(c)] += 1;
-            if (used_step_[p] == last) stayed_[static_cast<size_t>(c)] += 1;
+            if (chosen) stayed_[static_cast<size_t>(c)] += 1;
         }
+        share_[p] += kShareRate * ((chosen ? 1.0f : 0.0f) - share_[p]);
     }
 }
 
@@ -64,6 +87,17 @@ void Residency::at(int64_t step, int64_t layer) {
         layer_prev_[static_cast<size_t>(layer)] = last;
         last = step;
     }
+}
+
+void Residency::begin_sequence() {
+    step_ = 0;
+    layer_ = 0;
+    std::fill(score_.begin(), score_.end(), 0.0f);
+    std::fill(used_step_.begin(), used_step_.end(), -1);
+    std::fill(run_.begin(), run_.end(), 0);
+    std::fill(layer_step_.begin(), layer_step_.end(), -2);
+    std::fill(layer_prev_.begin(), layer_prev_.end(), -3);
+    std::fill(cell_at_.begin(), cell_at_.end(), -1);
 }
 
 void Residency::use(int32_t pair) {
@@ -94,12 +128,13 @@ float Residency::expectation(int32_t pair) const {
     // for a pair in its layer's latest routing): the estimate starts there and follows what the
     // routing does.
     const size_t c = cell(pair);
-    const size_t sb = c / (kRuns + 1), rb = c % (kRuns + 1);
-    // Expected nowhere: 0, so that among such pairs recency decides (LRU), which knows more
-    // about them than one probability shared by all.
-    if (sb == 0 && rb == 0) return 0.0f;
+    const size_t sb = c / kShares / kHistory, hb = c / kShares % kHistory;
+    // Never chosen and not expected: 0, so that among such pairs recency decides (LRU), which
+    // knows more about them than one probability shared by all.
+    if (sb == 0 && hb == 0) return 0.0f;
     const double mid = (static_cast<double>(sb) + 0.5) / kScores;
-    const double prior = rb > 0 ? std::max(mid, static_cast<double>(reuse_prior_)) : mid;
+    const bool latest = hb >= 1 && hb <= static_cast<size_t>(kRuns);
+    const double prior = latest ? std::max(mid, static_cast<double>(reuse_prior_)) : mid;
     return static_cast<float>((stayed_[c] + 2.0 * prior) / (seen_[c] + 2.0));
 }
 

@@ -10,19 +10,21 @@
 //
 // Which goes first: the pair with the lowest expectation per layer until it is needed. Its
 // expectation is the probability, learned from the routing the policy sees, that its layer's
-// next routing chooses it, given two things known before that routing: the predictors' score
-// (in buckets of 0.1) and how many tokens in a row the pair has been chosen (routing is sticky:
-// on `small`, chosen again with 0.51 after one token, 0.95 after five or more). Learning both
-// together calibrates the predictors against the stickiness: a perfect predictor's 0 wins over
-// a long run, a weak one's does not. Each cell starts at its prior (the score, raised to
-// `reuse_prior` for a pair in the latest routing) with two pseudo-observations.
+// next routing chooses it, given what is known before that routing: the predictors' score (in
+// buckets of 0.1); how many tokens in a row the pair has been chosen (routing is sticky: on
+// `small`, chosen again with 0.51 after one token, 0.95 after five or more) or, for a pair out
+// of the latest routing, how many routings ago it was last chosen; and the pair's recent share
+// of its layer's choices against the layer's mean (some experts are chosen far more often than
+// others). Learning these together calibrates the predictors against the stickiness: a perfect
+// predictor's 0 wins over a long run, a weak one's does not. Each cell starts at its prior (the
+// score, raised to `reuse_prior` for a pair in the latest routing) with two pseudo-observations,
+// and what it learned outlives a sequence (`begin_sequence`), as in a server's session.
 // Layers are visited in a cycle, so a pair of layer l' is next needed (l' - l) mod L
 // layers after the layer l computing now (a full L for layer l itself). Weighing by that
 // distance keeps a tier smaller than one token's experts useful: LRU evicts exactly the pair
-// needed next there, and misses on every access. Pairs expected nowhere (no score, not in the
-// latest routing) count 0, and among equals the least recently used goes. Kind lru is the
-// plain offload engine: no scores, LRU.
-//
+// needed next there, and misses on every access. Pairs never chosen and not expected count 0,
+// and among equals the least recently used goes. Kind lru is the plain offload engine: no
+// scores, LRU.
 //     chronos::rt::Residency r(layers, experts, chronos::rt::Residency::Kind::chronos, 0.5f);
 //     r.at(step, layer);  r.use(pair);  r.set_score(pair, 0.9f * p_next);
 //     int i = r.victim(resident_pairs, n, /*below=*/incoming_score);   // -1: keep them all
@@ -43,6 +45,9 @@ public:
     Kind kind() const { return kind_; }
     // Decode's position: token `step` (the prompt is step 0) is computing `layer`.
     void at(int64_t step, int64_t layer);
+    // A new sequence starts at step 0: positions, runs and scores are cleared; what was learned
+    // (the cells' counts, each pair's share) stays.
+    void begin_sequence();
     // The router chose `pair` at the current position.
     void use(int32_t pair);
     // The predictors' expectation for a pair (0 clears it); raise keeps the larger.
@@ -54,16 +59,21 @@ public:
     bool in_latest_routing(int32_t pair) const;
     bool in_recent_routing(int32_t pair) const;
     // The learned probability that the pair is chosen at its layer's next routing, given its
-    // predictors' score and how many tokens in a row it has been chosen.
+    // predictors' score, its run or how long ago it was chosen, and its share.
     float expectation(int32_t pair) const;
     // Index into pairs[n] (resident, evictable) of the one to evict, -1 if none may go: with
     // `below` finite, only a pair scoring under it (a prefetch must not evict a better guess).
     int victim(const int32_t* pairs, int n, float below) const;
 
 private:
-    static constexpr int kRuns = 8;     // run lengths 1 .. 7, and 8 or more (0: not in the latest routing)
+    static constexpr int kRuns = 8;     // in the latest routing: run lengths 1 .. 7, and 8 or more
+    static constexpr int kGaps = 8;     // out of it: chosen 1 .. 7, or 8 or more, routings before the latest
+    static constexpr int kHistory = 1 + kRuns + kGaps;  // 0: never chosen, then runs, then gaps
     static constexpr int kScores = 10;  // predictor score buckets of width 0.1
-    size_t cell(int32_t pair) const;    // (score bucket, run bucket) -> index into stayed_/seen_
+    static constexpr int kShares = 8;   // the pair's share against its layer's mean, 8 buckets (share_bucket)
+    static constexpr float kShareRate = 1.0f / 32;  // weight of the latest routing in a pair's share
+    size_t cell(int32_t pair) const;    // (score, history, share buckets) -> index into stayed_/seen_
+    size_t share_bucket(int32_t pair) const;
     void snapshot_layer(int64_t layer); // the cells of the layer's pairs before it routes
     bool evict_before(int32_t a, int32_t b) const;
     int64_t layers_until_needed(int32_t pair) const;
@@ -81,7 +91,8 @@ private:
     std::vector<int64_t> layer_step_;   // per layer, the step that computed it last
     std::vector<int64_t> layer_prev_;   // per layer, the step before that
     std::vector<int32_t> cell_at_;      // per pair, its cell before its layer's latest routing
-    std::array<double, kScores*(kRuns + 1)> stayed_{}, seen_{};  // per cell: chosen / observed
+    std::vector<float> share_;          // per pair, moving average of being chosen at its layer's routings
+    std::array<double, kScores * kHistory * kShares> stayed_{}, seen_{};  // per cell: chosen / observed
 };
 
 }  // namespace chronos::rt
