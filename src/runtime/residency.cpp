@@ -19,17 +19,15 @@ Residency::Residency(int64_t layers, int64_t experts, Kind kind, float reuse_pri
       layer_step_(static_cast<size_t>(layers), -2),
       layer_prev_(static_cast<size_t>(layers), -3),
       cell_at_(static_cast<size_t>(layers * experts), -1),
-      share_(static_cast<size_t>(layers * experts), 0.0f) {
+      share_(static_cast<size_t>(layers * experts), 0.0f),
+      share_mean_(static_cast<size_t>(layers), 0.0) {
     CHRONOS_ASSERT(layers > 0 && experts > 0, "a residency policy needs layers and experts");
 }
 
 // The pair's share against its layer's mean (the layer's choices per routing / E), in buckets
 // of a quarter below the mean, a half up to twice it, one above.
 size_t Residency::share_bucket(int32_t pair) const {
-    const int64_t l = pair / E_;
-    double mean = 0;
-    for (int64_t e = 0; e < E_; ++e) mean += share_[static_cast<size_t>(l * E_ + e)];
-    mean /= static_cast<double>(E_);
+    const double mean = share_mean_[static_cast<size_t>(pair / E_)];
     const double r = mean > 0 ? share_[static_cast<size_t>(pair)] / mean : 1.0;
     static constexpr double kUpper[kShares - 1] = {0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0};
     size_t b = 0;
@@ -56,6 +54,7 @@ size_t Residency::cell(int32_t pair) const {
 // taken again for the routing about to happen.
 void Residency::learn_layer(int64_t layer) {
     const int64_t last = layer_step_[static_cast<size_t>(layer)];
+    double sum = 0;
     for (int64_t e = 0; e < E_; ++e) {
         const size_t p = static_cast<size_t>(layer * E_ + e);
         const int32_t c = cell_at_[p];
@@ -65,7 +64,9 @@ void Residency::learn_layer(int64_t layer) {
             if (chosen) stayed_[static_cast<size_t>(c)] += 1;
         }
         share_[p] += kShareRate * ((chosen ? 1.0f : 0.0f) - share_[p]);
+        sum += share_[p];
     }
+    share_mean_[static_cast<size_t>(layer)] = sum / static_cast<double>(E_);
 }
 
 void Residency::snapshot_layer(int64_t layer) {

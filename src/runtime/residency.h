@@ -92,6 +92,7 @@ private:
     std::vector<int64_t> layer_prev_;   // per layer, the step before that
     std::vector<int32_t> cell_at_;      // per pair, its cell before its layer's latest routing
     std::vector<float> share_;          // per pair, moving average of being chosen at its layer's routings
+    std::vector<double> share_mean_;    // per layer, the mean of its pairs' shares
     std::array<double, kScores * kHistory * kShares> stayed_{}, seen_{};  // per cell: chosen / observed
 };
 
