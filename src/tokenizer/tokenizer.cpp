@@ -309,7 +309,7 @@ Tokenizer::Tokenizer(const std::string& model_path) : path_(model_path) {
             fail("{}: not a Chronos tokenizer (special token ids differ), and no tokenizer_config.json beside it names a published one's", model_path);
         }
         published_ = true;
-        const int32_t unk = spm().unk_id(sp_);
+        const int32_t unk = unk_ = spm().unk_id(sp_);
         for (int32_t id = 0; id < vocab_size_; ++id) {
             if (control_[static_cast<size_t>(id)] || id == unk) sp_specials_.emplace_back(id_to_piece(id), id);
         }
@@ -335,18 +335,23 @@ Tokenizer::~Tokenizer() {
     if (sp_ != nullptr) spm().free(sp_);
 }
 
+// SentencePiece's ids for text into ids (grown when they do not fit): how many there are.
+size_t Tokenizer::spm_encode(std::string_view text, std::vector<int32_t>& ids) const {
+    size_t n = 0;
+    if (spm().encode(sp_, text.data(), text.size(), ids.data(), ids.size(), &n) != 0) fail("tokenizer: encode failed");
+    if (n > ids.size()) {
+        ids.resize(n);
+        if (spm().encode(sp_, text.data(), text.size(), ids.data(), ids.size(), &n) != 0) fail("tokenizer: encode failed");
+    }
+    return n;
+}
+
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
     if (hf_) return hf_->encode(text, /*parse_special=*/false);
     std::vector<int32_t> out;
     std::vector<int32_t> ids(64);
     if (published_) {  // a published SentencePiece model: the text as one piece, as its users encode it
-        size_t n = 0;
-        if (spm().encode(sp_, text.data(), text.size(), ids.data(), ids.size(), &n) != 0) fail("tokenizer: encode failed");
-        if (n > ids.size()) {
-            ids.resize(n);
-            if (spm().encode(sp_, text.data(), text.size(), ids.data(), ids.size(), &n) != 0) fail("tokenizer: encode failed");
-        }
-        ids.resize(n);
+        ids.resize(spm_encode(text, ids));
         return ids;
     }
     size_t start = 0;
@@ -354,12 +359,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
         size_t marker = text.find(kSpaceMarker, start);
         std::string_view chunk = text.substr(start, marker == std::string_view::npos ? std::string_view::npos : marker - start);
         if (!chunk.empty()) {
-            size_t n = 0;
-            if (spm().encode(sp_, chunk.data(), chunk.size(), ids.data(), ids.size(), &n) != 0) fail("tokenizer: encode failed");
-            if (n > ids.size()) {
-                ids.resize(n);
-                if (spm().encode(sp_, chunk.data(), chunk.size(), ids.data(), ids.size(), &n) != 0) fail("tokenizer: encode failed");
-            }
+            const size_t n = spm_encode(chunk, ids);
             out.insert(out.end(), ids.begin(), ids.begin() + static_cast<long>(n));
         }
         if (marker == std::string_view::npos) break;
@@ -392,7 +392,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
         if (id < 0 || id >= vocab_size_) fail("tokenizer: id {} is outside the vocabulary (size {})", id, vocab_size_);
         // Control pieces (and a published model's <unk>, which SentencePiece would print as
         // " \u2047 ") are spelled.
-        if (control_[static_cast<size_t>(id)] || (published_ && id == spm().unk_id(sp_))) {
+        if (control_[static_cast<size_t>(id)] || (published_ && id == unk_)) {
             flush();
             out += id_to_piece(id);
         } else {

@@ -91,12 +91,14 @@ public:
 private:
     void load_hf(const std::string& path);
     void read_published_config(const std::string& path, const std::function<int32_t(const std::string&)>& id_of, bool add_bos_default);
+    size_t spm_encode(std::string_view text, std::vector<int32_t>& ids) const;
     std::string path_;
     bool published_ = false;  // a published checkpoint's tokenizer (tokenizer.json, or a SentencePiece model)
     std::vector<std::pair<std::string, int32_t>> sp_specials_;  // a published SentencePiece model's control pieces and <unk>
     std::unique_ptr<HfTokenizer> hf_;
     chronos_spm* sp_ = nullptr;  // SentencePiece, reached through libchronos_spm.so (spm_shim.h)
     int32_t vocab_size_ = 0;
+    int32_t unk_ = -1;  // a published SentencePiece model's <unk>, spelled when decoded
     std::vector<uint8_t> control_;  // 1 for control pieces
     int32_t byte_ids_[256];         // id of <0xNN> for each byte
     int32_t end_of_text_ = kTokenEndOfText, end_of_turn_ = kTokenImEnd, bos_ = -1;
