@@ -67,7 +67,7 @@ public:
 
 private:
     static constexpr int kRuns = 8;     // in the latest routing: run lengths 1 .. 7, and 8 or more
-    static constexpr int kGaps = 8;     // out of it: chosen 1 .. 7, or 8 or more, routings before the latest
+    static constexpr int kGaps = 16;    // out of it: chosen 1 .. 15, or 16 or more, routings before the latest
     static constexpr int kHistory = 1 + kRuns + kGaps;  // 0: never chosen, then runs, then gaps
     static constexpr int kScores = 10;  // predictor score buckets of width 0.1
     static constexpr int kShares = 8;   // the pair's share against its layer's mean, 8 buckets (share_bucket)
