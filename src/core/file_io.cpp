@@ -74,7 +74,7 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     // An output named in a folder that does not exist yet (`--out runs/x.model` on a fresh
     // checkout) gets the folder, as `--out DIR` commands make theirs.
     const std::string parent = std::filesystem::path(path_).parent_path().string();
-    if (!parent.empty() && !dir_exists(parent)) dir_create(parent);
+    if (!parent.empty()) dir_create(parent);  // nothing to do when it exists
     fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) fail("cannot create {}: {}", tmp_path_, errno_text());
 }

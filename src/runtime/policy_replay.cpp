@@ -50,8 +50,6 @@ ReplayCounts policy_replay(const Trace& trace, int64_t slots, ReplayPolicy polic
                 r.at(t, l);
                 // The layer asks for its k experts at once: hits are what is resident now.
                 missing.clear();
-                const uint16_t* chosen = seq.experts.data() + (t * L + l) * k;
-                const auto is_chosen = [&](int32_t q) { return q / E == l && std::find(chosen, chosen + k, static_cast<uint16_t>(q % E)) != chosen + k; };
                 for (int64_t j = 0; j < k; ++j) {
                     const int64_t i = (t * L + l) * k + j;
                     const int32_t p = static_cast<int32_t>(l * E + seq.experts[static_cast<size_t>(i)]);
@@ -65,8 +63,8 @@ ReplayCounts policy_replay(const Trace& trace, int64_t slots, ReplayPolicy polic
                 for (int32_t p : missing) {
                     if (static_cast<int64_t>(resident.size()) == slots) {
                         candidates.clear();
-                        for (int32_t q : resident) {
-                            if (!is_chosen(q)) candidates.push_back(q);
+                        for (int32_t q : resident) {  // this layer's choices are its latest routing now
+                            if (q / E != l || !r.in_latest_routing(q)) candidates.push_back(q);
                         }
                         int v = 0;
                         if (policy == ReplayPolicy::min) {
