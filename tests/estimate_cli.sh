@@ -17,7 +17,7 @@ for spec in "tiny f32 50%" "small f32 25%" "small q8 25%"; do
   m="$work/$config-$dtype"
   "$chronos" -q init --config "$config" --tokenizer "$tok" --seed 1 --out "$m"
   "$chronos" -q pack --model "$m" --dtype "$dtype"
-  "$chronos" estimate --config "$config" --tokenizer "$tok" --dtype "$dtype" --ram-budget "$budget" --json > "$work/est.json"
+  "$chronos" --threads 2 estimate --config "$config" --tokenizer "$tok" --dtype "$dtype" --ram-budget "$budget" --json > "$work/est.json"
   "$chronos" inspect "$m" --json > "$work/inspect.json"
   "$chronos" --threads 2 generate --model "$m" --prompt "The committee reported that" --greedy --max-tokens 16 --ram-budget "$budget" \
     --no-text --metrics-json "$work/gen.json" 2> /dev/null

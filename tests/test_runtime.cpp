@@ -483,7 +483,7 @@ TEST(RuntimeMetrics, AReadUnderWayWhenTheLayerAsksIsALateMissEvenIfAnotherWaitCo
     rt::Model rm(tmp.path());
     const int32_t E = static_cast<int32_t>(rm.config.n_routed_experts), L = static_cast<int32_t>(rm.config.num_hidden_layers);
     rt::SessionOptions so = mode_opts(rt::MissMode::exact);
-    so.io.sim_read_ms = 200;
+    so.io.sim_read_ms = 500;  // far beyond a scheduling delay of a loaded machine
     rt::Session s(rm, so);
     const int32_t prompt[1] = {0};  // experts {0, 1} in every layer
     s.prefill(prompt, 1);
@@ -501,9 +501,9 @@ TEST(RuntimeMetrics, AReadUnderWayWhenTheLayerAsksIsALateMissEvenIfAnotherWaitCo
     EXPECT_EQ(m.misses, 2u) << "both of layer 0's experts were under way when it asked";
     EXPECT_EQ(m.misses_late, 2u);
     EXPECT_EQ(m.hits, static_cast<uint64_t>(2 * (L - 1)));
-    EXPECT_GE(m.stall_s, 0.100) << "layer 0 must have waited for its read (200 ms after it was issued)";
+    EXPECT_GE(m.stall_s, 0.250) << "layer 0 must have waited for its read (500 ms after it was issued)";
     EXPECT_EQ(m.slack.n, static_cast<uint64_t>(2 * L)) << "every used expert was a prefetch";
-    EXPECT_LE(m.slack.quantile_ms(0.25), -100.0) << "layer 0's two arrived after the ask";
+    EXPECT_LE(m.slack.quantile_ms(0.25), -250.0) << "layer 0's two arrived after the ask";
     EXPECT_GE(m.slack.quantile_ms(0.26), 0.0) << "layers 1-3 were complete when asked";
     // The premise: the prompt's layers each read their two adjacent experts as one read (exact
     // mode issues a layer's misses together and the store coalesces neighbours), token 4 one
@@ -511,7 +511,7 @@ TEST(RuntimeMetrics, AReadUnderWayWhenTheLayerAsksIsALateMissEvenIfAnotherWaitCo
     EXPECT_EQ(s.store().counters().reads, static_cast<uint64_t>(L + L));
 
     // soft never waits: all eight reads are still under way when their layers ask and when the
-    // experts' turns come (a token computes in far less than 50 ms), so all eight are late
+    // experts' turns come (a token computes in far less than half a second), so all eight are late
     // misses served by the shared expert.
     rt::SessionOptions soft_opts = so;
     soft_opts.mode = rt::MissMode::soft;
@@ -703,10 +703,15 @@ TEST(RuntimeMemory, BudgetFromAGivenLimitLeavesTheRestToWholeExpertSlots) {
     EXPECT_EQ(split.experts, static_cast<uint64_t>(split.slots) * slot);
     const uint64_t rest = limit.bytes - split.code - split.dense - split.session - split.margin;
     EXPECT_EQ(static_cast<uint64_t>(split.slots), std::min<uint64_t>(rest / slot, rm.manifest.entries.size()));
-    // A limit that holds about 5 slots past what the first plan measured: the slot count binds.
+    // A limit that holds half the experts past what the first plan measured: the slot count
+    // binds. Half, so that the second plan's own RSS readings may differ from the first's by
+    // a quarter of the pool either way (pages touched in between, a freed buffer reused) and
+    // the count still lies between one layer's top-k and every expert.
     const uint64_t taken = split.code + split.dense + split.session;
-    // Solve limit - taken - margin(limit) = 5.5 slots, margin(limit) = 16 MiB + limit / 50.
-    const rt::MemoryLimit tight{(taken + (16ull << 20) + 11 * slot / 2) * 50 / 49, "test"};
+    const uint64_t half = rm.manifest.entries.size() / 2;
+    ASSERT_GE(half, static_cast<uint64_t>(2 * rm.config.num_experts_per_tok)) << "the test needs a pool of some size";
+    // Solve limit - taken - margin(limit) = half + 0.5 slots, margin(limit) = 16 MiB + limit / 50.
+    const rt::MemoryLimit tight{(taken + (16ull << 20) + (2 * half + 1) * slot / 2) * 50 / 49, "test"};
     const rt::MemorySplit small = rt::memory_split_plan(rm, so, tight);
     const uint64_t small_rest = tight.bytes - small.code - small.dense - small.session - small.margin;
     EXPECT_EQ(static_cast<uint64_t>(small.slots), small_rest / slot);

@@ -354,9 +354,14 @@ TEST(StudyDb, KeepsEveryCommittedTrialWhenKilledInTheMiddleOfWrites) {
     test::TempDir dir;
     { StudyDb db(dir.path()); }  // schema in place before the writer starts
     for (int round = 0; round < 5; ++round) {
+        // The writer says when its first trial is committed (however slow the disk's fsync is),
+        // and the kill lands a round-dependent time after that, in the middle of later writes.
+        int ready[2];
+        ASSERT_EQ(pipe(ready), 0);
         const pid_t pid = fork();
         ASSERT_GE(pid, 0);
         if (pid == 0) {
+            close(ready[0]);
             StudyDb db(dir.path());
             for (int i = 0;; ++i) {  // until killed
                 Trial t;
@@ -369,9 +374,18 @@ TEST(StudyDb, KeepsEveryCommittedTrialWhenKilledInTheMiddleOfWrites) {
                 t.value = static_cast<double>(t.number);
                 t.finished = 2;
                 db.trial_update(t);
+                if (i == 0) {
+                    const char byte = 1;
+                    if (write(ready[1], &byte, 1) != 1) _exit(1);
+                    close(ready[1]);
+                }
             }
         }
-        usleep(static_cast<useconds_t>(30000 + 20000 * round));
+        close(ready[1]);
+        char byte = 0;
+        ASSERT_EQ(read(ready[0], &byte, 1), 1) << "the writer ended before committing a trial";
+        close(ready[0]);
+        usleep(static_cast<useconds_t>(10000 + 20000 * round));
         kill(pid, SIGKILL);
         int st = 0;
         waitpid(pid, &st, 0);

@@ -92,10 +92,10 @@ space "$work/failing.json" 0 3 99 random
 db_query "$work/failing" 'rows[0]["message"]' | grep -q "exited with status 3: failing as asked" || { echo "FAIL: failure message"; db_query "$work/failing" rows; fail=1; }
 
 # ---- kill -9 of the tuner in the middle of a trial, then resume
-space "$work/kill.json" 0.3 0 99 tpe
+space "$work/kill.json" 0.8 0 99 tpe  # 0.8 s per report: trial 2 is still running seconds after its first
 "$chronos" tune --study "$work/kill" --space "$work/kill.json" --trials 5 > "$work/kill1.out" &
 tuner=$!
-for _ in $(seq 200); do  # until trial 2 is running and has reported a step
+for _ in $(seq 400); do  # until trial 2 is running and has reported a step
   [ -e "$work/kill/study.db" ] && [ "$(db_query "$work/kill" 'sum(1 for r in rows if r["state"] == "complete") == 2 and 2 in inter' 2>/dev/null)" = True ] && break
   sleep 0.1
 done
@@ -103,7 +103,7 @@ kill -9 $tuner
 wait $tuner 2>/dev/null || true
 before=$(db_query "$work/kill" '[(r["number"], r["value"]) for r in rows if r["state"] == "complete"]')
 [ "$(db_query "$work/kill" '[r["state"] for r in rows]')" = "['complete', 'complete', 'running']" ] || { echo "FAIL: state at the kill"; db_query "$work/kill" rows; fail=1; }
-sleep 0.5
+for _ in $(seq 1 100); do pgrep -f "$work/kill/trials" >/dev/null || break; sleep 0.1; done  # they die with the tuner, asynchronously
 if pgrep -f "$work/kill/trials" >/dev/null; then echo "FAIL: a trial process outlived the tuner"; pgrep -af "$work/kill/trials"; fail=1; fi
 "$chronos" tune --study "$work/kill" --trials 5 > "$work/kill2.out"  # --space left out: the study's own
 grep -q "1 trial(s) interrupted" "$work/kill2.out" || { echo "FAIL: resume did not report the interrupted trial"; cat "$work/kill2.out"; fail=1; }

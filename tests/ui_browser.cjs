@@ -75,12 +75,15 @@ function check(ok, what) {
   });
   await page.fill("#chat-input", "Tell me about the river.");
   await page.click("#chat-send");
-  await page.waitForFunction(() => window.chronosUi.chatUpdates > 0, null, { timeout: 30000 });
-  await page.waitForTimeout(1500);
+  // Streamed pieces are counted as the page applies them (chatUpdates); the lengths the DOM
+  // showed only ever grow. (How many distinct lengths the observer sees depends on how the
+  // browser happens to batch network reads, so it is printed, not judged.)
+  await page.waitForFunction(() => window.chronosUi.chatUpdates >= 3, null, { timeout: 30000 }).catch(() => {});
+  const updates = await page.evaluate(() => window.chronosUi.chatUpdates);
   const lengths = await page.evaluate(() => window.__lengths);
   const distinct = [...new Set(lengths.filter((n) => n > 0))];
-  check(distinct.length >= 3 && distinct.every((n, i) => i === 0 || n > distinct[i - 1]),
-        `the chat reply streams in (${distinct.length} growing lengths: ${distinct.slice(0, 8).join(", ")} ...)`);
+  check(updates >= 3 && distinct.length >= 1 && distinct.every((n, i) => i === 0 || n > distinct[i - 1]),
+        `the chat reply streams in (${updates} pieces applied; lengths shown ${distinct.slice(0, 8).join(", ")} ...)`);
   await page.screenshot({ path: path.join(artifacts, "chat.png"), fullPage: true });
 
   // IO monitor: during a generation new points arrive and the bytes read move.
@@ -92,7 +95,9 @@ function check(ok, what) {
     await fetch("/v1/completions", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ model: info.model, prompt: "The history of the city", max_tokens: 64, temperature: 0 }) });
   });
-  await page.waitForTimeout(1500);
+  // A point arrives every 500 ms: wait for two after the generation rather than for a fixed time.
+  await page.waitForFunction((b) => window.chronosUi.monitorPoints >= b.points + 2 && window.chronosUi.monitorBytes > b.bytes, before, { timeout: 20000 })
+    .catch(() => {});
   const after = await page.evaluate(() => ({ points: window.chronosUi.monitorPoints, bytes: window.chronosUi.monitorBytes }));
   const cells = await page.evaluate(() => document.querySelectorAll("#mon-resident .cell.on").length);
   check(after.points >= before.points + 2 && after.bytes > before.bytes,
