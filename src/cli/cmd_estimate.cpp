@@ -33,11 +33,14 @@ void cmd_estimate_register(CLI::App& app) {
     e->callback([a]() {
         NamedConfig nc = named_config_load(a->config);
         ModelConfig c = nc.model;
+        // Held while the process measures its own RSS: a model being served holds its tokenizer.
+        std::unique_ptr<Tokenizer> tok;
+        if (file_exists(a->tokenizer)) tok = std::make_unique<Tokenizer>(a->tokenizer);
         if (a->vocab_size > 0) {
             c.vocab_size = a->vocab_size;
         } else if (c.vocab_size == 0) {
-            if (!file_exists(a->tokenizer)) fail("{} names no vocab_size: give --vocab-size or a --tokenizer that exists", a->config);
-            c.vocab_size = Tokenizer(a->tokenizer).vocab_size();
+            if (!tok) fail("{} names no vocab_size: give --vocab-size or a --tokenizer that exists", a->config);
+            c.vocab_size = tok->vocab_size();
         }
         const auto experts = weight_type_parse(a->experts), dense = weight_type_parse(a->dense);
         if (!experts || !dense) fail("--dtype and --dense-dtype take f32, bf16, f16, q8 or q4");

@@ -11,6 +11,7 @@
 
 #include "format/checkpoint.h"
 #include "format/pack.h"
+#include "runtime/kernels.h"
 #include "runtime/memory_budget.h"
 
 namespace chronos::rt {
@@ -121,6 +122,18 @@ Estimate estimate_config(const ModelConfig& c, const EstimateOptions& o) {
     e.slots = std::min<int64_t>(pairs, static_cast<int64_t>(budget / slot));
     e.pool_bytes = static_cast<uint64_t>(e.slots) * slot;
     e.session_bytes = session_buffer_bytes(c);
+    // Prefill widens a narrow matrix by panels (kernels.h); the calling thread keeps the largest.
+    int64_t panel = 0;
+    if (o.experts != WeightType::f32) {
+        for (int64_t in : {c.hidden_size, c.moe_intermediate_size}) panel = std::max(panel, matmul_narrow_panel_floats(in));
+    }
+    if (o.dense != WeightType::f32) {
+        const int64_t heads_out = c.num_attention_heads * std::max(c.v_head_dim, c.head_dim);
+        for (int64_t in : {c.hidden_size, c.shared_intermediate(), c.intermediate_size, heads_out, c.q_lora_rank, c.kv_lora_rank}) {
+            if (in > 0) panel = std::max(panel, matmul_narrow_panel_floats(in));
+        }
+    }
+    e.session_bytes += static_cast<uint64_t>(panel) * 4;
     e.code_bytes = o.code_bytes > 0 ? o.code_bytes : rss_bytes();
     e.predicted_peak_rss_bytes = e.code_bytes + e.dense_bytes + e.kv_bytes_context + e.session_bytes + e.pool_bytes;
     return e;

@@ -68,6 +68,9 @@ void gemv2(const Matrix& W1, float* y1, const Matrix& W2, float* y2, const float
 // y[T, out] = x[T, in] · W[out, in]^T (+ y if accumulate). gemv for T == 1, BLAS GEMM otherwise
 // (a narrow W by panels of rows widened to fp32).
 void matmul_wt(const float* x, const Matrix& W, float* y, int64_t T, int64_t in, int64_t out, bool accumulate = false);
+// The fp32 panel (floats) a narrow W of `in` columns is widened into per GEMM: ~1 MiB, at least
+// 16 rows. The calling thread keeps the largest it has used (the peak-RSS estimate counts it).
+int64_t matmul_narrow_panel_floats(int64_t in);
 
 // y1 = x · W1^T and y2 = x · W2^T, both [T, out] (SwiGLU's gate and up): gemv2 for T == 1.
 void matmul2_wt(const float* x, const Matrix& W1, float* y1, const Matrix& W2, float* y2, int64_t T, int64_t in, int64_t out);

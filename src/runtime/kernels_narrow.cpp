@@ -123,9 +123,11 @@ void gemv_narrow(const Matrix& W, const float* x, float* y, int64_t out, int64_t
 
 // y [T, out] (+)= x [T, in] W^T for a narrow W: panels of rows widened to fp32 (the values
 // weight_dequantize_row gives), then one BLAS GEMM per panel. The activations stay fp32.
+int64_t matmul_narrow_panel_rows(int64_t in) { return std::max<int64_t>(16, (int64_t{1} << 18) / std::max<int64_t>(in, 1)); }
+
 void matmul_narrow(const float* x, const Matrix& W, float* y, int64_t T, int64_t in, int64_t out, bool accumulate) {
     thread_local std::vector<float> panel;
-    const int64_t rows = std::max<int64_t>(16, (int64_t{1} << 18) / std::max<int64_t>(in, 1));  // ~1 MiB of fp32
+    const int64_t rows = matmul_narrow_panel_rows(in);  // ~1 MiB of fp32
     if (panel.size() < static_cast<size_t>(rows * in)) panel.resize(static_cast<size_t>(rows * in));
     float* wide = panel.data();  // the caller's panel (a team member's thread_local is another)
     const uint64_t rb = weight_row_bytes(W.type, in);
@@ -140,6 +142,8 @@ void matmul_narrow(const float* x, const Matrix& W, float* y, int64_t T, int64_t
 }
 
 }  // namespace
+
+int64_t matmul_narrow_panel_floats(int64_t in) { return matmul_narrow_panel_rows(in) * in; }
 
 void gemv(const Matrix& W, const float* x, float* y, int64_t out, int64_t in, bool accumulate) {
     if (W.type == WeightType::f32) {
