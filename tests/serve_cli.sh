@@ -15,7 +15,9 @@ export CHRONOS_PROGRESS=0
 source "$(dirname "$0")/serve_start.sh"
 serve_model "$work" "$chronos" "$data"
 key=test-key-123
-serve_start "$work" "$chronos" --model "$work/tiny" --ram-budget 50% --api-key "$key" --max-body-bytes 65536 \
+# Expert reads held 10 ms (a slow disk): the 300-token stream below holds the model for seconds
+# rather than the milliseconds a fast machine needs, so the request sent beside it meets it.
+CHRONOS_SIM_READ_MS=10 serve_start "$work" "$chronos" --model "$work/tiny" --ram-budget 50% --api-key "$key" --max-body-bytes 65536 \
   --max-tokens-limit 600 --max-connections 3
 fail=0
 

@@ -63,6 +63,7 @@ Engine::Engine(const EngineOptions& options, int max_waiting) : o_(options), max
     if (o_.max_batch < 1) fail("--max-batch must be at least 1, not {}", o_.max_batch);
     so_.mode = rt::miss_mode_parse(o_.mode);
     so_.max_sequences = o_.max_batch;
+    so_.io.sim_read_ms = rt::io_sim_read_ms_from_env();  // a simulated slow disk, as `generate` reads it
     if (o_.ram_budget == "auto") {
         const rt::MemorySplit split = rt::memory_split_plan(*model_, so_, rt::memory_limit_detect());
         so_.ram_budget = split.experts;
