@@ -55,7 +55,7 @@ ReplayCounts policy_replay(const Trace& trace, int64_t slots, ReplayPolicy polic
                     const int32_t p = static_cast<int32_t>(l * E + seq.experts[static_cast<size_t>(i)]);
                     if (is_resident[static_cast<size_t>(p)]) ++counts.hits;
                     else ++counts.misses, missing.push_back(p);
-                    r.use(p);
+                    r.use(p, static_cast<int32_t>(j));  // the trace keeps the router's order
                     if (policy == ReplayPolicy::min) next_use[static_cast<size_t>(p)] = next_at[static_cast<size_t>(i)];
                 }
                 // The layer's own pairs stay while it computes (the store pins them): the

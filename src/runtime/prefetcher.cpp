@@ -156,9 +156,9 @@ void Prefetcher::count_recall(int32_t seq, int64_t l, const int32_t* top, Metric
 // that has landed by the expert's turn and otherwise lets the shared expert stand in, keeping
 // the read going for later tokens. Pipeline slack is recorded for the prefetched pairs decode
 // uses.
-bool Prefetcher::acquire(int32_t pair, uint64_t assignments, bool decode, PairState asked, double ask_s,
+bool Prefetcher::acquire(int32_t pair, uint64_t assignments, int32_t rank, bool decode, PairState asked, double ask_s,
                          ExpertStore& store, Metrics& m) {
-    residency_.use(pair);  // routed to now, whether it computes or not
+    residency_.use(pair, rank);  // routed to now, whether it computes or not
     const bool hit = asked == PairState::ready;
     (decode ? (hit ? m.hits : m.misses) : (hit ? m.prefill_hits : m.prefill_misses)) += assignments;
     const bool prefetched = store.unused_prefetch(pair);  // before this layer uses it

@@ -26,7 +26,7 @@
 //     chronos::rt::Prefetcher pf(model, options);
 //     chronos::rt::ExpertStore store(model.manifest, model.dir, budget, k, options.io, &pf.residency());
 //     pf.begin_prompt(/*seq=*/0, ids, T, /*step=*/0, store);
-//     bool computes = pf.acquire(pair, rows, /*decode=*/true, PairState::absent, ask_s, store, metrics);
+//     bool computes = pf.acquire(pair, rows, /*rank=*/0, /*decode=*/true, PairState::absent, ask_s, store, metrics);
 #pragma once
 
 #include <cstdint>
@@ -84,11 +84,12 @@ public:
     void at_layer(int64_t step, int64_t l) { residency_.at(step, l); }
     // Recall of seq's predictions against the experts the router chose for its token, top [k].
     void count_recall(int32_t seq, int64_t l, const int32_t* top, Metrics& m) const;
-    // The miss policy for one chosen pair, `assignments` rows routed to it, its read in state
-    // `asked` when the layer asked at ask_s (steady-clock seconds). Counts the hit or miss, the
-    // stall and the pipeline slack; returns whether the expert computes (it is then ready).
-    bool acquire(int32_t pair, uint64_t assignments, bool decode, PairState asked, double ask_s, ExpertStore& store,
-                 Metrics& m);
+    // The miss policy for one chosen pair, `assignments` rows routed to it (its best rank among
+    // their choices: `rank`, 0 for a row's top choice), its read in state `asked` when the layer
+    // asked at ask_s (steady-clock seconds). Counts the hit or miss, the stall and the pipeline
+    // slack; returns whether the expert computes (it is then ready).
+    bool acquire(int32_t pair, uint64_t assignments, int32_t rank, bool decode, PairState asked, double ask_s,
+                 ExpertStore& store, Metrics& m);
     // The lookahead head for sequence seq on h [H] (block lookahead_input_layer's output) and a
     // full routing route [L*E]; `on_predict` (may be empty) may overwrite its distributions.
     // Keeps seq's predictions of t+1..t+K; schedule() acts on them.

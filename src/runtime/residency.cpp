@@ -16,6 +16,7 @@ Residency::Residency(int64_t layers, int64_t experts, Kind kind, float reuse_pri
       last_use_(static_cast<size_t>(layers * experts), 0),
       used_step_(static_cast<size_t>(layers * experts), -1),
       run_(static_cast<size_t>(layers * experts), 0),
+      rank_(static_cast<size_t>(layers * experts), 0),
       layer_step_(static_cast<size_t>(layers), -2),
       layer_prev_(static_cast<size_t>(layers), -3),
       cell_at_(static_cast<size_t>(layers * experts), -1),
@@ -41,10 +42,10 @@ size_t Residency::cell(int32_t pair) const {
     const size_t sb = std::min(static_cast<size_t>(sc * kScores), static_cast<size_t>(kScores - 1));
     size_t hb = 0;  // never chosen
     if (in_latest_routing(pair)) {
-        hb = static_cast<size_t>(std::clamp(run_[p], 1, kRuns));
+        hb = static_cast<size_t>(1 + (std::clamp(run_[p], 1, kRuns) - 1) * kRanks + std::clamp(rank_[p], 0, kRanks - 1));
     } else if (used_step_[p] >= 0) {
         const int64_t gap = layer_step_[static_cast<size_t>(pair / E_)] - used_step_[p];  // routings since: >= 1
-        hb = static_cast<size_t>(kRuns + std::clamp<int64_t>(gap, 1, kGaps));
+        hb = static_cast<size_t>(kRuns * kRanks + std::clamp<int64_t>(gap, 1, kGaps));
     }
     return (sb * kHistory + hb) * kShares + share_bucket(pair);
 }
@@ -101,10 +102,14 @@ void Residency::begin_sequence() {
     std::fill(cell_at_.begin(), cell_at_.end(), -1);
 }
 
-void Residency::use(int32_t pair) {
+void Residency::use(int32_t pair, int32_t rank) {
     const size_t p = static_cast<size_t>(pair);
     last_use_[p] = ++clock_;
-    if (used_step_[p] == step_) return;  // a batch (the prompt) chose it more than once
+    if (used_step_[p] == step_) {  // a batch (the prompt) chose it more than once
+        rank_[p] = std::min(rank_[p], rank);
+        return;
+    }
+    rank_[p] = rank;
     const int64_t prev = layer_prev_[static_cast<size_t>(pair / E_)];
     run_[p] = used_step_[p] >= 0 && used_step_[p] == prev && prev == step_ - 1 ? run_[p] + 1 : 1;
     used_step_[p] = step_;
@@ -134,7 +139,7 @@ float Residency::expectation(int32_t pair) const {
     // knows more about them than one probability shared by all.
     if (sb == 0 && hb == 0) return 0.0f;
     const double mid = (static_cast<double>(sb) + 0.5) / kScores;
-    const bool latest = hb >= 1 && hb <= static_cast<size_t>(kRuns);
+    const bool latest = hb >= 1 && hb <= static_cast<size_t>(kRuns * kRanks);
     const double prior = latest ? std::max(mid, static_cast<double>(reuse_prior_)) : mid;
     return static_cast<float>((stayed_[c] + 2.0 * prior) / (seen_[c] + 2.0));
 }

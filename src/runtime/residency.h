@@ -12,8 +12,9 @@
 // expectation is the probability, learned from the routing the policy sees, that its layer's
 // next routing chooses it, given what is known before that routing: the predictors' score (in
 // buckets of 0.1); how many tokens in a row the pair has been chosen (routing is sticky: on
-// `small`, chosen again with 0.51 after one token, 0.95 after five or more) or, for a pair out
-// of the latest routing, how many routings ago it was last chosen; and the pair's recent share
+// `small`, chosen again with 0.51 after one token, 0.95 after five or more) and the rank the
+// router gave it (its first choice is chosen again far more often than its last) or, for a
+// pair out of the latest routing, how many routings ago it was last chosen; and the pair's recent share
 // of its layer's choices against the layer's mean (some experts are chosen far more often than
 // others). Learning these together calibrates the predictors against the stickiness: a perfect
 // predictor's 0 wins over a long run, a weak one's does not. Each cell starts at its prior (the
@@ -26,7 +27,7 @@
 // and among equals the least recently used goes. Kind lru is the plain offload engine: no
 // scores, LRU.
 //     chronos::rt::Residency r(layers, experts, chronos::rt::Residency::Kind::chronos, 0.5f);
-//     r.at(step, layer);  r.use(pair);  r.set_score(pair, 0.9f * p_next);
+//     r.at(step, layer);  r.use(pair, rank);  r.set_score(pair, 0.9f * p_next);
 //     int i = r.victim(resident_pairs, n, /*below=*/incoming_score);   // -1: keep them all
 #pragma once
 
@@ -48,8 +49,9 @@ public:
     // A new sequence starts at step 0: positions, runs and scores are cleared; what was learned
     // (the cells' counts, each pair's share) stays.
     void begin_sequence();
-    // The router chose `pair` at the current position.
-    void use(int32_t pair);
+    // The router chose `pair` at the current position, `rank`-th by its score (0: the best; a
+    // batch that chose it several times gives the best of its ranks).
+    void use(int32_t pair, int32_t rank);
     // The predictors' expectation for a pair (0 clears it); raise keeps the larger.
     void set_score(int32_t pair, float score) { score_[static_cast<size_t>(pair)] = score; }
     void raise_score(int32_t pair, float score);
@@ -67,8 +69,9 @@ public:
 
 private:
     static constexpr int kRuns = 8;     // in the latest routing: run lengths 1 .. 7, and 8 or more
+    static constexpr int kRanks = 4;    // ... and its rank there: 0, 1, 2, 3 or lower
     static constexpr int kGaps = 16;    // out of it: chosen 1 .. 15, or 16 or more, routings before the latest
-    static constexpr int kHistory = 1 + kRuns + kGaps;  // 0: never chosen, then runs, then gaps
+    static constexpr int kHistory = 1 + kRuns * kRanks + kGaps;  // 0: never chosen, then (run, rank), then gaps
     static constexpr int kScores = 10;  // predictor score buckets of width 0.1
     static constexpr int kShares = 8;   // the pair's share against its layer's mean, 8 buckets (share_bucket)
     static constexpr float kShareRate = 1.0f / 32;  // weight of the latest routing in a pair's share
@@ -88,6 +91,7 @@ private:
     std::vector<uint64_t> last_use_;    // per pair, clock of its latest use
     std::vector<int64_t> used_step_;    // per pair, the step that last chose it
     std::vector<int32_t> run_;          // per pair, tokens in a row its layer chose it (at used_step_)
+    std::vector<int32_t> rank_;         // per pair, its rank at used_step_
     std::vector<int64_t> layer_step_;   // per layer, the step that computed it last
     std::vector<int64_t> layer_prev_;   // per layer, the step before that
     std::vector<int32_t> cell_at_;      // per pair, its cell before its layer's latest routing

@@ -61,6 +61,7 @@ Session::Session(const Model& model, const SessionOptions& options)
     topi_.assign(static_cast<size_t>(tmax_ * k), 0);
     order_.assign(static_cast<size_t>(E), 0);
     asked_.assign(static_cast<size_t>(E), PairState::absent);
+    rank_.assign(static_cast<size_t>(E), 0);
     demand_.assign(static_cast<size_t>(E), 0);
     avail_.assign(static_cast<size_t>(E), 1.0f);
     row_seq_.assign(static_cast<size_t>(tmax_), 0);
@@ -247,6 +248,13 @@ void Session::moe_layer(int64_t layer, int64_t T, Phase phase) {
         if (T >= 2) std::memcpy(&q.route_prev2[le], &probs_[static_cast<size_t>((T - 2) * E)], e_bytes);
     }
     moe_group(groups_, topi_.data(), topw_.data(), T, k, E);
+    // topi_ holds each row's choices best first: an expert's rank is its best position there
+    // (the replacement policy learns how often a pair is chosen again by its rank).
+    std::fill(rank_.begin(), rank_.end(), static_cast<int32_t>(k));
+    for (int64_t i = 0; i < T * k; ++i) {
+        int32_t& r = rank_[static_cast<size_t>(topi_[static_cast<size_t>(i)])];
+        r = std::min(r, static_cast<int32_t>(i % k));
+    }
     prefetcher_.at_layer(step_, l);
     // The layer asks for its experts now: their states at this moment decide hits and misses.
     if (options_.mode != MissMode::resident) store_->poll();
@@ -282,8 +290,8 @@ void Session::moe_layer(int64_t layer, int64_t T, Phase phase) {
             }
             if (n_demand > 0) store_->fetch_async(demand_.data(), n_demand, options_.prefetch_threshold);
         }
-        const bool available = prefetcher_.acquire(pair, static_cast<uint64_t>(n), decoding, asked_[static_cast<size_t>(e)], ask_s,
-                                                   *store_, metrics_);
+        const bool available = prefetcher_.acquire(pair, static_cast<uint64_t>(n), rank_[static_cast<size_t>(e)], decoding,
+                                                   asked_[static_cast<size_t>(e)], ask_s, *store_, metrics_);
         avail_[static_cast<size_t>(e)] = available ? 1.0f : 0.0f;
         if (!available) continue;
         store_->pin(pair);

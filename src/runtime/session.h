@@ -122,6 +122,7 @@ private:
     std::vector<float> choice_;  // the router's scratch (router_choice_len)
     std::vector<int32_t> topi_, order_;  // order_ [E]: the chosen experts in compute order
     std::vector<PairState> asked_;       // per expert of the current layer
+    std::vector<int32_t> rank_;          // per expert of the current layer, its best rank in the rows' top-k
     std::vector<int32_t> demand_;        // [E] the layer's absent pairs, read together (exact)
     std::vector<float> avail_;           // [E] 1 if the expert computed, 0 if it fell back
 };
