@@ -334,6 +334,8 @@ TEST_F(Stages, EvalResponsesMatchesTheStagesOwnEvaluation) {
     ASSERT_EQ(run(fmt::format("eval responses --model {} --reference {} --data {} --seq-len 64 --batches 1 --json", out, from(), val), &text), 0) << text;
     const nlohmann::json r = nlohmann::json::parse(text);
     EXPECT_EQ(r["examples"], 8);
+    std::printf("response CE %.9g (eval responses) vs %.9g (the stage), router drift %.9g vs %.9g\n", r["val_response_ce"].get<double>(),
+                rec["val_response_ce"].get<double>(), r["val_router_drift"].get<double>(), rec["val_router_drift"].get<double>());
     // Same model, records and sums: equal up to float32 summation order (batches of 4 vs 8).
     EXPECT_NEAR(r["val_response_ce"].get<double>(), rec["val_response_ce"].get<double>(), 1e-4 * rec["val_response_ce"].get<double>());
     EXPECT_NEAR(r["val_router_drift"].get<double>(), rec["val_router_drift"].get<double>(), 1e-3 * rec["val_router_drift"].get<double>() + 1e-6);
