@@ -638,6 +638,63 @@ TEST(RuntimePolicy, BelowOneTokensExpertsExactStillHits) {
     EXPECT_GE(rate(exact.metrics()), 0.5) << "5 of 8 pairs can stay resident";
 }
 
+// The prompt's routing enters the policy as decoding it token by token would have left it: a
+// pair chosen by the prompt's last token (in its layer's latest routing) is worth more than one
+// only an earlier token chose (a gap since). Token v routes to experts {v, v+1} mod 8 in every
+// layer; the prompt's first four tokens touch all 8 experts of each layer, its last three {3, 4}.
+// With 8 slots (one token's pairs) prefill must cycle 8 experts per layer through the tier:
+// the pairs only earlier tokens chose go first, so layers 0..L-2 keep {3, 4} (layer L-1's last
+// reads may evict its own, the cheapest to lose: needed last) and the next token 3 hits there. A
+// policy that saw the whole prompt as one routing (all its pairs alike) kept whichever pairs
+// the layers' distances favoured: 2 of the 8.
+TEST(RuntimePolicy, ThePromptsLastTokenKeepsItsPairsThroughPrefill) {
+    test::TempDir tmp;
+    save_known_trace_model(tmp.path());
+    rt::Model rm(tmp.path());
+    const int64_t L = rm.config.num_hidden_layers, k = rm.config.num_experts_per_tok;
+    ASSERT_EQ(rm.config.n_routed_experts, 8);
+    ASSERT_EQ(k, 2);
+    const uint64_t slot = rm.manifest.entries[0].length;
+    const std::vector<int32_t> prompt = {0, 2, 4, 6, 3, 3, 3};
+    uint64_t hits[2] = {0, 0};
+    for (rt::MissMode mode : {rt::MissMode::lru, rt::MissMode::exact}) {
+        rt::Session s(rm, mode_opts(mode, static_cast<uint64_t>(L * k) * slot));
+        ASSERT_EQ(s.store().slot_count(), L * k);
+        s.prefill(prompt.data(), static_cast<int64_t>(prompt.size()));
+        s.decode(3);
+        hits[mode == rt::MissMode::exact] = s.metrics().hits;
+        std::printf("%s: first decode step hits %llu of %lld\n", rt::miss_mode_name(mode), static_cast<unsigned long long>(s.metrics().hits),
+                    static_cast<long long>(L * k));
+    }
+    EXPECT_GE(hits[1], static_cast<uint64_t>((L - 1) * k)) << "the last token's pairs of every layer but the last";
+    EXPECT_LT(hits[0], hits[1]);
+}
+
+// A pair's history from a prompt: the last token's choices are its latest routing (with their
+// run and rank), earlier ones sit a gap back and are worth less.
+TEST(RuntimePolicy, PromptPairsAreKeptByHowRecentlyTheyWereChosen) {
+    rt::Residency r(1, 4, rt::Residency::Kind::chronos, 0.5f);
+    r.at(0, 0);
+    r.use_prompt(0, /*gap=*/5, /*run=*/1, /*rank=*/0);  // an early token's first choice
+    r.use_prompt(1, 0, 6, 1);                        // the last six tokens' second choice
+    r.use_prompt(2, 0, 1, 0);                        // the last token's first choice
+    EXPECT_FALSE(r.in_latest_routing(0));
+    EXPECT_TRUE(r.in_latest_routing(1));
+    EXPECT_TRUE(r.in_latest_routing(2));
+    std::printf("expectations: gap 5 %.3f, latest %.3f / %.3f\n", r.expectation(0), r.expectation(1), r.expectation(2));
+    EXPECT_LT(r.expectation(0), r.expectation(1));
+    const int32_t resident[3] = {1, 2, 0};
+    EXPECT_EQ(r.victim(resident, 3, std::numeric_limits<float>::infinity()), 2) << "the pair only an early token chose";
+    // Decode follows on: the prompt is now the previous routing.
+    r.at(1, 0);
+    r.use(1, 0);
+    r.use(3, 0);
+    EXPECT_TRUE(r.in_latest_routing(1));
+    EXPECT_FALSE(r.in_latest_routing(2));
+    EXPECT_TRUE(r.in_recent_routing(2));
+    EXPECT_FALSE(r.in_recent_routing(0)) << "chosen five tokens before the prompt's last";
+}
+
 // The intent classifier predicts the experts of the first `horizon` generated tokens of a
 // prompt: its scores protect pairs from eviction that long and no longer, counted from each
 // prompt, not from the session's start.

@@ -67,6 +67,10 @@ Prefetcher::Prefetcher(const Model& model, const SessionOptions& options)
     sized(la_scores_, S * std::max<int64_t>(K, 1) * L * k);
     intent_pairs_.assign(static_cast<size_t>(L * E), 0);
     cand_at_.assign(static_cast<size_t>(L * E), -1);
+    prompt_last_.assign(static_cast<size_t>(E), -1);
+    prompt_run_.assign(static_cast<size_t>(E), 0);
+    prompt_rank_.assign(static_cast<size_t>(E), 0);
+    prompt_order_.assign(static_cast<size_t>(E), 0);
 }
 
 void Prefetcher::add_candidate(int32_t pair, float score, int& n) {
@@ -150,6 +154,33 @@ void Prefetcher::count_recall(int32_t seq, int64_t l, const int32_t* top, Metric
     }
 }
 
+void Prefetcher::route_prompt(int64_t l, const int32_t* top, int64_t T) {
+    const ModelConfig& c = model_.config;
+    const int64_t E = c.n_routed_experts, k = c.num_experts_per_tok;
+    if (residency_.kind() == Residency::Kind::lru) return;  // the plain engine: acquire() marks what the prompt used
+    std::fill(prompt_last_.begin(), prompt_last_.end(), -1);
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t j = 0; j < k; ++j) {
+            const size_t e = static_cast<size_t>(top[t * k + j]);
+            prompt_run_[e] = prompt_last_[e] == t - 1 ? prompt_run_[e] + 1 : 1;
+            prompt_last_[e] = t;
+            prompt_rank_[e] = static_cast<int32_t>(j);
+        }
+    }
+    if (residency_.kind() == Residency::Kind::lru) return;  // the plain engine: acquire() marks what the prompt used
+    // Oldest first, so that among pairs the policy values alike the least recently chosen goes.
+    int n = 0;
+    for (int64_t e = 0; e < E; ++e) {
+        if (prompt_last_[static_cast<size_t>(e)] >= 0) prompt_order_[static_cast<size_t>(n++)] = static_cast<int32_t>(e);
+    }
+    std::sort(prompt_order_.begin(), prompt_order_.begin() + n,
+              [&](int32_t a, int32_t b) { return prompt_last_[static_cast<size_t>(a)] < prompt_last_[static_cast<size_t>(b)]; });
+    for (int i = 0; i < n; ++i) {
+        const size_t e = static_cast<size_t>(prompt_order_[static_cast<size_t>(i)]);
+        residency_.use_prompt(static_cast<int32_t>(l * E + static_cast<int64_t>(e)), static_cast<int32_t>(T - 1 - prompt_last_[e]), prompt_run_[e], prompt_rank_[e]);
+    }
+}
+
 // A pair is a hit only if its read was complete when its layer first asked for it (`asked`, its
 // state at the layer's start), however soon a wait for another pair of the layer completes it:
 // a read under way at the ask is a late miss. Exact waits for a miss; soft uses a late read
@@ -158,7 +189,8 @@ void Prefetcher::count_recall(int32_t seq, int64_t l, const int32_t* top, Metric
 // uses.
 bool Prefetcher::acquire(int32_t pair, uint64_t assignments, int32_t rank, bool decode, PairState asked, double ask_s,
                          ExpertStore& store, Metrics& m) {
-    residency_.use(pair, rank);  // routed to now, whether it computes or not
+    // Routed to now, whether it computes or not (a prompt's routing came through route_prompt).
+    if (decode || residency_.kind() == Residency::Kind::lru) residency_.use(pair, rank);
     const bool hit = asked == PairState::ready;
     (decode ? (hit ? m.hits : m.misses) : (hit ? m.prefill_hits : m.prefill_misses)) += assignments;
     const bool prefetched = store.unused_prefetch(pair);  // before this layer uses it

@@ -80,12 +80,16 @@ public:
     void end_sequence(int32_t seq);
     // A decode token of seq: the prediction made for it becomes the current one.
     void begin_token(int32_t seq);
-    // Layer l routes for decode step `step` (0 while the prompt runs).
+    // Layer l routes for decode step `step` (the session's decode steps so far while a prompt runs).
     void at_layer(int64_t step, int64_t l) { residency_.at(step, l); }
+    // The prompt's routing of layer l, top [T, k] (each row best first), told to the replacement
+    // policy as decoding the prompt token by token would have left it (how recently and how
+    // many tokens in a row each pair was chosen, its rank then), before the layer acquires.
+    void route_prompt(int64_t l, const int32_t* top, int64_t T);
     // Recall of seq's predictions against the experts the router chose for its token, top [k].
     void count_recall(int32_t seq, int64_t l, const int32_t* top, Metrics& m) const;
-    // The miss policy for one chosen pair, `assignments` rows routed to it (its best rank among
-    // their choices: `rank`, 0 for a row's top choice), its read in state `asked` when the layer
+    // The miss policy for one chosen pair, `assignments` rows routed to it (in decode, its best
+    // rank among their choices: `rank`, 0 for a row's top choice), its read in state `asked` when the layer
     // asked at ask_s (steady-clock seconds). Counts the hit or miss, the stall and the pipeline
     // slack; returns whether the expert computes (it is then ready).
     bool acquire(int32_t pair, uint64_t assignments, int32_t rank, bool decode, PairState asked, double ask_s,
@@ -128,6 +132,8 @@ private:
     std::vector<float> la_scores_;                // [S*K*L*k]
     std::vector<int32_t> intent_pairs_;           // [L*E] pairs by intent score
     std::vector<int32_t> cand_at_;                // [L*E] a pair's place among the candidates, -1: none
+    std::vector<int64_t> prompt_last_;            // [E] route_prompt: the last row choosing the expert, -1: none
+    std::vector<int32_t> prompt_run_, prompt_rank_, prompt_order_;  // [E] its run and rank at that row; experts by it
 };
 
 }  // namespace chronos::rt

@@ -14,11 +14,11 @@ Residency::Residency(int64_t layers, int64_t experts, Kind kind, float reuse_pri
       reuse_prior_(reuse_prior),
       score_(static_cast<size_t>(layers * experts), 0.0f),
       last_use_(static_cast<size_t>(layers * experts), 0),
-      used_step_(static_cast<size_t>(layers * experts), -1),
+      used_step_(static_cast<size_t>(layers * experts), kNever),
       run_(static_cast<size_t>(layers * experts), 0),
       rank_(static_cast<size_t>(layers * experts), 0),
-      layer_step_(static_cast<size_t>(layers), -2),
-      layer_prev_(static_cast<size_t>(layers), -3),
+      layer_step_(static_cast<size_t>(layers), kNoStep),
+      layer_prev_(static_cast<size_t>(layers), kNoStepBefore),
       cell_at_(static_cast<size_t>(layers * experts), -1),
       share_(static_cast<size_t>(layers * experts), 0.0f),
       share_mean_(static_cast<size_t>(layers), 0.0) {
@@ -43,7 +43,7 @@ size_t Residency::cell(int32_t pair) const {
     size_t hb = 0;  // never chosen
     if (in_latest_routing(pair)) {
         hb = static_cast<size_t>(1 + (std::clamp(run_[p], 1, kRuns) - 1) * kRanks + std::clamp(rank_[p], 0, kRanks - 1));
-    } else if (used_step_[p] >= 0) {
+    } else if (used_step_[p] != kNever) {
         const int64_t gap = layer_step_[static_cast<size_t>(pair / E_)] - used_step_[p];  // routings since: >= 1
         hb = static_cast<size_t>(kRuns * kRanks + std::clamp<int64_t>(gap, 1, kGaps));
     }
@@ -83,7 +83,7 @@ void Residency::at(int64_t step, int64_t layer) {
     int64_t& last = layer_step_[static_cast<size_t>(layer)];
     if (last != step) {
         if (kind_ == Kind::chronos) {
-            if (last >= 0) learn_layer(layer);
+            if (last != kNoStep) learn_layer(layer);
             snapshot_layer(layer);  // in_latest_routing still refers to `last` here
         }
         layer_prev_[static_cast<size_t>(layer)] = last;
@@ -95,10 +95,10 @@ void Residency::begin_sequence() {
     step_ = 0;
     layer_ = 0;
     std::fill(score_.begin(), score_.end(), 0.0f);
-    std::fill(used_step_.begin(), used_step_.end(), -1);
+    std::fill(used_step_.begin(), used_step_.end(), kNever);
     std::fill(run_.begin(), run_.end(), 0);
-    std::fill(layer_step_.begin(), layer_step_.end(), -2);
-    std::fill(layer_prev_.begin(), layer_prev_.end(), -3);
+    std::fill(layer_step_.begin(), layer_step_.end(), kNoStep);
+    std::fill(layer_prev_.begin(), layer_prev_.end(), kNoStepBefore);
     std::fill(cell_at_.begin(), cell_at_.end(), -1);
 }
 
@@ -111,8 +111,17 @@ void Residency::use(int32_t pair, int32_t rank) {
     }
     rank_[p] = rank;
     const int64_t prev = layer_prev_[static_cast<size_t>(pair / E_)];
-    run_[p] = used_step_[p] >= 0 && used_step_[p] == prev && prev == step_ - 1 ? run_[p] + 1 : 1;
+    run_[p] = used_step_[p] != kNever && used_step_[p] == prev && prev == step_ - 1 ? run_[p] + 1 : 1;
     used_step_[p] = step_;
+}
+
+void Residency::use_prompt(int32_t pair, int32_t gap, int32_t run, int32_t rank) {
+    CHRONOS_ASSERT(gap >= 0 && run >= 1, "a prompt's pair needs gap >= 0 and run >= 1");
+    const size_t p = static_cast<size_t>(pair);
+    last_use_[p] = ++clock_;
+    used_step_[p] = step_ - gap;
+    run_[p] = run;
+    rank_[p] = rank;
 }
 
 void Residency::raise_score(int32_t pair, float score) {
@@ -126,7 +135,7 @@ bool Residency::in_latest_routing(int32_t pair) const {
 
 bool Residency::in_recent_routing(int32_t pair) const {
     const int64_t u = used_step_[static_cast<size_t>(pair)], l = static_cast<int64_t>(pair / E_);
-    return u >= 0 && (u == layer_step_[static_cast<size_t>(l)] || u == layer_prev_[static_cast<size_t>(l)]);
+    return u != kNever && (u == layer_step_[static_cast<size_t>(l)] || u == layer_prev_[static_cast<size_t>(l)]);
 }
 
 float Residency::expectation(int32_t pair) const {

@@ -19,7 +19,8 @@
 // against the layer's mean (some experts are chosen far more often than others). Learning these together calibrates the predictors against the stickiness: a perfect
 // predictor's 0 wins over a long run, a weak one's does not. Each cell starts at its prior (the
 // score, raised to `reuse_prior` for a pair in the latest routing) with two pseudo-observations,
-// and what it learned outlives a sequence (`begin_sequence`), as in a server's session.
+// and what it learned outlives a sequence (`begin_sequence`), as in a server's session. A
+// prompt's routing comes in as decoding it token by token would have left it (`use_prompt`).
 // Layers are visited in a cycle, so a pair of layer l' is next needed (l' - l) mod L
 // layers after the layer l computing now (a full L for layer l itself). Weighing by that
 // distance keeps a tier smaller than one token's experts useful: LRU evicts exactly the pair
@@ -52,6 +53,10 @@ public:
     // The router chose `pair` at the current position, `rank`-th by its score (0: the best; a
     // batch that chose it several times gives the best of its ranks).
     void use(int32_t pair, int32_t rank);
+    // The prompt's routing, as decoding it token by token would have left the pair: last chosen
+    // `gap` tokens before the prompt's last (0: by the last), there at `rank`, `run` tokens in a
+    // row up to then. Called at the prompt's position instead of use().
+    void use_prompt(int32_t pair, int32_t gap, int32_t run, int32_t rank);
     // The predictors' expectation for a pair (0 clears it); raise keeps the larger.
     void set_score(int32_t pair, float score) { score_[static_cast<size_t>(pair)] = score; }
     void raise_score(int32_t pair, float score);
@@ -75,6 +80,9 @@ private:
     static constexpr int kScores = 10;  // predictor score buckets of width 0.1
     static constexpr int kShares = 8;   // the pair's share against its layer's mean, 8 buckets (share_bucket)
     static constexpr float kShareRate = 1.0f / 32;  // weight of the latest routing in a pair's share
+    // Steps before any real one (a prompt's earlier tokens sit at negative steps when the first
+    // prompt is step 0): never chosen, and the layers' routings before the first.
+    static constexpr int64_t kNever = INT64_MIN / 4, kNoStep = kNever + 1, kNoStepBefore = kNever + 2;
     size_t cell(int32_t pair) const;    // (score, history, share buckets) -> index into stayed_/seen_
     size_t share_bucket(int32_t pair) const;
     void snapshot_layer(int64_t layer); // the cells of the layer's pairs before it routes

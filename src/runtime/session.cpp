@@ -256,6 +256,7 @@ void Session::moe_layer(int64_t layer, int64_t T, Phase phase) {
         r = std::min(r, static_cast<int32_t>(i % k));
     }
     prefetcher_.at_layer(step_, l);
+    if (!decoding) prefetcher_.route_prompt(l, topi_.data(), T);
     // The layer asks for its experts now: their states at this moment decide hits and misses.
     if (options_.mode != MissMode::resident) store_->poll();
     const double ask_s = std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
