@@ -5,7 +5,8 @@
 //     the same tokens: this process links no libtorch);
 //   - the IO engine's read bandwidth vs a plain sequential read of the same pack files;
 //   - exact / soft / lru at each RAM budget, teacher-forced on the resident run's tokens, so
-//     every mode does the same work: tok/s, hit and fallback rates, stall, bytes read per
+//     every mode does the same work, in --rounds interleaved passes (tok/s: the median pass,
+//     so that the machine's slow moments fall on every side): tok/s, hit and fallback rates, stall, bytes read per
 //     token and the disk bound (bandwidth / missed bytes per token), soft's KL from resident,
 //     and whether exact reproduced resident's tokens;
 //   - with --oracle, exact and soft again with the lookahead's predictions replaced by the
@@ -59,7 +60,7 @@ using Clock = std::chrono::steady_clock;
 
 struct OffloadArgs {
     std::string model, data, json, markdown, budgets = "100,50,25,10", modes = "exact,soft,lru", dtypes, dense_dtype = "same";
-    int64_t prompts = 8, prompt_tokens = 32, gen_tokens = 32;
+    int64_t prompts = 8, prompt_tokens = 32, gen_tokens = 32, rounds = 3;
     bool buffered = false, eager = true, oracle = false;
     float prefetch_threshold = rt::SessionOptions{}.prefetch_threshold;
     double sim_read_ms = -1;  // < 0: CHRONOS_SIM_READ_MS, else 0
@@ -179,13 +180,22 @@ EagerDecode eager_decode_in_train_process(const std::string& model, const std::v
 struct ModeRun {
     std::string mode;
     double budget = 1.0;
-    rt::Metrics m;
+    rt::Metrics m;                    // summed over the rounds
+    std::vector<double> round_tok_s;  // decode tok/s of each round's pass over the prompts
     uint64_t slots = 0, allocated = 0;
     uint64_t prefetches_dropped = 0, evicted_unused = 0;  // the store's counters, summed over the sessions
     double kl = 0;
     int64_t kl_n = 0;
     bool identical = true;
     std::string io;
+    // The median round: the VM's speed drifts between moments by more than the modes differ.
+    double tok_s() const {
+        if (round_tok_s.empty()) return 0.0;
+        std::vector<double> v = round_tok_s;
+        std::sort(v.begin(), v.end());
+        const size_t n = v.size();
+        return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    }
 };
 
 // One model: the tables above, printed, and their JSON. Budgets are shares of base_bytes.
@@ -254,8 +264,6 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
     std::vector<std::vector<int32_t>> tokens(prompts.size());
     std::vector<std::vector<float>> ref_logits(prompts.size());
     std::vector<std::vector<int32_t>> routes(prompts.size());  // per prompt [steps][L][k]
-    ModeRun resident;
-    resident.mode = "resident";
     for (size_t i = 0; i < prompts.size(); ++i) {
         auto s = fresh_session(rt::MissMode::resident, 1.0);
         s->prefill(prompts[i].data(), static_cast<int64_t>(prompts[i].size()));
@@ -267,50 +275,63 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
             ref_logits[i].insert(ref_logits[i].end(), s->logits(), s->logits() + V);
             tokens[i].push_back(static_cast<int32_t>(std::max_element(s->logits(), s->logits() + V) - s->logits()));
         }
-        rt::metrics_add(resident.m, s->metrics());
-        resident.slots = static_cast<uint64_t>(s->store().slot_count());
-        resident.allocated = s->store().allocated_bytes();
-        resident.io = s->store().io().describe();
     }
 
-    // Each mode at each budget; with --oracle, exact and soft once more with the recorded routing
-    // as their predictions.
+    // Resident, then each mode at each budget (with --oracle, exact and soft once more with the
+    // recorded routing as their predictions), every side teacher-forced on the reference tokens.
+    // The rounds are interleaved, so that a slow moment of the machine falls on every side.
     std::vector<std::pair<rt::MissMode, bool>> plan;
     for (rt::MissMode mode : modes) plan.emplace_back(mode, false);
     for (rt::MissMode mode : modes) {
         if (a.oracle && (mode == rt::MissMode::exact || mode == rt::MissMode::soft)) plan.emplace_back(mode, true);
     }
+    ModeRun resident;
+    resident.mode = "resident";
     std::vector<ModeRun> runs;
     for (double b : budgets) {
         for (const auto& [mode, oracle] : plan) {
             ModeRun r;
             r.mode = fmt::format("{}{}", rt::miss_mode_name(mode), oracle ? "+oracle" : "");
             r.budget = b;
-            for (size_t i = 0; i < prompts.size(); ++i) {
-                auto s = fresh_session(mode, b);
-                if (oracle) {
-                    s->on_predict = [&routes, i, &c = model.config](int64_t step, float* pred) { rt::prediction_from_routes(routes[i].data(), static_cast<int64_t>(routes[i].size()), c, step, pred); };
-                }
-                s->prefill(prompts[i].data(), static_cast<int64_t>(prompts[i].size()));
-                for (int64_t j = 0; j < a.gen_tokens; ++j) {
-                    if (j > 0) s->decode(tokens[i][static_cast<size_t>(j - 1)]);
-                    const float* ref = &ref_logits[i][static_cast<size_t>(j * V)];
-                    r.kl += kl_logits(ref, s->logits(), V);
-                    r.kl_n += 1;
-                    if (std::max_element(s->logits(), s->logits() + V) - s->logits() != tokens[i][static_cast<size_t>(j)]) r.identical = false;
-                }
-                rt::metrics_add(r.m, s->metrics());
-                r.slots = static_cast<uint64_t>(s->store().slot_count());
-                r.allocated = s->store().allocated_bytes();
-                r.io = s->store().io().describe();
-                r.prefetches_dropped += s->store().counters().prefetches_dropped;
-                r.evicted_unused += s->store().counters().evicted_unused;
-            }
-            std::cerr << fmt::format("  {:>3.0f}% {:<12} {:7.1f} tok/s  hit {:.3f}  fallback {:.3f}  stall {:.2f} ms/tok  slack {:.2f} ms (p10 {:.2f})\n",
-                                     100 * b, r.mode, decode_tok_s(r.m), per_lookup(r.m, r.m.hits), per_lookup(r.m, r.m.fallbacks),
-                                     1000 * per_token(r.m, r.m.stall_s), r.m.slack.mean_ms(), r.m.slack.quantile_ms(0.10));
             runs.push_back(r);
         }
+    }
+    auto pass = [&](ModeRun& r, rt::MissMode mode, double budget, bool oracle) {
+        rt::Metrics round;
+        for (size_t i = 0; i < prompts.size(); ++i) {
+            auto s = fresh_session(mode, budget);
+            if (oracle) {
+                s->on_predict = [&routes, i, &c = model.config](int64_t step, float* pred) { rt::prediction_from_routes(routes[i].data(), static_cast<int64_t>(routes[i].size()), c, step, pred); };
+            }
+            s->prefill(prompts[i].data(), static_cast<int64_t>(prompts[i].size()));
+            for (int64_t j = 0; j < a.gen_tokens; ++j) {
+                if (j > 0) s->decode(tokens[i][static_cast<size_t>(j - 1)]);
+                const float* ref = &ref_logits[i][static_cast<size_t>(j * V)];
+                r.kl += kl_logits(ref, s->logits(), V);
+                r.kl_n += 1;
+                if (std::max_element(s->logits(), s->logits() + V) - s->logits() != tokens[i][static_cast<size_t>(j)]) r.identical = false;
+            }
+            rt::metrics_add(round, s->metrics());
+            r.slots = static_cast<uint64_t>(s->store().slot_count());
+            r.allocated = s->store().allocated_bytes();
+            r.io = s->store().io().describe();
+            r.prefetches_dropped += s->store().counters().prefetches_dropped;
+            r.evicted_unused += s->store().counters().evicted_unused;
+        }
+        rt::metrics_add(r.m, round);
+        r.round_tok_s.push_back(decode_tok_s(round));
+    };
+    for (int64_t round = 0; round < a.rounds; ++round) {
+        pass(resident, rt::MissMode::resident, 1.0, false);
+        size_t n = 0;
+        for (double b : budgets) {
+            for (const auto& [mode, oracle] : plan) pass(runs[n++], mode, b, oracle);
+        }
+    }
+    for (const ModeRun& r : runs) {
+        std::cerr << fmt::format("  {:>3.0f}% {:<12} {:7.1f} tok/s  hit {:.3f}  fallback {:.3f}  stall {:.2f} ms/tok  slack {:.2f} ms (p10 {:.2f})\n",
+                                 100 * r.budget, r.mode, r.tok_s(), per_lookup(r.m, r.m.hits), per_lookup(r.m, r.m.fallbacks),
+                                 1000 * per_token(r.m, r.m.stall_s), r.m.slack.mean_ms(), r.m.slack.quantile_ms(0.10));
     }
 
     EagerDecode eager;
@@ -320,7 +341,7 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
         eager = eager_decode_in_train_process(model_dir, prompts, cont, threads);
     }
 
-    const double resident_tok_s = decode_tok_s(resident.m);
+    const double resident_tok_s = resident.tok_s();
     nlohmann::ordered_json j;
     j["model"] = model_dir;
     j["experts_dtype"] = weight_type_name(model.manifest.dtype);
@@ -329,6 +350,7 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
     j["prompts"] = prompts.size();
     j["prompt_tokens"] = a.prompt_tokens;
     j["generated_tokens"] = a.gen_tokens;
+    j["rounds"] = a.rounds;  // decode tok/s: the median round; rates: over all rounds
     j["expert_bytes_total"] = model.expert_bytes_total();
     j["budget_base_bytes"] = total;  // the budgets' 100%
     j["io"] = resident.io;
@@ -341,6 +363,7 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
     j["plain_sequential_reads_bytes_s"] = plain_reads;  // the three, in the order taken (alternating with the engine's)
     j["io_engine_reads_bytes_s"] = engine_reads;
     j["resident_decode_tok_s"] = resident_tok_s;
+    j["resident_decode_tok_s_rounds"] = resident.round_tok_s;
     if (a.eager) {
         j["libtorch_eager_decode_tok_s"] = eager.seconds > 0 ? static_cast<double>(eager.tokens) / eager.seconds : 0.0;
         j["resident_vs_libtorch"] = resident_tok_s / j["libtorch_eager_decode_tok_s"].get<double>();
@@ -353,7 +376,8 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
         x["budget_percent"] = 100 * r.budget;
         x["expert_slots"] = r.slots;
         x["resident_expert_bytes_allocated"] = r.allocated;
-        x["decode_tok_s"] = decode_tok_s(m);
+        x["decode_tok_s"] = r.tok_s();  // the median round
+        x["decode_tok_s_rounds"] = r.round_tok_s;
         x["hit_rate"] = per_lookup(m, m.hits);
         x["fallback_rate"] = per_lookup(m, m.fallbacks);
         x["late_miss_rate"] = per_lookup(m, m.misses_late);  // misses whose read was under way: the prediction came, the bytes not yet
@@ -380,7 +404,7 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
     for (double b : budgets) {
         std::map<std::string, double> tok_s;  // mode -> decode tok/s at this budget (0: not run)
         for (const ModeRun& r : runs) {
-            if (r.budget == b) tok_s[r.mode] = decode_tok_s(r.m);
+            if (r.budget == b) tok_s[r.mode] = r.tok_s();
         }
         const double exact = tok_s["exact"], lru = tok_s["lru"], soft = tok_s["soft"];
         const double exact_oracle = tok_s["exact+oracle"], soft_oracle = tok_s["soft+oracle"];
@@ -395,9 +419,10 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
         j["ratios"].push_back(x);
     }
     std::string md = fmt::format(
-        "Model `{}` (experts {}, dense {}), {} held-out prompts x {} tokens, {} generated tokens each (teacher-forced on the resident run), {}; {}.\n\n"
+        "Model `{}` (experts {}, dense {}), {} held-out prompts x {} tokens, {} generated tokens each (teacher-forced on the resident run), {}; {}. "
+        "Decode tok/s: the median of {} interleaved passes per side; rates counted over all of them.\n\n"
         "| | figure |\n|---|---:|\n| resident decode (runtime) | {:.1f} tok/s |\n",
-        model_dir, weight_type_name(model.manifest.dtype), weight_type_name(model.dense_type()), prompts.size(), a.prompt_tokens, a.gen_tokens, j["machine"].get<std::string>(), resident.io, resident_tok_s);
+        model_dir, weight_type_name(model.manifest.dtype), weight_type_name(model.dense_type()), prompts.size(), a.prompt_tokens, a.gen_tokens, j["machine"].get<std::string>(), resident.io, a.rounds, resident_tok_s);
     if (a.eager) {
         md += fmt::format("| libtorch eager decode, same weights | {:.1f} tok/s |\n| runtime / libtorch | {:.2f}x |\n",
                           j["libtorch_eager_decode_tok_s"].get<double>(), j["resident_vs_libtorch"].get<double>());
@@ -538,6 +563,8 @@ void cmd_bench_offload_register(CLI::App& bench) {
     o->add_option("--prompts", a->prompts, "number of prompts")->capture_default_str()->check(cli_range(1, 100000));
     o->add_option("--prompt-tokens", a->prompt_tokens, "tokens per prompt")->capture_default_str()->check(cli_range(1, 1 << 20));
     o->add_option("--gen-tokens", a->gen_tokens, "tokens generated per prompt")->capture_default_str()->check(cli_range(1, 1 << 20));
+    o->add_option("--rounds", a->rounds, "passes over the prompts per side, interleaved; tok/s is the median pass, counts are summed")
+        ->capture_default_str()->check(cli_range(1, 1000));
     o->add_option("--budgets", a->budgets, "RAM budgets in percent of expert bytes")->capture_default_str();
     o->add_option("--modes", a->modes, "modes compared at each budget")->capture_default_str();
     o->add_flag("--buffered", a->buffered, "buffered reads (page cache dropped before each session) instead of O_DIRECT");
