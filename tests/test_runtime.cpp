@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <filesystem>
 #include <fstream>
@@ -465,6 +466,9 @@ TEST(RuntimeMetrics, HitsMissesAndBytesAreCountedOnAKnownTrace) {
         // The prompt needs 3 distinct experts per layer (expert 1 serves both tokens: 4 assignments).
         EXPECT_EQ(s.metrics().prefill_misses, static_cast<uint64_t>(4 * L));
         EXPECT_EQ(s.store().counters().experts_read, want + static_cast<uint64_t>(3 * L));
+        // Each pair's bytes are hashed on their first arrival only: experts {0, 1, 2, 3, 5, 6}
+        // of every layer, however often they were read again.
+        EXPECT_EQ(s.store().counters().experts_verified, static_cast<uint64_t>(6 * L));
     }
 }
 
@@ -736,6 +740,44 @@ TEST(RuntimePolicy, IntentScoresCountOnlyWithinTheirHorizon) {
 }
 
 // The simulated latency comes from the option or the environment; a bad value is refused.
+// Reads queued with submit() start together at flush(); a reap that waits flushes first, so
+// it never waits on a read the kernel was not given. Either way every byte arrives.
+TEST(RuntimeIo, QueuedReadsStartAtFlushOrAtTheNextReap) {
+    test::TempDir tmp;
+    const std::string path = tmp.path() + "/data.bin";
+    std::vector<uint8_t> bytes(4 * 4096);
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 7 + i / 4096);
+    {
+        std::ofstream f(path, std::ios::binary);
+        f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    }
+    for (bool flush : {true, false}) {
+        rt::IoEngine io({path}, {});
+        void* raw = nullptr;
+        ASSERT_EQ(::posix_memalign(&raw, 4096, bytes.size()), 0);
+        std::unique_ptr<uint8_t, decltype(&std::free)> buf(static_cast<uint8_t*>(raw), &std::free);
+        iovec v[4];
+        for (int i = 0; i < 4; ++i) {
+            v[i] = {buf.get() + static_cast<size_t>(i) * 4096, 4096};
+            io.submit(static_cast<uint64_t>(i), 0, static_cast<uint64_t>(3 - i) * 4096, &v[i], 1);  // block 3-i into buffer i
+        }
+        EXPECT_EQ(io.in_flight(), 4u);
+        if (flush) io.flush();
+        int got = 0;
+        while (got < 4) {
+            rt::IoCompletion c[4];
+            const int n = io.reap(c, 4, /*wait=*/true);
+            ASSERT_GT(n, 0) << (flush ? "after flush" : "without flush");
+            for (int j = 0; j < n; ++j) EXPECT_EQ(c[j].result, 4096);
+            got += n;
+        }
+        EXPECT_EQ(io.in_flight(), 0u);
+        for (size_t i = 0; i < 4; ++i) {
+            EXPECT_EQ(std::memcmp(buf.get() + i * 4096, bytes.data() + (3 - i) * 4096, 4096), 0) << "buffer " << i;
+        }
+    }
+}
+
 TEST(RuntimeIo, SimulatedReadLatencyIsValidated) {
     ::setenv("CHRONOS_SIM_READ_MS", "12.5", 1);
     EXPECT_EQ(rt::io_sim_read_ms_from_env(), 12.5);

@@ -26,6 +26,7 @@ struct IoEngine::Impl {
     bool uring = false;
     uint32_t depth = 0;
     io_uring ring{};
+    uint32_t queued = 0;            // prepared in the ring, not yet handed to the kernel
     std::deque<IoCompletion> done;  // synchronous mode: completions waiting to be reaped
     // Simulated latency: each submitted tag's due time, and completions held until then.
     Clock::duration sim_delay{};
@@ -127,21 +128,29 @@ void IoEngine::submit(uint64_t tag, int32_t file, uint64_t offset, const iovec* 
         ++in_flight_;
         return;
     }
-    // The queue may be full of unreaped work: wait for the kernel to take entries.
+    // The submission queue may be full of prepared reads: hand them to the kernel first.
     io_uring_sqe* sqe = io_uring_get_sqe(&impl_->ring);
     while (sqe == nullptr) {
-        io_uring_submit(&impl_->ring);
+        flush();
         sqe = io_uring_get_sqe(&impl_->ring);
     }
-    // IORING_FEAT_SUBMIT_STABLE (Linux 5.5+): the iovec array is only read during submit.
+    // IORING_FEAT_SUBMIT_STABLE (Linux 5.5+): the iovec array is read when the kernel takes the
+    // entry, at flush().
     io_uring_prep_readv(sqe, fd, iov, static_cast<unsigned>(n), offset);
     io_uring_sqe_set_data64(sqe, tag);
-    int r = io_uring_submit(&impl_->ring);
-    if (r < 0) fail("io_uring submit failed for {}: {}", impl_->paths[static_cast<size_t>(file)], std::strerror(-r));
+    ++impl_->queued;
     ++in_flight_;
 }
 
+void IoEngine::flush() {
+    if (!impl_->uring || impl_->queued == 0) return;
+    const int r = io_uring_submit(&impl_->ring);
+    if (r < 0) fail("io_uring submit failed for {} reads: {}", impl_->queued, std::strerror(-r));
+    impl_->queued = 0;
+}
+
 int IoEngine::reap(IoCompletion* out, int max, bool wait) {
+    flush();  // a read still queued would never complete
     const int got = impl_->sim_delay.count() > 0 ? reap_simulated(out, max, wait) : reap_kernel(out, max, wait);
     for (int i = 0; i < got; ++i) {
         --in_flight_;

@@ -67,6 +67,8 @@ Prefetcher::Prefetcher(const Model& model, const SessionOptions& options)
     sized(la_scores_, S * std::max<int64_t>(K, 1) * L * k);
     intent_pairs_.assign(static_cast<size_t>(L * E), 0);
     cand_at_.assign(static_cast<size_t>(L * E), -1);
+    fallback_pairs_.assign(static_cast<size_t>(E), 0);
+    fallback_scores_.assign(static_cast<size_t>(E), 0.0f);
     prompt_last_.assign(static_cast<size_t>(E), -1);
     prompt_run_.assign(static_cast<size_t>(E), 0);
     prompt_rank_.assign(static_cast<size_t>(E), 0);
@@ -220,7 +222,11 @@ bool Prefetcher::acquire(int32_t pair, uint64_t assignments, int32_t rank, bool 
             for (const Stream& st : streams_) {
                 if (st.live && st.have_pred) score = std::max(score, 0.9f * st.pred_next[next]);
             }
-            store.prefetch(&pair, &score, 1);
+            // Read after the layer's experts, with the layer's other fallbacks.
+            CHRONOS_ASSERT(n_fallbacks_ < static_cast<int>(fallback_pairs_.size()), "more fallbacks than a layer has experts");
+            fallback_pairs_[static_cast<size_t>(n_fallbacks_)] = pair;
+            fallback_scores_[static_cast<size_t>(n_fallbacks_)] = score;
+            ++n_fallbacks_;
         }
         return false;
     }
@@ -229,6 +235,12 @@ bool Prefetcher::acquire(int32_t pair, uint64_t assignments, int32_t rank, bool 
     // A prefetch that arrived after the ask: negative slack, the time it was late by.
     if (decode && prefetched && asked == PairState::loading) m.slack.add(1000.0 * (ask_s - store.ready_s(pair)));
     return true;
+}
+
+void Prefetcher::read_fallbacks(ExpertStore& store) {
+    if (n_fallbacks_ == 0) return;
+    store.prefetch(fallback_pairs_.data(), fallback_scores_.data(), n_fallbacks_);
+    n_fallbacks_ = 0;
 }
 
 // The predictors' expectation for a pair (docs/runtime.md), the most any live sequence

@@ -94,6 +94,9 @@ public:
     // slack; returns whether the expert computes (it is then ready).
     bool acquire(int32_t pair, uint64_t assignments, int32_t rank, bool decode, PairState asked, double ask_s,
                  ExpertStore& store, Metrics& m);
+    // After a layer's experts: queues the reads soft mode's fallbacks of that layer asked for,
+    // together (one notification of the disk for all of them).
+    void read_fallbacks(ExpertStore& store);
     // The lookahead head for sequence seq on h [H] (block lookahead_input_layer's output) and a
     // full routing route [L*E]; `on_predict` (may be empty) may overwrite its distributions.
     // Keeps seq's predictions of t+1..t+K; schedule() acts on them.
@@ -132,6 +135,9 @@ private:
     std::vector<float> la_scores_;                // [S*K*L*k]
     std::vector<int32_t> intent_pairs_;           // [L*E] pairs by intent score
     std::vector<int32_t> cand_at_;                // [L*E] a pair's place among the candidates, -1: none
+    std::vector<int32_t> fallback_pairs_;         // [E] a layer's soft fallbacks to read, read_fallbacks()
+    std::vector<float> fallback_scores_;          // [E]
+    int n_fallbacks_ = 0;
     std::vector<int64_t> prompt_last_;            // [E] route_prompt: the last row choosing the expert, -1: none
     std::vector<int32_t> prompt_run_, prompt_rank_, prompt_order_;  // [E] its run and rank at that row; experts by it
 };

@@ -302,6 +302,7 @@ void Session::moe_layer(int64_t layer, int64_t T, Phase phase) {
                        store_->data(pair), model_.manifest.dtype, H, F, expert_, /*rowwise=*/decoding);
         store_->unpin(pair);
     }
+    prefetcher_.read_fallbacks(*store_);
     moe_combine(h_.data(), y_.data(), groups_, avail_.data(), E, H);
     if (w.shared_gate) {
         shared_expert_forward(h_.data(), a_.data(), w, T, H, c.shared_intermediate(), sg_.data(), su_.data(), /*rowwise=*/decoding);
