@@ -9,8 +9,8 @@
 // call, reap() collects completions (flushing first, so a wait never waits on a read the kernel
 // was not given). The kernel performs the reads while the caller computes. One flush for many
 // reads matters in a VM: each io_uring_enter that starts reads notifies the virtual disk, about
-// 15 us whether it carries one read or four (measured on the project's VMs). Every completion carries the byte count
-// the read call returned, so callers count bytes from what happened.
+// 15 us whether it carries one read or four (measured on the project's VMs). Every completion
+// carries the byte count the read call returned, so callers count bytes from what happened.
 //
 //     chronos::rt::IoEngine io({"packs/a.ctsr"}, {});
 //     iovec v{buf, 4096};

@@ -169,7 +169,6 @@ void Prefetcher::route_prompt(int64_t l, const int32_t* top, int64_t T) {
             prompt_rank_[e] = static_cast<int32_t>(j);
         }
     }
-    if (residency_.kind() == Residency::Kind::lru) return;  // the plain engine: acquire() marks what the prompt used
     // Oldest first, so that among pairs the policy values alike the least recently chosen goes.
     int n = 0;
     for (int64_t e = 0; e < E; ++e) {

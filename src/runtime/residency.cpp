@@ -118,8 +118,14 @@ void Residency::use(int32_t pair, int32_t rank) {
 void Residency::use_prompt(int32_t pair, int32_t gap, int32_t run, int32_t rank) {
     CHRONOS_ASSERT(gap >= 0 && run >= 1, "a prompt's pair needs gap >= 0 and run >= 1");
     const size_t p = static_cast<size_t>(pair);
+    const int64_t at = step_ - gap;
+    // Another sequence of the session may have chosen it more recently: that use stands.
+    if (used_step_[p] != kNever && used_step_[p] >= at) {
+        if (used_step_[p] == at) rank_[p] = std::min(rank_[p], rank);
+        return;
+    }
     last_use_[p] = ++clock_;
-    used_step_[p] = step_ - gap;
+    used_step_[p] = at;
     run_[p] = run;
     rank_[p] = rank;
 }

@@ -55,7 +55,8 @@ public:
     void use(int32_t pair, int32_t rank);
     // The prompt's routing, as decoding it token by token would have left the pair: last chosen
     // `gap` tokens before the prompt's last (0: by the last), there at `rank`, `run` tokens in a
-    // row up to then. Called at the prompt's position instead of use().
+    // row up to then. Called at the prompt's position instead of use(); a more recent use (another
+    // sequence's, in a session that decodes several) is kept.
     void use_prompt(int32_t pair, int32_t gap, int32_t run, int32_t rank);
     // The predictors' expectation for a pair (0 clears it); raise keeps the larger.
     void set_score(int32_t pair, float score) { score_[static_cast<size_t>(pair)] = score; }
