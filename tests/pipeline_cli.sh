@@ -112,6 +112,7 @@ PY
   check $? "refused: $1 ($out)"
 }
 bad missing-data 'p["stages"][1]["data"] = "/nonexistent/sft.jsonl"' "does not exist"
+bad overlong-name 'p["stages"][1]["data"] = "x" * 300 + ".jsonl"' "does not exist"  # a name the system refuses
 bad unknown-from 'p["stages"][2]["from"] = "nope"' "neither an earlier stage"
 bad later-from 'p["stages"][1]["from"] = "grpo"' "neither an earlier stage"
 bad unknown-stage 'p["stages"][1]["stage"] = "rlhf"' "must be one of"

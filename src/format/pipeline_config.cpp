@@ -3,7 +3,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
 #include <set>
 
 #include "core/error.h"
@@ -49,8 +48,10 @@ bool model_ref(const std::string& ref, const std::set<std::string>& earlier, con
     return false;
 }
 
+// file_exists asks stat and answers false on any error: std::filesystem's throwing checks
+// would escape as a filesystem_error for a name the system refuses (a component over 255 bytes).
 void file_check(const std::string& path, const std::string& where, const char* key) {
-    if (!path.empty() && !std::filesystem::is_regular_file(path)) fail("{}: \"{}\": {} does not exist", where, key, quote_value(path));
+    if (!path.empty() && !file_exists(path)) fail("{}: \"{}\": {} does not exist", where, key, quote_value(path));
 }
 
 }  // namespace
@@ -152,7 +153,7 @@ PipelineConfig pipeline_config_parse(const std::string& text, const std::string&
 }
 
 PipelineConfig pipeline_config_load(const std::string& path) {
-    if (!std::filesystem::is_regular_file(path)) fail("{}: no such pipeline file", path);
+    if (!file_exists(path)) fail("{}: no such pipeline file", path);
     return pipeline_config_parse(file_read_all(path), path);
 }
 
