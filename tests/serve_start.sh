@@ -5,6 +5,10 @@
 serve_start() {
   local work=$1 chronos=$2
   shift 2
+  # The files exist before the server's shell opens them: the first poll may come first, and
+  # sed failing on a missing file would end a test running under `set -e`.
+  : > "$work/serve.out"
+  : > "$work/serve.err"
   "$chronos" --threads 2 serve "$@" --port 0 > "$work/serve.out" 2> "$work/serve.err" &
   pid=$!
   port=""
