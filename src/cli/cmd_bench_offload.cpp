@@ -6,9 +6,9 @@
 //   - the IO engine's read bandwidth vs a plain sequential read of the same pack files;
 //   - exact / soft / lru at each RAM budget, teacher-forced on the resident run's tokens, so
 //     every mode does the same work, in --rounds interleaved passes (tok/s: the median pass,
-//     so that the machine's slow moments fall on every side): tok/s, hit and fallback rates, stall, bytes read per
-//     token and the disk bound (bandwidth / missed bytes per token), soft's KL from resident,
-//     and whether exact reproduced resident's tokens;
+//     so that the machine's slow moments fall on every side): tok/s, hit and fallback rates,
+//     stall, bytes read per token and the disk bound (bandwidth / missed bytes per token),
+//     soft's KL from resident, and whether exact reproduced resident's tokens;
 //   - with --oracle, exact and soft again with the lookahead's predictions replaced by the
 //     routing the resident run chose: the bound a perfect predictor would reach;
 //   - with --sim-read-ms, every expert read (not the bandwidth probes) completes no sooner than

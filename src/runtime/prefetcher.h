@@ -12,7 +12,9 @@
 //              pair and queues the predictions at once; after each layer from that block on,
 //              refill_layer(): the layer's pairs drop to their t+1/t+2 scores and the slots they
 //              free take t+1's predicted experts of that layer;
-//   each MoE   at_layer, count_recall, then acquire() per chosen expert: the miss policy.
+//   each MoE   at_layer; in a prompt route_prompt (its routing, token by token, for the
+//              replacement policy); count_recall, then acquire() per chosen expert: the miss
+//              policy; then read_fallbacks(): soft's fallbacks of the layer read together.
 //
 // Several sequences may decode together (Session::decode_batch): each keeps its own
 // predictions; a pair is worth the most any live sequence expects of it, and the reads queued
