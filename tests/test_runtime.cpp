@@ -218,9 +218,10 @@ TEST(RuntimeParity, NarrowPacksComputeWithTheStoredWeights) {
     }
 }
 
-// The head's distributions, caught through on_predict, against libtorch's lookahead at the same
+// The head's predictions, caught through on_predict, against libtorch's lookahead at the same
 // positions (the prompt's last row, then every decode step), for a head reading block 0 (with
-// t-1's routing) and one reading the last block (with t's own).
+// t-1's routing) and one reading the last block (with t's own). The head is trained against the
+// top-k choice, so the runtime hands on k x its softmax, clamped to 1: P(the pair is chosen).
 TEST(RuntimeParity, LookaheadHeadMatchesLibtorchWhicheverBlockItReads) {
     for (int64_t input : {int64_t{0}, int64_t{3}}) {
         ModelConfig c = runtime_config();
@@ -236,11 +237,15 @@ TEST(RuntimeParity, LookaheadHeadMatchesLibtorchWhicheverBlockItReads) {
             pm.model->to(torch::kFloat64);
             std::vector<int64_t> ids64(ids.begin(), ids.end());
             ref = torch::softmax(pm.model->forward(torch::tensor(ids64, torch::kInt64).view({1, -1})).lookahead_logits.squeeze(0), -1);
+            ASSERT_EQ(c.lookahead_target, LookaheadTarget::router_topk);
+            ref = torch::clamp_max(ref * static_cast<double>(c.num_experts_per_tok), 1.0);
         }
         // Probabilities: the last stage combines magnitudes of at most 1; the head's two
-        // products and its softmax come on top of the blocks its input passed through.
-        const double tol = test::network_bound(test::kU32, c, prompt + steps, 1.0) +
-                           3 * test::gamma_n(c.hidden_size + c.num_hidden_layers * c.n_routed_experts, test::kU32);
+        // products and its softmax come on top of the blocks its input passed through. The
+        // scaling by k multiplies the error by k (the clamp does not enlarge it).
+        const double tol = static_cast<double>(c.num_experts_per_tok) *
+                           (test::network_bound(test::kU32, c, prompt + steps, 1.0) +
+                            3 * test::gamma_n(c.hidden_size + c.num_hidden_layers * c.n_routed_experts, test::kU32));
         rt::Session s(pm.runtime(), mode_opts(rt::MissMode::resident));
         std::vector<float> got;
         s.on_predict = [&](int64_t, float* pred) { got.insert(got.end(), pred, pred + n); };
@@ -394,10 +399,10 @@ TEST(RuntimeModes, SoftEqualsResidentWhenAllFitAndItsFallbacksAreTheMaskedExpert
 // A model whose routing is known in advance: attention and experts add nothing, so every
 // layer routes token v to experts {v mod E, (v+1) mod E}. Saved and packed into dir, one
 // cluster per layer in expert order (a layer's adjacent experts are one read).
-void save_known_trace_model(const std::string& dir) {
+void save_known_trace_model(const std::string& dir, bool with_head = false) {
     ModelConfig c = runtime_config();
-    c.lookahead_steps = 0;
-    c.lookahead_hidden_size = 0;
+    c.lookahead_steps = with_head ? 1 : 0;
+    c.lookahead_hidden_size = with_head ? 4 : 0;
     const int64_t E = c.n_routed_experts;
     ChronosModel model(c);
     {
@@ -672,6 +677,49 @@ TEST(RuntimePolicy, ThePromptsLastTokenKeepsItsPairsThroughPrefill) {
     }
     EXPECT_GE(hits[1], static_cast<uint64_t>((L - 1) * k)) << "the last token's pairs of every layer but the last";
     EXPECT_LT(hits[0], hits[1]);
+}
+
+// The head is trained against the router's top-k choice at 1/k each, so its softmax gives a
+// pair p = P(chosen) / k and never passes 1/k; the prefetch threshold is on the scale of
+// P(chosen). A head is set to name experts {6, 7} of every layer for t+1 at softmax p (hidden
+// unit 0 reads the previous routing of layer 0, a distribution, so it is silu(1) whatever the
+// tokens; the other units are 0): at p = 0.4 (P = 0.8) they are read ahead after the prompt, at
+// p = 0.2 (P = 0.4, below the threshold 0.45 with the 0.9 weight of t+1) they are not. Read on
+// the softmax's own scale, neither would be.
+TEST(RuntimePolicy, TheHeadsTopkPredictionIsReadAsTheProbabilityOfBeingChosen) {
+    test::TempDir tmp;
+    save_known_trace_model(tmp.path(), /*with_head=*/true);
+    rt::Model rm(tmp.path());
+    const ModelConfig& c = rm.config;
+    const int64_t H = c.hidden_size, L = c.num_hidden_layers, E = c.n_routed_experts, D = rm.lookahead.hidden;
+    ASSERT_EQ(E, 8);
+    ASSERT_EQ(c.num_experts_per_tok, 2);
+    ASSERT_EQ(c.lookahead_steps, 1);
+    ASSERT_EQ(c.lookahead_target, LookaheadTarget::router_topk);
+    const float silu1 = 1.0f / (1.0f + std::exp(-1.0f));
+    std::vector<float> up(static_cast<size_t>(D * (H + L * E)), 0.0f), out(static_cast<size_t>(L * E * D), 0.0f);
+    for (int64_t e = 0; e < E; ++e) up[static_cast<size_t>(H + e)] = 1.0f;  // unit 0: the sum of layer 0's routing
+    rm.lookahead.up = up.data();
+    rm.lookahead.out = out.data();
+    for (double p : {0.4, 0.2}) {
+        // Two logits z over six zeros: p = e^z / (2 e^z + 6).
+        const float z = static_cast<float>(std::log(6.0 * p / (1.0 - 2.0 * p)));
+        for (int64_t l = 0; l < L; ++l) {
+            for (int64_t e : {6, 7}) out[static_cast<size_t>((l * E + e) * D)] = z / silu1;
+        }
+        rt::Session s(rm, mode_opts(rt::MissMode::exact));
+        const std::vector<int32_t> prompt = {0, 0};  // experts {0, 1}
+        double got_p = 0;
+        s.on_predict = [&](int64_t, float* pred) { got_p = pred[6] / static_cast<double>(c.num_experts_per_tok); };
+        s.prefill(prompt.data(), static_cast<int64_t>(prompt.size()));
+        int read_ahead = 0;
+        for (int64_t l = 0; l < L; ++l) {
+            for (int64_t e : {6, 7}) read_ahead += s.store().ready(static_cast<int32_t>(l * E + e)) || s.store().loading(static_cast<int32_t>(l * E + e));
+        }
+        std::printf("head's softmax %.3f (P(chosen) %.3f): %d of %lld pairs read ahead\n", got_p, 2 * got_p, read_ahead, static_cast<long long>(2 * L));
+        EXPECT_NEAR(got_p, p, 1e-5);
+        EXPECT_EQ(read_ahead, p > 0.3 ? 2 * L : 0) << "softmax " << p;
+    }
 }
 
 // A pair's history from a prompt: the last token's choices are its latest routing (with their
@@ -1024,7 +1072,9 @@ TEST(RuntimeBatch, SequencesDecodedTogetherEqualEachAlone) {
         }
         EXPECT_GT(steps_shared, 10) << "the schedule should share steps";
         EXPECT_EQ(s.metrics().decode_tokens, decoded);
-        if (mode == rt::MissMode::exact && share <= 0.1) EXPECT_GT(s.metrics().misses, 0u);
+        if (mode == rt::MissMode::exact && share <= 0.1) {
+            EXPECT_GT(s.metrics().misses, 0u);
+        }
     }
 }
 

@@ -286,6 +286,14 @@ void Prefetcher::lookahead(int32_t seq, const float* h, const float* route, int6
     Stream& st = streams_[static_cast<size_t>(seq)];
     step_ = step;
     lookahead_forward(st.la_out.data(), h, route, model_.lookahead, c, la_in_.data(), la_hid_.data());
+    // A head trained against the router's top-k choice at 1/k each (the default target) learns
+    // p_e = P(e is chosen) / k, so its distributions never pass 1/k; the scores, the prefetch
+    // threshold and the oracle's 1.0 for a chosen pair are all on the scale of the probability
+    // of being chosen, k * p_e. (A head trained on the router's softmax keeps its scale: its
+    // p_e is the expected router probability.)
+    if (c.lookahead_target == LookaheadTarget::router_topk) {
+        for (float& p : st.la_out) p = std::min(1.0f, p * static_cast<float>(k));
+    }
     if (on_predict) on_predict(step, st.la_out.data());
     // The t+1 prediction is kept to count its recall when t+1 computes.
     std::memcpy(&st.pred_next[static_cast<size_t>(L * E)], st.la_out.data(), static_cast<size_t>(L * E) * sizeof(float));

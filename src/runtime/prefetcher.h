@@ -62,7 +62,7 @@ struct SessionOptions {
 // A pair's read, when its layer asks for it: complete, under way, or not started.
 enum class PairState : uint8_t { ready, loading, absent };
 
-// An oracle for Session::on_predict: overwrites the lookahead's distributions pred [K, L, E]
+// An oracle for Session::on_predict: overwrites the lookahead's predictions pred [K, L, E]
 // for decode steps step+1 .. step+K with recorded routing, routes [n / (L*k)][L][k] (decode
 // step s at row s-1): 1 for each chosen expert, 0 for the rest. Steps past the recording keep
 // the head's own prediction.
@@ -100,7 +100,7 @@ public:
     // together (one notification of the disk for all of them).
     void read_fallbacks(ExpertStore& store);
     // The lookahead head for sequence seq on h [H] (block lookahead_input_layer's output) and a
-    // full routing route [L*E]; `on_predict` (may be empty) may overwrite its distributions.
+    // full routing route [L*E]; `on_predict` (may be empty) may overwrite its predictions.
     // Keeps seq's predictions of t+1..t+K; schedule() acts on them.
     void lookahead(int32_t seq, const float* h, const float* route, int64_t step,
                    const std::function<void(int64_t step, float* pred)>& on_predict);
@@ -115,8 +115,8 @@ private:
     struct Stream {
         bool live = false, have_pred = false;
         int64_t prompt_step = 0;           // the session's decode steps at its prompt
-        std::vector<float> la_out;         // the head's latest distributions [K, L, E]
-        std::vector<float> pred_next;      // [cur | next] predicted router probabilities [2, L, E]
+        std::vector<float> la_out;         // the head's latest P(chosen) per pair at t+1..t+K [K, L, E]
+        std::vector<float> pred_next;      // [cur | next] predicted P(chosen) per pair [2, L, E]
         std::vector<int32_t> pred_top;     // [cur | next] predicted top-k per layer [2, L, k]
         std::vector<float> intent_score;   // [L*E] the intent classifier's score per pair
         std::vector<uint8_t> intent_set;   // [L*E] the pairs it queued

@@ -80,8 +80,9 @@ public:
     std::function<void(int64_t layer, const int32_t* topk, int64_t T, const float* avail)> on_route;
     // Benchmark hook, called right after the lookahead head ran, with `step` the decode steps
     // the Session has run (0 while its first prompt runs): it may overwrite the head's
-    // distributions pred [K, L, E] for steps step+1 .. step+K before anything is scheduled from
-    // them. `chronos bench offload --oracle` writes there the routing a resident run recorded:
+    // predictions pred [K, L, E] for steps step+1 .. step+K (the probability that each pair is
+    // chosen: k x the softmax of a head trained on the top-k choice) before anything is
+    // scheduled from them. `chronos bench offload --oracle` writes there the routing a resident run recorded:
     // what a perfect predictor would buy.
     std::function<void(int64_t step, float* pred)> on_predict;
 
