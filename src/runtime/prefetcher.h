@@ -1,7 +1,7 @@
 // prefetcher.h: the scheduling policy of a session — what to read before it is needed, what
 // each resident pair is worth, and what a layer does when an expert it needs is not resident.
 // It owns the predictors' state (the intent classifier's scores for a prompt, the lookahead
-// head's distributions for the next tokens) and the replacement policy (residency.h) that the
+// head's predictions for the next tokens) and the replacement policy (residency.h) that the
 // store consults; the store (expert_store.h) only moves bytes. The session's forward calls it
 // at fixed points:
 //

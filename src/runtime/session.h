@@ -82,8 +82,8 @@ public:
     // the Session has run (0 while its first prompt runs): it may overwrite the head's
     // predictions pred [K, L, E] for steps step+1 .. step+K (the probability that each pair is
     // chosen: k x the softmax of a head trained on the top-k choice) before anything is
-    // scheduled from them. `chronos bench offload --oracle` writes there the routing a resident run recorded:
-    // what a perfect predictor would buy.
+    // scheduled from them. `chronos bench offload --oracle` writes there the routing a resident
+    // run recorded: what a perfect predictor would buy.
     std::function<void(int64_t step, float* pred)> on_predict;
 
 private:
