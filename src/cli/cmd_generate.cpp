@@ -168,7 +168,7 @@ void cmd_generate_register(CLI::App& app) {
     g->add_option("--metrics-json", a->metrics_json, "write the metrics here");
     g->add_option("--io", a->io, "uring (async) or pread (synchronous)")->capture_default_str();
     g->add_flag("--buffered", a->buffered, "buffered reads instead of O_DIRECT");
-    g->add_option("--prefetch-threshold", a->prefetch_threshold, "lookahead score a prediction needs to be read (0.9 x p at t+1, 0.8 x p at t+2)")
+    g->add_option("--prefetch-threshold", a->prefetch_threshold, "lookahead score a prediction needs to be read (0.9 x P(chosen) at t+1, 0.8 x at t+2)")
         ->capture_default_str()->check(cli_range(0, 1));
     g->add_flag("--preload", a->preload, "fill the RAM budget with experts before the prompt (warm start)");
     g->add_flag("--cold", a->cold, "drop the packs from the page cache first");
