@@ -680,7 +680,7 @@ TEST(RuntimePolicy, ThePromptsLastTokenKeepsItsPairsThroughPrefill) {
 }
 
 // The head is trained against the router's top-k choice at 1/k each, so its softmax gives a
-// pair p = P(chosen) / k and never passes 1/k; the prefetch threshold is on the scale of
+// pair p = P(chosen) / k at its optimum, at most 1/k; the prefetch threshold is on the scale of
 // P(chosen). A head is set to name experts {6, 7} of every layer for t+1 at softmax p (hidden
 // unit 0 reads the previous routing of layer 0, a distribution, so it is silu(1) whatever the
 // tokens; the other units are 0): at p = 0.4 (P = 0.8) they are read ahead after the prompt, at

@@ -287,10 +287,11 @@ void Prefetcher::lookahead(int32_t seq, const float* h, const float* route, int6
     step_ = step;
     lookahead_forward(st.la_out.data(), h, route, model_.lookahead, c, la_in_.data(), la_hid_.data());
     // A head trained against the router's top-k choice at 1/k each (the default target) learns
-    // p_e = P(e is chosen) / k, so its distributions never pass 1/k; the scores, the prefetch
-    // threshold and the oracle's 1.0 for a chosen pair are all on the scale of the probability
-    // of being chosen, k * p_e. (A head trained on the router's softmax keeps its scale: its
-    // p_e is the expected router probability.)
+    // p_e = P(e is chosen) / k at its optimum, so its distributions stay near or under 1/k; the
+    // scores, the prefetch threshold and the oracle's 1.0 for a chosen pair are all on the scale
+    // of the probability of being chosen, k * p_e (clamped: a fitted head may overshoot). (A
+    // head trained on the router's softmax keeps its scale: its p_e is the expected router
+    // probability.)
     if (c.lookahead_target == LookaheadTarget::router_topk) {
         for (float& p : st.la_out) p = std::min(1.0f, p * static_cast<float>(k));
     }
