@@ -679,6 +679,59 @@ TEST(RuntimePolicy, ThePromptsLastTokenKeepsItsPairsThroughPrefill) {
     EXPECT_LT(hits[0], hits[1]);
 }
 
+// Every decode miss gets one cause. The prompt (token 0: experts {0, 1} everywhere) is followed
+// by token 4 (experts {4, 5} everywhere); the prediction made at the prompt's end for it names
+// {4, 5} of layer 0 with certainty (read ahead, and under way when the layer asks: reads take
+// 500 ms), {4, 5} of layer 1 at probability 0.3 (ranked, but 0.9 x 0.3 is under the bar 0.45:
+// not read), {6, 7} of layer 2 and {2, 3} of layer 3 (the token's pairs unnamed). soft never
+// waits, so the eight misses are counted at the ask: 2 late, 2 below the bar, 4 unnamed, two
+// per layer. lru reads nothing ahead: its eight are all unnamed, whatever the head says.
+TEST(RuntimeMetrics, EveryMissIsCountedByItsLayerAndCause) {
+    test::TempDir tmp;
+    save_known_trace_model(tmp.path(), /*with_head=*/true);
+    rt::Model rm(tmp.path());
+    const ModelConfig& c = rm.config;
+    const int64_t L = c.num_hidden_layers, E = c.n_routed_experts;
+    ASSERT_EQ(E, 8);
+    ASSERT_EQ(c.lookahead_steps, 1);
+    const std::vector<std::pair<std::array<int64_t, 2>, float>> named = {{{4, 5}, 1.0f}, {{4, 5}, 0.3f}, {{6, 7}, 1.0f}, {{2, 3}, 1.0f}};
+    ASSERT_EQ(static_cast<int64_t>(named.size()), L);
+    for (rt::MissMode mode : {rt::MissMode::soft, rt::MissMode::lru}) {
+        rt::SessionOptions so = mode_opts(mode, static_cast<uint64_t>(L * c.num_experts_per_tok) * rm.manifest.entries[0].length);
+        // soft: far beyond a scheduling delay of a loaded machine; lru waits for every read
+        if (mode == rt::MissMode::soft) so.io.sim_read_ms = 500;
+        rt::Session s(rm, so);
+        s.on_predict = [&](int64_t step, float* pred) {
+            std::fill(pred, pred + L * E, 0.0f);
+            if (step > 0) return;  // only the prediction for the first generated token matters
+            for (int64_t l = 0; l < L; ++l) {
+                for (int64_t e : named[static_cast<size_t>(l)].first) pred[l * E + e] = named[static_cast<size_t>(l)].second;
+            }
+        };
+        const int32_t prompt[1] = {0};
+        s.prefill(prompt, 1);
+        s.decode(4);
+        const rt::Metrics& m = s.metrics();
+        std::printf("%s: misses %llu: late %llu, unnamed %llu, below the bar %llu; by layer", rt::miss_mode_name(mode),
+                    static_cast<unsigned long long>(m.misses), static_cast<unsigned long long>(m.misses_late),
+                    static_cast<unsigned long long>(m.misses_unnamed), static_cast<unsigned long long>(m.misses_below_bar));
+        for (uint64_t n : m.misses_by_layer) std::printf(" %llu", static_cast<unsigned long long>(n));
+        std::printf("\n");
+        EXPECT_EQ(m.misses, 8u);
+        EXPECT_EQ(m.misses_by_layer, std::vector<uint64_t>(static_cast<size_t>(L), 2u));
+        if (mode == rt::MissMode::soft) {
+            EXPECT_EQ(m.misses_late, 2u) << "layer 0's pairs, read ahead and under way";
+            EXPECT_EQ(m.misses_below_bar, 2u) << "layer 1's pairs, named at 0.3";
+            EXPECT_EQ(m.misses_unnamed, 4u) << "layers 2 and 3 named other experts";
+            EXPECT_EQ(m.fallbacks, 8u);
+        } else {
+            EXPECT_EQ(m.misses_late, 0u);
+            EXPECT_EQ(m.misses_below_bar, 0u);
+            EXPECT_EQ(m.misses_unnamed, 8u) << "the plain engine names nothing";
+        }
+    }
+}
+
 // The head is trained against the router's top-k choice at 1/k each, so its softmax gives a
 // pair p = P(chosen) / k at its optimum, at most 1/k; the prefetch threshold is on the scale of
 // P(chosen). A head is set to name experts {6, 7} of every layer for t+1 at softmax p (hidden

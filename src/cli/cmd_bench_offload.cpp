@@ -381,6 +381,13 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
         x["hit_rate"] = per_lookup(m, m.hits);
         x["fallback_rate"] = per_lookup(m, m.fallbacks);
         x["late_miss_rate"] = per_lookup(m, m.misses_late);  // misses whose read was under way: the prediction came, the bytes not yet
+        // The other causes (rt::Metrics): not among the prediction's top-k for the token, or
+        // there under the prefetch threshold; the rest of the misses were named above it.
+        x["unnamed_miss_rate"] = per_lookup(m, m.misses_unnamed);
+        x["below_bar_miss_rate"] = per_lookup(m, m.misses_below_bar);
+        // Each MoE layer looks up the same k experts per token: its share of the lookups is 1/L.
+        x["miss_rate_by_layer"] = nlohmann::ordered_json::array();
+        for (uint64_t n : m.misses_by_layer) x["miss_rate_by_layer"].push_back(per_lookup(m, n) * static_cast<double>(m.misses_by_layer.size()));
         x["prefetches_dropped"] = r.prefetches_dropped;  // refused: no slot held a lower score
         x["experts_evicted_unused"] = r.evicted_unused;  // read, then evicted before any use
         x["stall_ms_per_token"] = 1000 * per_token(m, m.stall_s);
@@ -441,6 +448,17 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
                           x["bytes_read_per_token"].get<double>() / 1e3,
                           x["disk_bound_tok_s"].is_null() ? std::string("-") : fmt::format("{:.0f}", x["disk_bound_tok_s"].get<double>()),
                           x["kl_from_resident"].get<double>(), x["tokens_identical_to_resident"].get<bool>() ? "yes" : "no");
+    }
+    // Why the misses missed (rt::Metrics), as rates per lookup, and each layer's miss rate.
+    md += "\n| budget | mode | miss rate | read under way | not named | named under the bar | named, not resident | miss rate by layer |\n"
+          "|---:|---|---:|---:|---:|---:|---:|---|\n";
+    for (const auto& x : j["runs"]) {
+        const double miss = 1.0 - x["hit_rate"].get<double>(), late = x["late_miss_rate"].get<double>();
+        const double unnamed = x["unnamed_miss_rate"].get<double>(), below = x["below_bar_miss_rate"].get<double>();
+        std::string layers;
+        for (const auto& r : x["miss_rate_by_layer"]) layers += fmt::format("{}{:.3f}", layers.empty() ? "" : " / ", r.get<double>());
+        md += fmt::format("| {:.0f}% | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {} |\n", x["budget_percent"].get<double>(),
+                          x["mode"].get<std::string>(), miss, late, unnamed, below, std::max(0.0, miss - late - unnamed - below), layers);
     }
     auto ratio = [](const nlohmann::ordered_json& x, const char* key) {
         return x.contains(key) ? fmt::format("{:.2f}x", x[key].get<double>()) : std::string("-");

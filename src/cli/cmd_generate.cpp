@@ -123,12 +123,13 @@ void run_generate(const GenerateArgs& a) {
                      {"repetition_penalty", sopt.repetition_penalty}, {"seed", sopt.seed}};
     std::cerr << fmt::format(
         "[{}] {} prompt + {} generated tokens | prefill {:.1f} tok/s, decode {:.1f} tok/s, TTFT {:.1f} ms\n"
-        "  experts: hits {} misses {} ({} late; hit rate {:.3f}) fallbacks {} | stall {:.2f} ms/token | read {:.0f} bytes/token\n"
+        "  experts: hits {} misses {} ({} late, {} unnamed, {} below the bar; hit rate {:.3f}) fallbacks {} | stall {:.2f} ms/token | read {:.0f} bytes/token\n"
         "  prefetches used {} (slack mean {:.2f} ms, p10 {:.2f} ms) | lookahead recall {:.3f}\n"
         "  {} slots, {} bytes allocated of {} | peak RSS {} MiB | {} | {}\n",
         m["mode"].get<std::string>(), m["prompt_tokens"].get<int64_t>(), m["generated_tokens"].get<uint64_t>(),
         m["prefill_tok_s"].get<double>(), m["decode_tok_s"].get<double>(), m["ttft_ms"].get<double>(), m["hits"].get<uint64_t>(),
-        m["misses"].get<uint64_t>(), m["misses_late"].get<uint64_t>(), m["hit_rate"].get<double>(), m["fallbacks"].get<uint64_t>(),
+        m["misses"].get<uint64_t>(), m["misses_late"].get<uint64_t>(), m["misses_unnamed"].get<uint64_t>(),
+        m["misses_below_bar"].get<uint64_t>(), m["hit_rate"].get<double>(), m["fallbacks"].get<uint64_t>(),
         m["stall_ms_per_token"].get<double>(), m["bytes_read_per_token"].get<double>(), m["prefetches_used"].get<uint64_t>(),
         m["slack_ms_mean"].get<double>(), m["slack_ms_p10"].get<double>(), m["lookahead_recall"].get<double>(),
         m["expert_slots"].get<int64_t>(), m["resident_expert_bytes_allocated"].get<uint64_t>(), model.expert_bytes_total(),

@@ -89,6 +89,9 @@ nlohmann::ordered_json metrics_json(Session& session, const GenerateResult& resu
     j["misses"] = m.misses;
     j["hit_rate"] = lookups ? static_cast<double>(m.hits) / static_cast<double>(lookups) : 0.0;
     j["misses_late"] = m.misses_late;
+    j["misses_unnamed"] = m.misses_unnamed;
+    j["misses_below_bar"] = m.misses_below_bar;
+    j["misses_by_layer"] = m.misses_by_layer;
     j["fallbacks"] = m.fallbacks;
     j["fallback_rate"] = lookups ? static_cast<double>(m.fallbacks) / static_cast<double>(lookups) : 0.0;
     j["stall_ms_per_token"] = 1000.0 * m.stall_s / decode_tokens;

@@ -37,6 +37,10 @@ void metrics_add(Metrics& a, const Metrics& b) {
     a.misses += b.misses;
     a.fallbacks += b.fallbacks;
     a.misses_late += b.misses_late;
+    a.misses_unnamed += b.misses_unnamed;
+    a.misses_below_bar += b.misses_below_bar;
+    if (a.misses_by_layer.size() < b.misses_by_layer.size()) a.misses_by_layer.resize(b.misses_by_layer.size(), 0);
+    for (size_t i = 0; i < b.misses_by_layer.size(); ++i) a.misses_by_layer[i] += b.misses_by_layer[i];
     a.stall_s += b.stall_s;
     a.prefill_hits += b.prefill_hits;
     a.prefill_misses += b.prefill_misses;

@@ -35,7 +35,15 @@ struct Metrics {
     int64_t prompt_tokens = 0, decode_tokens = 0;
     double prefill_s = 0, decode_s = 0;
     uint64_t hits = 0, misses = 0, fallbacks = 0;  // decode
-    uint64_t misses_late = 0;  // decode misses whose read was already under way (predicted, not yet landed)
+    // Why a decode miss missed, one cause each, in this order: its read was under way (read
+    // ahead, not yet landed); the prediction made for the token did not rank the pair among its
+    // layer's top-k (unnamed; every miss without a predictor); it did, at a score under the
+    // prefetch threshold (below the bar, not read ahead); otherwise it was named above the bar
+    // and still not resident (no slot scored lower, or evicted before the ask): the rest of
+    // `misses`.
+    uint64_t misses_late = 0;
+    uint64_t misses_unnamed = 0, misses_below_bar = 0;
+    std::vector<uint64_t> misses_by_layer;  // decode misses per MoE layer (a session sizes it)
     double stall_s = 0;                            // decode time spent waiting on reads
     uint64_t prefill_hits = 0, prefill_misses = 0;
     double prefill_stall_s = 0;

@@ -199,7 +199,7 @@ bool Prefetcher::acquire(int32_t pair, uint64_t assignments, int32_t rank, bool 
         if (decode && prefetched) m.slack.add(1000.0 * (ask_s - store.ready_s(pair)));
         return true;
     }
-    if (decode && asked == PairState::loading) m.misses_late += assignments;
+    if (decode) count_miss(pair, asked, assignments, m);
     if (options_.mode == MissMode::soft && decode) {
         // A read under way may have landed while the layer's resident experts computed: then
         // the expert computes (still a miss: it was not ready when asked, and its slack is
@@ -234,6 +234,37 @@ bool Prefetcher::acquire(int32_t pair, uint64_t assignments, int32_t rank, bool 
     // A prefetch that arrived after the ask: negative slack, the time it was late by.
     if (decode && prefetched && asked == PairState::loading) m.slack.add(1000.0 * (ask_s - store.ready_s(pair)));
     return true;
+}
+
+void Prefetcher::count_miss(int32_t pair, PairState asked, uint64_t assignments, Metrics& m) const {
+    const ModelConfig& c = model_.config;
+    const int64_t E = c.n_routed_experts, k = c.num_experts_per_tok;
+    const size_t l = static_cast<size_t>(pair / E);
+    const int32_t e = static_cast<int32_t>(pair % E);
+    // A session sizes the counts before it decodes; only a caller's own fresh Metrics grows here.
+    if (m.misses_by_layer.size() <= l) m.misses_by_layer.resize(static_cast<size_t>(c.n_moe_layers()), 0);
+    m.misses_by_layer[l] += assignments;
+    if (asked == PairState::loading) {
+        m.misses_late += assignments;
+        return;
+    }
+    // The prediction made for this token (any live sequence's), if the mode reads ahead from it:
+    // ranked in the layer's top-k, and at what score against the bar schedule() applies to
+    // t+1's candidates.
+    bool named = false, above = false;
+    for (const Stream& st : streams_) {
+        if (!predicts() || !options_.use_lookahead || !st.live || !st.have_pred) continue;
+        for (int64_t j = 0; j < k; ++j) {
+            if (st.pred_top[static_cast<size_t>(static_cast<int64_t>(l) * k + j)] != e) continue;
+            named = true;
+            above = above || 0.9f * st.pred_next[static_cast<size_t>(pair)] >= options_.prefetch_threshold;
+        }
+    }
+    if (!named) {
+        m.misses_unnamed += assignments;
+    } else if (!above) {
+        m.misses_below_bar += assignments;
+    }
 }
 
 void Prefetcher::read_fallbacks(ExpertStore& store) {

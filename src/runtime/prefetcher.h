@@ -122,6 +122,8 @@ private:
         std::vector<uint8_t> intent_set;   // [L*E] the pairs it queued
     };
     float pair_score(int32_t pair, bool current_token) const;
+    // Counts a decode miss of `assignments` rows by its layer and cause (Metrics).
+    void count_miss(int32_t pair, PairState asked, uint64_t assignments, Metrics& m) const;
     // Adds a candidate read to la_pairs_/la_scores_ [n], once per pair (the highest score).
     void add_candidate(int32_t pair, float score, int& n);
     void clear_candidates(int n);

@@ -45,6 +45,7 @@ Session::Session(const Model& model, const SessionOptions& options)
         store_->preload(store_->pairs());
     }
     metrics_.bytes_read_load = store_->counters().bytes_read;
+    metrics_.misses_by_layer.assign(static_cast<size_t>(Lm), 0);
 
     tmax_ = std::max(P, S);
     auto sized = [](std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(std::max<int64_t>(n, 1)), 0.0f); };

@@ -529,6 +529,10 @@ std::string Engine::metrics_text() {
     metric("chronos_expert_hits_total", "counter", "decode expert lookups whose read was complete", static_cast<double>(m.hits));
     metric("chronos_expert_misses_total", "counter", "decode expert lookups that were not resident", static_cast<double>(m.misses));
     metric("chronos_expert_misses_late_total", "counter", "misses whose read was already under way", static_cast<double>(m.misses_late));
+    metric("chronos_expert_misses_unnamed_total", "counter", "misses the prediction for the token did not rank in its layer's top-k",
+           static_cast<double>(m.misses_unnamed));
+    metric("chronos_expert_misses_below_bar_total", "counter", "misses predicted under the prefetch threshold, so not read ahead",
+           static_cast<double>(m.misses_below_bar));
     metric("chronos_expert_fallbacks_total", "counter", "misses the shared expert stood in for (soft mode)", static_cast<double>(m.fallbacks));
     metric("chronos_stall_seconds_total", "counter", "decode time spent waiting on expert reads", m.stall_s + m.prefill_stall_s);
     metric("chronos_expert_bytes_read_total", "counter", "expert bytes read from the packs",
