@@ -11,6 +11,21 @@
 
 namespace chronos::rt {
 
+namespace {
+
+// What a prediction is worth on the eviction scale (docs/runtime.md), against 1 for a pair the
+// token being computed still needs: the nearer token more than the later one, the intent
+// classifier's prior (within its horizon) below both. The prefetch threshold is applied to the
+// weighted score.
+constexpr float kWeightNextToken = 0.9f;   // the lookahead's P(chosen) at t+1
+constexpr float kWeightLaterToken = 0.8f;  // at t+2 and beyond
+constexpr float kWeightIntent = 0.3f;      // the intent classifier's sigmoid
+
+// kk indexes the lookahead's steps: 0 is t+1.
+float lookahead_weight(int64_t kk) { return kk == 0 ? kWeightNextToken : kWeightLaterToken; }
+
+}  // namespace
+
 const char* miss_mode_name(MissMode m) {
     switch (m) {
         case MissMode::exact: return "exact";
@@ -219,7 +234,7 @@ bool Prefetcher::acquire(int32_t pair, uint64_t assignments, int32_t rank, bool 
             const size_t next = static_cast<size_t>(c.n_moe_layers() * c.n_routed_experts + pair);
             float score = 0.0f;
             for (const Stream& st : streams_) {
-                if (st.live && st.have_pred) score = std::max(score, 0.9f * st.pred_next[next]);
+                if (st.live && st.have_pred) score = std::max(score, kWeightNextToken * st.pred_next[next]);
             }
             // Read after the layer's experts, with the layer's other fallbacks.
             CHRONOS_ASSERT(n_fallbacks_ < static_cast<int>(fallback_pairs_.size()), "more fallbacks than a layer has experts");
@@ -258,7 +273,7 @@ void Prefetcher::count_miss(int32_t pair, PairState asked, uint64_t assignments,
         for (int64_t j = 0; j < k; ++j) {
             if (st.pred_top[static_cast<size_t>(static_cast<int64_t>(l) * k + j)] != e) continue;
             named = true;
-            above = above || 0.9f * st.pred_next[static_cast<size_t>(pair)] >= options_.prefetch_threshold;
+            above = above || kWeightNextToken * st.pred_next[static_cast<size_t>(pair)] >= options_.prefetch_threshold;
         }
     }
     if (!named) {
@@ -288,10 +303,10 @@ float Prefetcher::pair_score(int32_t pair, bool current_token) const {
     for (const Stream& st : streams_) {
         if (!st.live) continue;
         const bool intent = model_.intent.present && options_.use_intent && step_ - st.prompt_step < model_.intent.horizon;
-        float s = intent ? 0.3f * st.intent_score[p] : 0.0f;
+        float s = intent ? kWeightIntent * st.intent_score[p] : 0.0f;
         if (st.have_pred) {
             if (current_token) s = std::max(s, st.pred_next[p]);
-            for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) s = std::max(s, (kk == 0 ? 0.9f : 0.8f) * st.la_out[static_cast<size_t>(kk * LE) + p]);
+            for (int64_t kk = 0; kk < c.lookahead_steps; ++kk) s = std::max(s, lookahead_weight(kk) * st.la_out[static_cast<size_t>(kk * LE) + p]);
         }
         best = std::max(best, s);
     }
@@ -350,7 +365,7 @@ void Prefetcher::schedule(ExpertStore& store) {
                 const float* pr = &st.la_out[static_cast<size_t>((kk * L + l) * E)];
                 int32_t* top = la_top_.data();  // [k], sized from the config
                 topk(pr, E, k, top);
-                for (int64_t j = 0; j < k; ++j) add_candidate(static_cast<int32_t>(l * E + top[j]), (kk == 0 ? 0.9f : 0.8f) * pr[top[j]], n);
+                for (int64_t j = 0; j < k; ++j) add_candidate(static_cast<int32_t>(l * E + top[j]), lookahead_weight(kk) * pr[top[j]], n);
             }
         }
     }
@@ -369,7 +384,7 @@ void Prefetcher::refill_layer(int64_t l, ExpertStore& store) {
     for (const Stream& st : streams_) {
         if (!st.live || !st.have_pred) continue;
         const int32_t* top = &st.pred_top[static_cast<size_t>(L * k + l * k)];  // t+1's prediction for this layer
-        for (int64_t j = 0; j < k; ++j) add_candidate(static_cast<int32_t>(l * E + top[j]), 0.9f * st.la_out[static_cast<size_t>(l * E + top[j])], n);
+        for (int64_t j = 0; j < k; ++j) add_candidate(static_cast<int32_t>(l * E + top[j]), kWeightNextToken * st.la_out[static_cast<size_t>(l * E + top[j])], n);
     }
     clear_candidates(n);
     if (n == 0) return;
