@@ -266,10 +266,10 @@ void Prefetcher::count_miss(int32_t pair, PairState asked, uint64_t assignments,
     // The prediction made for this token (any live sequence's), if the mode reads ahead from it:
     // ranked in the layer's top-k, and at what score against the bar schedule() applies to
     // t+1's candidates.
-    const bool reads_ahead = predicts() && options_.use_lookahead;
     bool named = false, above = false;
     for (const Stream& st : streams_) {
-        if (!reads_ahead || !st.live || !st.have_pred) continue;
+        if (!predicts() || !options_.use_lookahead) break;
+        if (!st.live || !st.have_pred) continue;
         for (int64_t j = 0; j < k; ++j) {
             if (st.pred_top[static_cast<size_t>(static_cast<int64_t>(l) * k + j)] != e) continue;
             named = true;
