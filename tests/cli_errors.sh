@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Bad input through the `chronos` command: each case must exit non-zero with a clear message
-# on stderr, and must not damage files that were already saved.
+# Bad input through the `chronos` command: each case must exit with status 1 (the README's
+# promise, parse errors included) with a clear message on stderr, and must not damage files
+# that were already saved.
 # Usage: cli_errors.sh CHRONOS TEST_DATA_DIR
 set -uo pipefail
 chronos=$1 data=$2
@@ -21,6 +22,9 @@ expect_error() {
   if [ "$rc" -ge 128 ]; then
     echo "FAIL $name: crashed (status $rc): $err"; failures=$((failures + 1)); return
   fi
+  if [ "$rc" -ne 1 ]; then
+    echo "FAIL $name: exit status $rc, not 1: $err"; failures=$((failures + 1)); return
+  fi
   if ! grep -qF -- "$needle" <<<"$err"; then
     echo "FAIL $name: message does not mention '$needle': $err"; failures=$((failures + 1)); return
   fi
@@ -35,6 +39,11 @@ expect_error bad-header "not an object" -- "$chronos" inspect "$work/bad.safeten
 expect_error missing-file "cannot open" -- "$chronos" inspect "$work/absent.safetensors"
 mkdir -p "$work/notckpt"
 expect_error not-a-checkpoint "no config.json" -- "$chronos" inspect "$work/notckpt"
+# A FIFO in a file's place is refused, not waited on (timeout: a hang fails with 124).
+mkfifo "$work/fifo"
+expect_error fifo-file "is not a regular file" -- timeout 20 "$chronos" inspect "$work/fifo"
+expect_error unknown-command "unknown command 'frobnicate'" -- "$chronos" frobnicate
+expect_error unknown-option "--bogus" -- "$chronos" info --bogus
 
 expect_error decode-bad-id "is not a token id" -- "$chronos" tokenizer decode --model "$data/tokenizer.model" --ids "1 two 3"
 expect_error decode-out-of-range "outside the vocabulary" -- "$chronos" tokenizer decode --model "$data/tokenizer.model" --ids "999999"
@@ -86,6 +95,22 @@ expect_error generate-bad-budget "not a positive number" -- "$chronos" generate 
 expect_error generate-bad-mode "unknown mode" -- "$chronos" generate --model "$work/m" --prompt "hello" --mode fast
 expect_error bench-offload-bad-budget "not a percentage" -- "$chronos" bench offload --model "$work/m" --data "$work/none.jsonl" --budgets 25,lots
 expect_error bench-offload-empty-mode "empty item" -- "$chronos" bench offload --model "$work/m" --data "$work/none.jsonl" --modes exact,,lru
+expect_error bench-offload-trailing-comma "empty item" -- "$chronos" bench offload --model "$work/m" --data "$work/none.jsonl" --budgets 25,
+expect_error bench-offload-dense-alone "--dense-dtype applies with --dtype" -- "$chronos" bench offload --model "$work/m" --data "$work/none.jsonl" --dense-dtype xyz
+expect_error bench-policy-empty-budgets "empty list" -- "$chronos" bench policy --trace "$work/none.ctrc" --budgets ""
+expect_error generate-resident-over-budget "resident mode holds every expert" -- "$chronos" generate --model "$work/m" --prompt "hello" --mode resident --ram-budget 10%
+expect_error generate-negative-seed "--seed: -1 is outside" -- "$chronos" generate --model "$work/m" --prompt "hello" --seed -1
+expect_error eval-runtime-short-max-tokens "less than one window" -- "$chronos" eval ppl --engine runtime --model "$work/m" --data "$small" --max-tokens 1
+# A context far too long for the memory limit is refused from its size, before any buffer is
+# allocated (the process stays small: it is run under a 2 GiB address-space cap).
+cp -r "$work/m" "$work/longctx"
+python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['max_position_embeddings']=1<<21; json.dump(c, open(p,'w'))" "$work/longctx/config.json"
+expect_error generate-context-over-limit "cannot hold a session" -- bash -c 'ulimit -v 2097152; exec "$@"' _ "$chronos" generate --model "$work/longctx" --prompt "hello" --mem-limit 500
+# A tokenizer with more ids than the model's vocabulary is refused at load.
+"$chronos" -q init --config tiny --vocab-size 100 --out "$work/bigvocab"
+cp "$data/tokenizer.model" "$work/bigvocab/"
+"$chronos" -q pack --model "$work/bigvocab" >/dev/null
+expect_error generate-tokenizer-vocab "more than the model's vocabulary" -- "$chronos" generate --model "$work/bigvocab" --prompt "hello"
 expect_error generate-long-prompt "more than the model's context" -- "$chronos" generate --model "$work/m" --prompt "$long"
 expect_error generate-bad-temperature "temperature" -- "$chronos" generate --model "$work/m" --prompt "hello" --temperature -1
 expect_error generate-nan-temperature "--temperature: 'nan' is not a finite number" -- "$chronos" generate --model "$work/m" --prompt "hello" --temperature nan

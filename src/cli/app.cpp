@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <new>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -89,8 +90,20 @@ int cli_run(int argc, char** argv, void (*register_commands)(CLI::App& app)) {
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
         std::fflush(stdout);
-        std::fprintf(stderr, "chronos: error: %s (see --help)\n", e.what());
-        return e.get_exit_code();
+        // Every error exits with 1, whatever CLI11's own code for its kind of parse error.
+        const std::string word = cli_command_words(argc, argv).command;
+        bool known = false;
+        for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) known = known || sub->get_name() == word;
+        if (!word.empty() && !known) {
+            std::fprintf(stderr, "chronos: error: unknown command '%s' (see --help)\n", word.c_str());
+        } else {
+            std::fprintf(stderr, "chronos: error: %s (see --help)\n", e.what());
+        }
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "chronos: error: out of memory: an allocation failed (a smaller RAM budget, context or batch may fit)\n");
+        return 1;
     } catch (const std::exception& e) {  // chronos::Error and anything else a command threw
         std::fflush(stdout);
         std::fprintf(stderr, "chronos: error: %s\n", e.what());

@@ -36,7 +36,6 @@
 #include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cli/app.h"
 #include "cli/commands.h"
@@ -99,19 +98,6 @@ std::vector<std::vector<int32_t>> load_prompts(const OffloadArgs& a, const Token
         out.push_back(ids);
     }
     if (out.empty()) fail("{}: no record has {} tokens", a.data, a.prompt_tokens);
-    return out;
-}
-
-// "a,b,c" -> {"a", "b", "c"}; an empty list or item is an error naming the option.
-std::vector<std::string> split_commas(const std::string& list, const char* option) {
-    std::vector<std::string> out;
-    std::stringstream ss(list);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        if (item.empty()) fail("{}: empty item in '{}'", option, list);
-        out.push_back(item);
-    }
-    if (out.empty()) fail("{}: empty list", option);
     return out;
 }
 
@@ -203,22 +189,16 @@ nlohmann::ordered_json run_offload_model(const OffloadArgs& a, const std::string
     const int threads = omp_get_max_threads();
     // The lists first: a typo fails before any file is read.
     std::vector<double> budgets;
-    for (const std::string& item : split_commas(a.budgets, "--budgets")) {
-        char* end = nullptr;
-        const double percent = std::strtod(item.c_str(), &end);
-        if (end == item.c_str() || *end != '\0' || !(percent > 0 && percent <= 100)) {
-            fail("--budgets: '{}' is not a percentage in (0, 100]", item);
-        }
-        budgets.push_back(percent / 100.0);
-    }
+    for (double percent : cli_percent_list(a.budgets, "--budgets")) budgets.push_back(percent / 100.0);
     std::vector<rt::MissMode> modes;
-    for (const std::string& item : split_commas(a.modes, "--modes")) modes.push_back(rt::miss_mode_parse(item));
+    for (const std::string& item : cli_split_list(a.modes, "--modes")) modes.push_back(rt::miss_mode_parse(item));
     rt::Model model(model_dir);
     if (a.oracle && (model.lookahead.hidden == 0 || model.config.lookahead_steps == 0)) {
         fail("--oracle: {} has no lookahead head whose predictions an oracle could replace", a.model);
     }
     if (model.tokenizer_path.empty()) fail("{} has no tokenizer (tokenizer.model, or tokenizer.json for an imported model)", a.model);
     Tokenizer tok(model.tokenizer_path);
+    tok.check_fits(model.config.vocab_size, model_dir);
     const int64_t V = model.config.vocab_size;
     const std::vector<std::vector<int32_t>> prompts = load_prompts(a, tok);
     const uint64_t total = base_bytes > 0 ? base_bytes : model.expert_bytes_total();
@@ -513,6 +493,7 @@ std::string pack_variant(const std::string& model_dir, WeightType experts, Weigh
 }
 
 void run_offload(const OffloadArgs& a) {
+    if (a.dtypes.empty() && a.dense_dtype != "same") fail("--dense-dtype applies with --dtype (the packs that comparison makes)");
     if (a.dtypes.empty()) {
         std::string md;
         const nlohmann::ordered_json j = run_offload_model(a, a.model, 0, md);
@@ -522,7 +503,7 @@ void run_offload(const OffloadArgs& a) {
     }
     // One run per stored type, budgets in bytes of the f32 experts.
     std::vector<WeightType> types;
-    for (const std::string& item : split_commas(a.dtypes, "--dtype")) {
+    for (const std::string& item : cli_split_list(a.dtypes, "--dtype")) {
         std::optional<WeightType> t = weight_type_parse(item);
         if (!t) fail("--dtype: '{}' is not f32, bf16, f16, q8 or q4", item);
         types.push_back(*t);

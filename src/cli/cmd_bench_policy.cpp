@@ -8,7 +8,6 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -28,15 +27,9 @@ struct PolicyArgs {
 };
 
 void run_policy(const PolicyArgs& a) {
-    std::vector<double> budgets;
-    std::stringstream ss(a.budgets);
-    for (std::string item; std::getline(ss, item, ',');) {
-        char* end = nullptr;
-        const double v = std::strtod(item.c_str(), &end);
-        if (item.empty() || *end != '\0' || !(v > 0 && v <= 100)) fail("--budgets: '{}' is not a percentage in (0, 100]", item);
-        budgets.push_back(v);
-    }
+    const std::vector<double> budgets = cli_percent_list(a.budgets, "--budgets");
     const Trace trace = trace_read(a.trace);
+    if (trace.tokens() == 0) fail("{}: the trace holds no tokens to replay", a.trace);
     const int64_t pairs = static_cast<int64_t>(trace.shape.layers) * trace.shape.experts;
     const int64_t per_token = static_cast<int64_t>(trace.shape.layers) * trace.shape.top_k;
     nlohmann::ordered_json j;

@@ -56,7 +56,7 @@ void cmd_eval_runtime_register(CLI::App& app) {
         std::unique_ptr<rt::Model> ref;
         if (!a->reference.empty()) ref = std::make_unique<rt::Model>(a->reference);
         Tokenizer tok(model.tokenizer_path);
-        if (tok.vocab_size() != model.config.vocab_size) fail("{}: tokenizer and config disagree on the vocabulary size", a->model);
+        tok.check_fits(model.config.vocab_size, a->model);
         const std::vector<int32_t> tokens = tokens_load_pretrain(a->data, tok);
         rt::EvalOptions o;
         o.seq_len = a->seq_len;

@@ -48,6 +48,7 @@ void run_generate(const GenerateArgs& a) {
     rt::Model model(a.model);
     if (model.tokenizer_path.empty()) fail("{} has no tokenizer (tokenizer.model, or tokenizer.json for an imported model)", a.model);
     Tokenizer tok(model.tokenizer_path);
+    tok.check_fits(model.config.vocab_size, a.model);
     std::vector<int32_t> prompt = tok.encode(a.prompt);
     if (prompt.empty()) fail("the prompt is empty after tokenization");
     if (tok.bos() >= 0) prompt.insert(prompt.begin(), tok.bos());  // an imported model's tokenizer may start every text so
@@ -98,16 +99,22 @@ void run_generate(const GenerateArgs& a) {
     rt::GenerateOptions go;
     go.max_tokens = a.max_tokens;
     go.stop_token = tok.end_of_text();
-    rt::GenerateResult result = rt::generate(session, sampler, prompt, go, [&](int32_t id) {
-        if (a.quiet_text || id == tok.end_of_text()) return true;
-        ids.push_back(id);
-        std::string text = tok.decode(ids);
-        if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
-            std::cout << text.substr(shown.size()) << std::flush;
-            shown = std::move(text);
-        }
-        return true;
-    });
+    rt::GenerateResult result;
+    try {
+        result = rt::generate(session, sampler, prompt, go, [&](int32_t id) {
+            if (a.quiet_text || id == tok.end_of_text()) return true;
+            ids.push_back(id);
+            std::string text = tok.decode(ids);
+            if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
+                std::cout << text.substr(shown.size()) << std::flush;
+                shown = std::move(text);
+            }
+            return true;
+        });
+    } catch (...) {
+        if (!a.quiet_text) std::cout << "\n" << std::flush;  // the error's line starts on a line of its own
+        throw;
+    }
     if (!a.quiet_text) std::cout << "\n";
     nlohmann::ordered_json m = rt::metrics_json(session, result);
     m["model"] = a.model;
@@ -161,7 +168,7 @@ void cmd_generate_register(CLI::App& app) {
     g->add_option("--repetition-penalty", a->repetition_penalty, "lower the probability of repeated tokens (1 = off)")
         ->capture_default_str()->check(cli_range(0, 100, /*low_open=*/true));
     g->add_flag("--greedy", a->greedy, "always take the most likely token (no sampling)");
-    g->add_option("--seed", a->seed, "sampling seed (default: random, printed with the metrics)");
+    g->add_option("--seed", a->seed, "sampling seed (default: random, printed with the metrics)")->check(cli_range(0, 1.8e19));
     g->add_option("--threads", a->threads, "threads for OpenMP and BLAS")->check(cli_range(0, kMaxThreads));
     g->add_option("--sim-read-ms", a->sim_read_ms, "simulate a slow disk: no expert read completes sooner than this after it was issued "
                                                    "(default: $CHRONOS_SIM_READ_MS, else 0)")

@@ -8,10 +8,19 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
 namespace chronos {
 
 // A finite number x with lo <= x <= hi (lo < x with low_open).
 CLI::Validator cli_range(double lo, double hi, bool low_open = false);
+
+// "a,b,c" -> {"a", "b", "c"}; an empty list, an empty item (a trailing comma too) or an item
+// with spaces is an error naming the option.
+std::vector<std::string> cli_split_list(const std::string& list, const char* option);
+// A list of percentages, each in (0, 100] ("10,25,50").
+std::vector<double> cli_percent_list(const std::string& list, const char* option);
 
 // Upper bound of --threads: OpenBLAS is built here for at most 64 threads, and past a few
 // threads per core the products only slow down.

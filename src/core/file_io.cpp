@@ -122,7 +122,9 @@ void AtomicFile::commit() {
 }
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // Non-blocking, so that a FIFO in a file's place is refused below instead of waiting for a
+    // writer (the flag changes nothing for a regular file).
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) fail("cannot open {}: {}", path, errno_text());
     struct stat st {};
     if (::fstat(fd, &st) != 0) {

@@ -24,6 +24,11 @@ uint64_t pack_expert_bytes(WeightType t, int64_t H, int64_t F) {
     return weight_matrix_bytes(t, 2 * F, H) + weight_matrix_bytes(t, H, F);
 }
 
+uint64_t pack_slot_bytes(const PackManifest& m) {
+    CHRONOS_ASSERT(!m.entries.empty(), "a pack manifest without experts");
+    return (m.entries[0].length + kPackAlignment - 1) / kPackAlignment * kPackAlignment;
+}
+
 std::vector<std::string> pack_dense_names(const ModelConfig& c) {
     std::vector<std::string> names{"model.embed_tokens.weight"};
     if (!c.tie_word_embeddings) names.push_back("lm_head.weight");
@@ -396,7 +401,9 @@ PackManifest pack_manifest_parse(const std::string& text, const std::string& wha
         PackEntry en;
         en.layer = static_cast<int64_t>(field_uint(x, "layer", where, INT64_MAX));
         en.expert = static_cast<int64_t>(field_uint(x, "expert", where, INT64_MAX));
-        if (en.layer >= m.layers || en.expert >= m.experts) fail("{}: expert entry out of range", what);
+        if (en.layer >= m.layers || en.expert >= m.experts) {
+            fail("{}: layer {} expert {} is outside the manifest's {} layers x {} experts", where, en.layer, en.expert, m.layers, m.experts);
+        }
         const uint64_t file = field_uint(x, "file", where);
         if (file >= m.files.size()) fail("{}: layer {} expert {} names file #{} which is not listed", what, en.layer, en.expert, file);
         en.file = static_cast<int32_t>(file);

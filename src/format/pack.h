@@ -52,6 +52,10 @@ struct PackManifest {
 
 uint64_t pack_checksum(const void* data, uint64_t size);
 
+// One expert's bytes rounded up to kPackAlignment: the slot it takes in the runtime's RAM tier
+// (O_DIRECT reads land in aligned buffers). Every expert of a manifest has the same length.
+uint64_t pack_slot_bytes(const PackManifest& m);
+
 // Bytes of one expert stored as t: gate [F, H] | up [F, H] | down [H, F], rows of
 // weight_row_bytes(t, ...) each.
 uint64_t pack_expert_bytes(WeightType t, int64_t H, int64_t F);

@@ -116,7 +116,7 @@ TensorInfo parse_tensor_entry(const std::string& name, const json& entry, const 
 SafetensorsHeader safetensors_parse(const uint8_t* file, uint64_t file_size, const std::string& what) {
     if (file_size < 8) fail("{}: too short for a safetensors file ({} bytes)", what, file_size);
     uint64_t n = read_u64_le(file);
-    if (n > kSafetensorsMaxHeader) fail("{}: safetensors header length {} is too large", what, n);
+    if (n > kSafetensorsMaxHeader) fail("{}: not a safetensors file (its header length would be {} bytes)", what, n);
     if (n > file_size - 8) {
         fail("{}: safetensors header length {} exceeds the file ({} bytes)", what, n, file_size);
     }

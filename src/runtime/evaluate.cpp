@@ -59,8 +59,13 @@ EvalResult eval_perplexity(const Model& model, const std::vector<int32_t>& token
     if (reference != nullptr && reference->config.vocab_size != V) {
         fail("the reference has a vocabulary of {}, the model {}", reference->config.vocab_size, V);
     }
+    if (reference != nullptr && T > reference->config.max_position_embeddings) {
+        fail("--seq-len {} is beyond the reference's context of {} positions", T, reference->config.max_position_embeddings);
+    }
+    // Whole windows only: at most max_tokens predictions.
+    if (o.max_tokens > 0 && o.max_tokens < T) fail("--max-tokens {} is less than one window of --seq-len {}", o.max_tokens, T);
     int64_t windows = static_cast<int64_t>(tokens.size() - 1) / T;
-    if (o.max_tokens > 0) windows = std::max<int64_t>(1, std::min(windows, o.max_tokens / T));
+    if (o.max_tokens > 0) windows = std::min(windows, o.max_tokens / T);
 
     // Resident sessions: every expert in RAM, so that only the weights' values matter.
     SessionOptions so;
@@ -103,6 +108,7 @@ EvalResult eval_perplexity(const Model& model, const std::vector<int32_t>& token
     bar.finish();
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     r.loss = nll / static_cast<double>(r.tokens);
+    if (!std::isfinite(r.loss)) fail("the loss is {}: the model's weights give non-finite logits", r.loss);
     r.ppl = std::exp(r.loss);
     r.kl = reference != nullptr ? kl / static_cast<double>(r.tokens) : std::numeric_limits<double>::quiet_NaN();
     r.top1_agree = reference != nullptr ? static_cast<double>(agree) / static_cast<double>(r.tokens) : std::numeric_limits<double>::quiet_NaN();

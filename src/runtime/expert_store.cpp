@@ -12,14 +12,13 @@
 
 namespace chronos::rt {
 
-static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 ExpertStore::ExpertStore(const PackManifest& manifest, const std::string& dir, uint64_t budget_bytes, int64_t min_slots,
                          const IoOptions& io, Residency* policy)
     : manifest_(manifest), dir_(dir), policy_(policy) {
     CHRONOS_ASSERT(!manifest_.entries.empty(), "empty pack manifest");
     expert_bytes_ = manifest_.entries[0].length;
-    slot_bytes_ = align_up(expert_bytes_, kPackAlignment);
+    slot_bytes_ = pack_slot_bytes(manifest_);
     const int64_t n_pairs = static_cast<int64_t>(manifest_.entries.size());
     const int64_t n_slots = std::min<int64_t>(n_pairs, static_cast<int64_t>(budget_bytes / slot_bytes_));
     if (n_slots < min_slots) {

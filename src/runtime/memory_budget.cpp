@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "runtime/estimate.h"
 
 namespace chronos::rt {
 
@@ -99,12 +100,25 @@ MemorySplit memory_split_plan(const Model& model, const SessionOptions& options,
     model.dense_prefault();
     const uint64_t after_dense = rss_bytes();
     s.dense = after_dense > s.code ? after_dense - s.code : 0;
+    // The session's buffers and KV cache scale with the context; a context too long for the
+    // limit is refused from their size, before a probe session would allocate them.
+    EstimateOptions eo;
+    eo.experts = model.manifest.dtype;
+    eo.dense = model.dense_type();
+    eo.code_bytes = s.code;
+    const Estimate est = estimate_config(model.config, eo);
+    const uint64_t session_estimate = est.kv_bytes_context + est.session_bytes;
+    if (limit.bytes < s.code + s.dense + session_estimate) {
+        fail("the memory limit of {:.1f} MiB ({}) cannot hold a session of this model: code {:.1f}, dense weights {:.1f}, and "
+             "{:.1f} MiB of KV cache and buffers for its context of {} positions (max_position_embeddings)",
+             mib(limit.bytes), limit.source, mib(s.code), mib(s.dense), mib(session_estimate), model.config.max_position_embeddings);
+    }
     {
         // A probe with the smallest pool (one layer's top-k) measures the session's own buffers.
         SessionOptions probe = options;
         probe.mode = MissMode::exact;
         probe.preload = false;
-        const uint64_t slot = (model.manifest.entries.at(0).length + kPackAlignment - 1) / kPackAlignment * kPackAlignment;
+        const uint64_t slot = pack_slot_bytes(model.manifest);
         probe.ram_budget = static_cast<uint64_t>(model.config.num_experts_per_tok) * slot;
         Session session(model, probe);
         const uint64_t with_session = rss_bytes();
@@ -113,7 +127,7 @@ MemorySplit memory_split_plan(const Model& model, const SessionOptions& options,
     }
     s.margin = memory_margin_bytes(limit.bytes);
     const uint64_t taken = s.code + s.dense + s.session + s.margin;
-    const uint64_t slot = (model.manifest.entries.at(0).length + kPackAlignment - 1) / kPackAlignment * kPackAlignment;
+    const uint64_t slot = pack_slot_bytes(model.manifest);
     const uint64_t need = static_cast<uint64_t>(model.config.num_experts_per_tok) * slot;
     if (limit.bytes < taken + need) {
         fail("the memory limit of {:.1f} MiB ({}) leaves {:.1f} MiB for experts after code {:.1f}, dense weights {:.1f}, session "
@@ -121,7 +135,13 @@ MemorySplit memory_split_plan(const Model& model, const SessionOptions& options,
              mib(limit.bytes), limit.source, limit.bytes > taken ? mib(limit.bytes - taken) : 0.0, mib(s.code), mib(s.dense),
              mib(s.session), mib(s.margin), mib(need));
     }
-    s.slots = std::min<int64_t>(static_cast<int64_t>((limit.bytes - taken) / slot), static_cast<int64_t>(model.manifest.entries.size()));
+    const int64_t pairs = static_cast<int64_t>(model.manifest.entries.size());
+    s.slots = std::min<int64_t>(static_cast<int64_t>((limit.bytes - taken) / slot), pairs);
+    if (options.mode == MissMode::resident && s.slots < pairs) {
+        fail("resident mode holds every expert ({:.1f} MiB), but the memory limit of {:.1f} MiB ({}) leaves {:.1f} MiB for them: "
+             "use exact or soft",
+             mib(slot * static_cast<uint64_t>(pairs)), mib(limit.bytes), limit.source, mib(limit.bytes - taken));
+    }
     s.experts = static_cast<uint64_t>(s.slots) * slot;
     return s;
 }

@@ -54,6 +54,7 @@ Engine::Engine(const EngineOptions& options, int max_waiting) : o_(options), max
     model_ = std::make_unique<rt::Model>(o_.model_dir);
     if (model_->tokenizer_path.empty()) fail("{} has no tokenizer (tokenizer.model, or tokenizer.json for an imported model)", o_.model_dir);
     tok_ = std::make_unique<Tokenizer>(model_->tokenizer_path);
+    tok_->check_fits(model_->config.vocab_size, model_->dir);
     if (tok_->vocab_size() != model_->config.vocab_size) {
         fail("{}: the tokenizer has {} pieces, the model a vocabulary of {}", o_.model_dir, tok_->vocab_size(), model_->config.vocab_size);
     }

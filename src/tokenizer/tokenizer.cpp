@@ -417,6 +417,13 @@ std::string Tokenizer::id_to_piece(int32_t id) const {
 
 int32_t Tokenizer::vocab_size() const { return vocab_size_; }
 
+void Tokenizer::check_fits(int64_t model_vocab, const std::string& model_dir) const {
+    if (vocab_size_ > model_vocab) {
+        fail("{}: the tokenizer has {} tokens, more than the model's vocabulary of {} (config.json vocab_size)", model_dir, vocab_size_,
+             model_vocab);
+    }
+}
+
 bool Tokenizer::is_control(int32_t id) const {
     if (hf_) return id >= 0 && id < vocab_size_ && hf_->is_special(id);
     return id >= 0 && id < vocab_size_ && control_[static_cast<size_t>(id)];

@@ -72,6 +72,9 @@ public:
     std::string id_to_piece(int32_t id) const;
     int32_t vocab_size() const;
     bool is_control(int32_t id) const;
+    // Fails, naming `model_dir`, unless every id this tokenizer can produce has a row in a
+    // model's vocabulary of model_vocab (a published model may pad its embeddings beyond it).
+    void check_fits(int64_t model_vocab, const std::string& model_dir) const;
 
     // The token that ends a document (pretraining data, plain completions) and the one that ends
     // a chat reply; the one a prompt starts with (-1: none).
