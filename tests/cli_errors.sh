@@ -86,6 +86,31 @@ expect_error trace-no-manifest "no cluster_manifest.json" -- "$chronos" pack --m
 printf 'not a trace' > "$work/bad.ctrc"
 expect_error bad-trace "bad magic" -- "$chronos" pack --model "$work/m" --trace "$work/bad.ctrc"
 
+# A save never deletes a folder that is not a checkpoint, nor what the command reads.
+mkdir -p "$work/notes" && echo keep > "$work/notes/notes.txt"
+expect_error out-not-a-checkpoint "is not a Chronos checkpoint" -- "$chronos" init --config tiny --tokenizer "$data/tokenizer.model" --out "$work/notes"
+expect_error out-is-an-input "would replace --model" -- "$chronos" train lookahead --model "$work/m" --data "$small" --steps 1 --out "$work/m/"
+cp "$small" "$work/copy.jsonl"
+expect_error trace-over-its-data "is the --data file" -- "$chronos" trace --model "$work/m" --data "$work/copy.jsonl" --out "$work/copy.jsonl"
+if [ -f "$work/notes/notes.txt" ] && cmp -s "$small" "$work/copy.jsonl"; then
+  echo "ok   inputs-kept"; passed=$((passed + 1))
+else
+  echo "FAIL inputs-kept: a refused command changed a file"; failures=$((failures + 1))
+fi
+# Train values that are not whole numbers or could never train are refused, naming the field.
+python3 -c "import json,sys; c=json.load(open(sys.argv[1])); c['train']['steps']=0; json.dump(c, open(sys.argv[2],'w'))" "$(dirname "$0")/../configs/tiny.json" "$work/steps0.json"
+expect_error config-zero-steps "steps >= 1" -- "$chronos" train pretrain --config "$work/steps0.json" --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/x"
+python3 -c "import json,sys; c=json.load(open(sys.argv[1])); c['train']['batch_size']=8.5; json.dump(c, open(sys.argv[2],'w'))" "$(dirname "$0")/../configs/tiny.json" "$work/half.json"
+expect_error config-fractional-batch "train.batch_size must be a whole number" -- "$chronos" train pretrain --config "$work/half.json" --data "$small" --tokenizer "$data/tokenizer.model" --out "$work/x"
+# A malformed line of a megabyte gives a message of a line, not of a megabyte.
+{ printf '{"text": "'; head -c 1000000 /dev/zero | tr '\0' a; printf '\n'; } > "$work/long-line.jsonl"
+msg=$("$chronos" tokenizer train --input "$work/long-line.jsonl" --vocab-size 400 --out "$work/ll.model" 2>&1 >/dev/null)
+if [ "${#msg}" -lt 2000 ] && grep -q "long-line.jsonl:1: malformed JSON" <<<"$msg"; then
+  echo "ok   long-malformed-line"; passed=$((passed + 1))
+else
+  echo "FAIL long-malformed-line: ${#msg} characters"; failures=$((failures + 1))
+fi
+
 # Offloaded generation.
 expect_error generate-no-packs "chronos pack" -- "$chronos" generate --model "$work/m" --prompt "hello"
 "$chronos" -q pack --model "$work/m" >/dev/null

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "format/checkpoint.h"
 #include "test_helpers.h"
 
@@ -109,4 +110,36 @@ TEST(Checkpoint, SaveReplacesAtomicallyAndAbandonedSaveKeepsOld) {
         EXPECT_EQ(e.path().filename().string(), "ck");
     }
     EXPECT_EQ(entries, 1) << "staging directories left behind";
+}
+
+// A save swaps its directory into place and deletes what was there: only an absent or empty
+// directory or a Chronos checkpoint may be replaced, and never one a command reads from.
+TEST(Checkpoint, ASaveNeverReplacesAFolderThatIsNotACheckpointNorAnInput) {
+    const ModelConfig c = test::tiny_model_config();
+    test::TempDir dir;
+    const std::string notes = dir.file("notes");
+    dir_create(notes);
+    file_write_atomic(notes + "/notes.txt", "keep");
+    EXPECT_FALSE(checkpoint_replaceable(notes));
+    EXPECT_THROW(write_checkpoint(notes, c, 0.5f), Error);
+    EXPECT_EQ(file_read_all(notes + "/notes.txt"), "keep");
+    const std::string hf = dir.file("hf");  // a Hugging Face folder has a config.json too
+    dir_create(hf);
+    file_write_atomic(hf + "/config.json", R"({"model_type": "mixtral"})");
+    EXPECT_FALSE(checkpoint_replaceable(hf));
+    dir_create(dir.file("empty"));
+    EXPECT_TRUE(checkpoint_replaceable(dir.file("empty")));
+    EXPECT_TRUE(checkpoint_replaceable(dir.file("absent")));
+    const std::string ck = dir.file("ck");
+    write_checkpoint(ck, c, 0.5f);
+    EXPECT_TRUE(checkpoint_replaceable(ck));
+    write_checkpoint(ck, c, 0.25f);  // a checkpoint is replaced by the next save
+
+    EXPECT_THROW(checkpoint_out_check(notes, {}), Error);
+    EXPECT_THROW(checkpoint_out_check(ck, {{"--data", ck + "/data.jsonl"}}), Error);  // inside
+    EXPECT_THROW(checkpoint_out_check(ck + "/", {{"--from", ck}}), Error);            // the same, spelt otherwise
+    EXPECT_THROW(checkpoint_out_check(dir.file("empty"), {{"--from", dir.file("empty") + "/../empty/x"}}), Error);
+    EXPECT_NO_THROW(checkpoint_out_check(dir.file("ck2"), {{"--from", ck}}));
+    EXPECT_NO_THROW(checkpoint_out_check(ck, {{"--data", dir.file("ck-data.jsonl")}}));  // a sibling sharing a prefix
+    EXPECT_NO_THROW(checkpoint_out_check(ck, {{"--validation", ""}}));                    // an option not given
 }

@@ -3,10 +3,13 @@
 // the real pretraining split.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <random>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "data/records.h"
+#include "data/token_stream.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "test_helpers.h"
@@ -138,4 +141,25 @@ TEST(Tokenizer, TrainsFromPlainTextAndRejectsBadInput) {
     }
     file_write_atomic(dir.file("junk.model"), "not a model");
     EXPECT_THROW(Tokenizer junk(dir.file("junk.model")), Error);
+}
+
+// The token cache beside a data file is a copy: a damaged one (ids outside the vocabulary, a
+// torn size) is rebuilt from the data, never handed to a model.
+TEST(TokenCache, ADamagedCacheIsRebuiltFromTheData) {
+    Tokenizer tok(test::test_tokenizer());
+    test::TempDir dir;
+    const std::string data = dir.file("pt.jsonl");
+    file_write_atomic(data, "{\"text\": \"The state of the Union is strong.\"}\n{\"text\": \"We the People.\"}\n");
+    const std::vector<int32_t> fresh = tokens_load_pretrain(data, tok);
+    ASSERT_FALSE(fresh.empty());
+    std::string cache;
+    for (const auto& e : std::filesystem::directory_iterator(dir.file(""))) {
+        if (e.path().filename().string().rfind("pt.jsonl.tok-", 0) == 0) cache = e.path().string();
+    }
+    ASSERT_FALSE(cache.empty()) << "no cache written beside the data";
+    EXPECT_EQ(tokens_load_pretrain(data, tok), fresh);  // read back from the cache
+    for (const std::string& damage : {std::string(fresh.size() * 4, '\xff'), std::string(6, 'x'), std::string()}) {
+        file_write_atomic(cache, damage);
+        EXPECT_EQ(tokens_load_pretrain(data, tok), fresh) << "cache of " << damage.size() << " bytes";
+    }
 }

@@ -84,10 +84,14 @@ if "$chronos" tune --study "$work/prune" --apply-best --out "$work/x.json" 2>"$w
 
 # ---- a trial over its time is stopped and failed; a failing command fails its trial only
 space "$work/slow.json" 2 0 99 random
-"$chronos" tune --study "$work/slow" --space "$work/slow.json" --trials 1 --timeout-per-trial 1 >/dev/null
+# A study whose every trial failed says so with status 1 (the database keeps them).
+if "$chronos" tune --study "$work/slow" --space "$work/slow.json" --trials 1 --timeout-per-trial 1 >/dev/null 2>"$work/slow.err"; then
+  echo "FAIL: exit status 0 with every trial failed"; fail=1
+fi
+grep -q "no trial completed" "$work/slow.err" || { echo "FAIL: no message for a study without a completed trial"; fail=1; }
 [ "$(db_query "$work/slow" 'rows[0]["state"] + " " + rows[0]["message"][:9]')" = "fail timed out" ] || { echo "FAIL: timeout"; db_query "$work/slow" rows; fail=1; }
 space "$work/failing.json" 0 3 99 random
-"$chronos" tune --study "$work/failing" --space "$work/failing.json" --trials 2 >/dev/null
+"$chronos" tune --study "$work/failing" --space "$work/failing.json" --trials 2 >/dev/null 2>&1 || true
 [ "$(db_query "$work/failing" '" ".join(r["state"] for r in rows)')" = "fail fail" ] || { echo "FAIL: failing command"; fail=1; }
 db_query "$work/failing" 'rows[0]["message"]' | grep -q "exited with status 3: failing as asked" || { echo "FAIL: failure message"; db_query "$work/failing" rows; fail=1; }
 

@@ -10,6 +10,7 @@
 #include "cluster/coactivation.h"
 #include "format/trace.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "format/pack.h"
 #include "train/train_api.h"
 
@@ -48,6 +49,7 @@ void cmd_pack_register(CLI::App& app) {
     tr->add_option("--stride", t->stride, "record every stride-th record of --data (a sample spread over its sources)")->capture_default_str()->check(cli_range(1, 1e9));
     tr->add_option("--prompt-tokens", t->pretrain_prompt, "prompt length for plain-text records")->capture_default_str()->check(cli_range(1, 1 << 20));
     tr->callback([t]() {
+        file_out_check(t->out, "--out", t->data, "--data");
         int64_t n = trace_record(*t);
         Trace tr = trace_read(t->out);
         std::cout << fmt::format("wrote {}: {} sequences, {} tokens, {} layers x {} experts, top-{}\n", t->out, n, tr.tokens(),

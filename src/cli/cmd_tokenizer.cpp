@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "data/jsonl.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/hf_tokenizer.h"
@@ -29,6 +30,7 @@ void cmd_tokenizer_register(CLI::App& app) {
     t->add_option("--out", train->out, "output .model file")->required();
     t->add_option("--max-sentences", train->max_sentences, "sentences sampled for training")->capture_default_str()->check(cli_range(1, 1e9));
     t->callback([train]() {
+        file_out_check(train->out, "--out", train->input, "--input");
         spdlog::info("training BPE tokenizer (vocab {}) on {}", train->vocab_size, train->input);
         tokenizer_train(*train);
         Tokenizer loaded(train->out);
@@ -86,6 +88,7 @@ void cmd_tokenizer_register(CLI::App& app) {
     h->add_option("--output", hf->output, "JSONL to write")->required();
     h->callback([hf]() {
         const auto& [tokenizer, input, output] = *hf;
+        file_out_check(output, "--output", input, "--input");
         // A tokenizer.json as the file alone says (no special tokens added; their spellings in
         // the text become their ids, as transformers does); a SentencePiece model through the
         // tokenizer every command uses, the same way.
@@ -125,6 +128,7 @@ void cmd_tokenizer_register(CLI::App& app) {
     c->add_option("--output", (*chat)[2], "JSONL to write")->required();
     c->callback([chat]() {
         const auto& [tokenizer, input, output] = *chat;
+        file_out_check(output, "--output", input, "--input");
         Tokenizer tk(tokenizer);
         JsonlWriter out(output);
         jsonl_read(input, [&](const nlohmann::json& j, int64_t line) {

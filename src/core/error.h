@@ -21,6 +21,13 @@ template <typename... Args>
     throw Error(fmt::format(format, std::forward<Args>(args)...));
 }
 
+// A parser's message cut to its first 240 bytes: JSON parsers quote the token they stopped in,
+// which may be a whole line of megabytes.
+inline std::string error_text_clipped(const std::string& what) {
+    constexpr size_t kShown = 240;
+    return what.size() > kShown ? what.substr(0, kShown) + "..." : what;
+}
+
 // Internal invariant violated: print where and abort (never used for user input).
 [[noreturn]] void assert_fail(const char* expr, const char* message, const char* file, int line);
 

@@ -44,6 +44,13 @@ void file_write_atomic(const std::string& path, std::string_view content) {
     f.commit();
 }
 
+void file_out_check(const std::string& output, const char* output_option, const std::string& input, const char* input_option) {
+    std::error_code ec;
+    if (std::filesystem::equivalent(output, input, ec) && !ec) {
+        fail("{} {} is the {} file: it would be overwritten while it is read", output_option, output, input_option);
+    }
+}
+
 bool file_exists(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);

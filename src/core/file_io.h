@@ -16,6 +16,9 @@ std::string file_read_all(const std::string& path);
 // Atomically replaces `path` with `content`.
 void file_write_atomic(const std::string& path, std::string_view content);
 bool file_exists(const std::string& path);
+// Fails, naming both options, when `output` is the same file as `input` (a command would
+// overwrite what it reads).
+void file_out_check(const std::string& output, const char* output_option, const std::string& input, const char* input_option);
 bool dir_exists(const std::string& path);
 // mkdir -p; throws on failure.
 void dir_create(const std::string& path);

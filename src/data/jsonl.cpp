@@ -21,7 +21,7 @@ int64_t jsonl_read(const std::string& path, const std::function<void(const nlohm
         try {
             j = nlohmann::json::parse(line);
         } catch (const nlohmann::json::exception& e) {
-            fail("{}:{}: malformed JSON: {}", path, line_no, e.what());
+            fail("{}:{}: malformed JSON: {}", path, line_no, error_text_clipped(e.what()));
         }
         if (!j.is_object()) fail("{}:{}: expected a JSON object, got {}", path, line_no, j.type_name());
         fn(j, line_no);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -37,12 +38,16 @@ std::string cache_path(const std::string& path, const Tokenizer& tok) {
 std::vector<int32_t> tokens_load_pretrain(const std::string& path, const Tokenizer& tok) {
     const std::string cache = cache_path(path, tok);
     if (file_exists(cache)) {
+        // A cache is only a copy: one that is damaged (a torn size, an id outside the
+        // vocabulary) is rebuilt from the data, never handed to a model.
         MappedFile f(cache);
-        if (f.size() % 4 == 0) {
+        if (f.size() > 0 && f.size() % 4 == 0) {
             std::vector<int32_t> out(f.size() / 4);
             std::memcpy(out.data(), f.data(), f.size());
-            return out;
+            const int32_t V = tok.vocab_size();
+            if (std::all_of(out.begin(), out.end(), [V](int32_t id) { return id >= 0 && id < V; })) return out;
         }
+        spdlog::warn("{} is damaged; tokenizing {} again", cache, path);
     }
     std::vector<PretrainRecord> records = pretrain_load(path);
     const auto n = static_cast<int64_t>(records.size());

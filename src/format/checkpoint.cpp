@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/file_io.h"
@@ -147,9 +150,45 @@ Checkpoint checkpoint_open(const std::string& dir) {
     return ck;
 }
 
+bool checkpoint_replaceable(const std::string& dir) {
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) return true;
+    if (!fs::is_directory(dir, ec)) return false;
+    if (fs::is_empty(dir, ec) && !ec) return true;
+    const std::string config = dir + "/config.json";
+    if (!file_exists(config)) return false;
+    try {
+        const nlohmann::json j = nlohmann::json::parse(file_read_all(config));
+        return j.is_object() && j.value("model_type", std::string()) == "chronos";
+    } catch (const std::exception&) {
+        return false;  // unreadable: not knowingly ours
+    }
+}
+
+void checkpoint_out_check(const std::string& out, const std::vector<std::pair<std::string, std::string>>& inputs) {
+    if (!checkpoint_replaceable(out)) {
+        fail("--out {} exists and is not a Chronos checkpoint: saving there would delete what it holds (choose a new or empty "
+             "directory)",
+             out);
+    }
+    auto resolved = [](const std::string& path) {
+        std::error_code ec;
+        fs::path r = fs::weakly_canonical(fs::absolute(path, ec), ec);
+        return r.has_filename() ? r : r.parent_path();  // "dir/" names dir
+    };
+    const fs::path o = resolved(out);
+    for (const auto& [option, path] : inputs) {
+        if (path.empty()) continue;
+        const fs::path p = resolved(path);
+        const auto [end_o, end_p] = std::mismatch(o.begin(), o.end(), p.begin(), p.end());
+        if (end_o == o.end()) fail("--out {} would replace {} {}, which this command reads", out, option, path);
+    }
+}
+
 CheckpointStaging::CheckpointStaging(std::string dir) : dir_(std::move(dir)) {
     while (!dir_.empty() && dir_.back() == '/') dir_.pop_back();
     if (dir_.empty()) fail("checkpoint directory name is empty");
+    if (!checkpoint_replaceable(dir_)) fail("{} exists and is not a Chronos checkpoint: a save there would delete what it holds", dir_);
     staging_ = dir_ + ".tmp-" + std::to_string(::getpid());
     std::error_code ec;
     fs::remove_all(staging_, ec);

@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "format/model_config.h"
@@ -53,6 +54,14 @@ std::string tokenizer_path_in(const std::string& dir, bool imported);
 
 // Opens and validates a checkpoint directory (config, weights, tokenizer if present).
 Checkpoint checkpoint_open(const std::string& dir);
+
+// Whether a save may replace `dir`: it does not exist, is an empty directory, or is a Chronos
+// checkpoint (a config.json of model_type "chronos"). Anything else (a folder of other files,
+// a Hugging Face folder, a folder holding checkpoints) would be deleted by the swap.
+bool checkpoint_replaceable(const std::string& dir);
+// Fails, naming the option, unless `out` is replaceable and none of the command's inputs
+// (option, path) is `out` or lies inside it: a command never writes over what it reads.
+void checkpoint_out_check(const std::string& out, const std::vector<std::pair<std::string, std::string>>& inputs);
 
 class CheckpointStaging {
 public:

@@ -56,6 +56,7 @@ NamedConfig named_config_load(const std::string& name_or_path) {
     if (!has_vocab) nc.model.vocab_size = 0;
 
     const nlohmann::json train = j.value("train", nlohmann::json::object());
+    if (!train.is_object()) fail("{}: \"train\" must be an object, not {}", nc.path, train.type_name());
     TrainHyper& t = nc.train;
     for (const auto& item : train.items()) {
         // Not a structured binding: clang before 16 cannot capture one in the lambda below.
@@ -65,26 +66,33 @@ NamedConfig named_config_load(const std::string& name_or_path) {
             if (!value.is_number()) fail("{}: train.{} must be a number", nc.path, key);
             return value;
         };
-        if (key == "seq_len") t.seq_len = num().get<int64_t>();
-        else if (key == "batch_size") t.batch_size = num().get<int64_t>();
-        else if (key == "grad_accum") t.grad_accum = num().get<int64_t>();
-        else if (key == "steps") t.steps = num().get<int64_t>();
+        auto count = [&]() {  // a count is a whole number, never silently truncated
+            if (!value.is_number_integer()) fail("{}: train.{} must be a whole number, not {}", nc.path, key, value.dump());
+            return value;
+        };
+        if (key == "seq_len") t.seq_len = count().get<int64_t>();
+        else if (key == "batch_size") t.batch_size = count().get<int64_t>();
+        else if (key == "grad_accum") t.grad_accum = count().get<int64_t>();
+        else if (key == "steps") t.steps = count().get<int64_t>();
         else if (key == "lr") t.lr = num().get<double>();
         else if (key == "min_lr_ratio") t.min_lr_ratio = num().get<double>();
-        else if (key == "warmup_steps") t.warmup_steps = num().get<int64_t>();
+        else if (key == "warmup_steps") t.warmup_steps = count().get<int64_t>();
         else if (key == "weight_decay") t.weight_decay = num().get<double>();
         else if (key == "beta1") t.beta1 = num().get<double>();
         else if (key == "beta2") t.beta2 = num().get<double>();
         else if (key == "eps") t.eps = num().get<double>();
         else if (key == "grad_clip") t.grad_clip = num().get<double>();
-        else if (key == "eval_interval") t.eval_interval = num().get<int64_t>();
-        else if (key == "eval_batches") t.eval_batches = num().get<int64_t>();
-        else if (key == "save_interval") t.save_interval = num().get<int64_t>();
-        else if (key == "seed") t.seed = num().get<uint64_t>();
+        else if (key == "eval_interval") t.eval_interval = count().get<int64_t>();
+        else if (key == "eval_batches") t.eval_batches = count().get<int64_t>();
+        else if (key == "save_interval") t.save_interval = count().get<int64_t>();
+        else if (key == "seed") t.seed = count().get<uint64_t>();
         else if (key.rfind("_", 0) != 0) fail("{}: unknown train field \"{}\"", nc.path, key);
     }
-    if (t.seq_len < 2 || t.batch_size < 1 || t.grad_accum < 1 || t.steps < 0 || t.lr <= 0) {
-        fail("{}: train section has an impossible value (seq_len >= 2, batch_size >= 1, grad_accum >= 1, lr > 0)", nc.path);
+    if (t.seq_len < 2 || t.batch_size < 1 || t.grad_accum < 1 || t.steps < 1 || !(t.lr > 0) || t.warmup_steps < 0 ||
+        t.eval_interval < 0 || t.eval_batches < 1 || t.save_interval < 0) {
+        fail("{}: train section has an impossible value (seq_len >= 2, batch_size >= 1, grad_accum >= 1, steps >= 1, lr > 0, "
+             "warmup_steps >= 0, eval_interval >= 0, eval_batches >= 1, save_interval >= 0)",
+             nc.path);
     }
     if (t.seq_len > nc.model.max_position_embeddings) {
         fail("{}: seq_len {} exceeds max_position_embeddings {}", nc.path, t.seq_len, nc.model.max_position_embeddings);

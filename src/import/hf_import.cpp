@@ -13,6 +13,7 @@
 #include "format/checkpoint.h"
 #include "format/hf_checkpoint.h"
 #include "format/pack.h"
+#include "tokenizer/tokenizer.h"
 
 #include <fmt/ranges.h>
 
@@ -356,6 +357,12 @@ ImportReport hf_import(const ImportOptions& o) {
         int64_t n = 1;
         for (int64_t d : spec.shape) n *= d;
         writer.add(spec.name, DType::F32, spec.shape, nullptr, static_cast<uint64_t>(n) * 4);
+    }
+    {
+        // The tokenizer files are checked before the weights are converted, so that a broken one
+        // fails the import rather than the first generation.
+        const std::string tp = tokenizer_path_in(o.hf_dir, /*imported=*/true);
+        if (!tp.empty()) Tokenizer(tp).check_fits(c.vocab_size, o.hf_dir);
     }
     std::vector<float> buf;  // one tensor at a time
     writer.write_streamed(stage.file("model.safetensors"), [&](size_t i, AtomicFile& out) {

@@ -109,7 +109,7 @@ std::string trainer_input_from(const std::string& input, const std::string& scra
         try {
             j = nlohmann::json::parse(line);
         } catch (const nlohmann::json::exception& e) {
-            fail("{}:{}: malformed JSON: {}", input, line_no, e.what());
+            fail("{}:{}: malformed JSON: {}", input, line_no, error_text_clipped(e.what()));
         }
         if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
             fail("{}:{}: expected an object with a \"text\" string", input, line_no);
