@@ -84,6 +84,56 @@ for what, body, raw, want in bad:
         shaped = False
     check(status == want and shaped, f"{what}: {status} (want {want}) with an error object")
     check(call("/v1/completions", good)[0] == 200, f"a good request after {what} succeeds")
+# What the headers alone refuse, at once and before any body is read (raw requests: the
+# standard client would not send them). A gzip body would be inflated whole before any size
+# check, a chunked one joined whole.
+import gzip, socket, time
+def raw_request(head, body=b""):
+    # Reads one response: its headers, then the Content-Length they give.
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+    s.sendall(head + body)
+    out = b""
+    try:
+        while True:
+            end = out.find(b"\r\n\r\n")
+            if end >= 0:
+                lengths = [l for l in out[:end].split(b"\r\n") if l.lower().startswith(b"content-length:")]
+                if lengths and len(out) >= end + 4 + int(lengths[0].split(b":")[1]):
+                    break
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except socket.timeout:
+        out += b"<timeout>"
+    s.close()
+    return out
+def head(extra, path="/v1/completions", method="POST"):
+    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n").encode() + extra + b"\r\n"
+good_raw = json.dumps(good).encode()
+bomb = gzip.compress(b'{"model": "tiny", "max_tokens": 2, "prompt": "' + b"a" * (8 << 20) + b'"}')
+transport = [
+    ("a gzip body", head(b"Content-Encoding: gzip\r\nContent-Length: %d\r\n" % len(bomb)), bomb, b" 415 "),
+    ("a chunked body", head(b"Transfer-Encoding: chunked\r\n"), b"%x\r\n%s\r\n0\r\n\r\n" % (len(good_raw), good_raw), b" 411 "),
+    ("two Content-Lengths", head(b"Content-Length: %d\r\nContent-Length: 3\r\n" % len(good_raw)), good_raw, b" 400 "),
+    ("a negative Content-Length", head(b"Content-Length: -5\r\n"), good_raw, b" 400 "),
+    ("a Content-Length over the limit", head(b"Content-Length: 2000000\r\n"), good_raw, b" 413 "),
+]
+for what, h, body, want in transport:
+    t0 = time.time()
+    out = raw_request(h, body)
+    status_line = out.split(b"\r\n", 1)[0]
+    check(status_line.find(want) > 0 and b'"error"' in out and time.time() - t0 < 5,
+          f"{what}: {status_line!r} (want{want.decode()}) at once, with an error object")
+    check(call("/v1/completions", good)[0] == 200, f"a good request after {what} succeeds")
+out = raw_request(head(b"Connection: close\r\n", path="/v1/chat/completions", method="GET"))
+check(out.startswith(b"HTTP/1.1 405") and b"Allow: POST" in out, f"GET on a POST route: 405 with Allow ({out[:12]!r})")
+out = raw_request(head(b"Content-Length: %d\r\nConnection: close\r\n" % len(good_raw)).replace(b"Bearer ", b"bearer "), good_raw)
+check(out.startswith(b"HTTP/1.1 200"), "the Bearer scheme in lower case is accepted")
+check(call("/v1/completions", dict(good, max_tokens=2.0))[0] == 200, "max_tokens 2.0 (a whole number written as a float) is accepted")
+status, body = call("/v1/completions", {"model": "tiny", "prompt": long_prompt})
+check(status == 400 and json.loads(body)["error"]["param"] == "prompt", "a prompt over the context without max_tokens blames the prompt")
+
 # Streams: the usage chunk only when asked for (stream_options.include_usage), then [DONE].
 def stream(body):
     req = urllib.request.Request(base + "/v1/chat/completions", data=json.dumps(body).encode(), method="POST")

@@ -147,7 +147,11 @@ std::vector<int32_t> Engine::prompt_check(const CompletionRequest& r) const {
     if (prompt.empty()) throw ApiError(400, "invalid_request_error", "the prompt is empty after tokenization", r.chat ? "messages" : "prompt");
     const int64_t ctx = context(), np = static_cast<int64_t>(prompt.size());
     // The last generated token needs no position of its own: prompt + max_tokens - 1 positions.
-    if (np > ctx || (r.max_tokens_given && r.max_tokens > ctx - np + 1)) {
+    if (np > ctx) {
+        throw ApiError(400, "invalid_request_error", fmt::format("the prompt has {} tokens, more than the model's context of {} tokens", np, ctx),
+                       r.chat ? "messages" : "prompt", "context_length_exceeded");
+    }
+    if (r.max_tokens_given && r.max_tokens > ctx - np + 1) {
         throw ApiError(400, "invalid_request_error",
                        fmt::format("the prompt has {} tokens and max_tokens is {}: the model's context of {} tokens leaves room for {}", np,
                                    r.max_tokens, ctx, std::max<int64_t>(ctx - np + 1, 0)),

@@ -4,12 +4,14 @@
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <strings.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -41,6 +43,36 @@ bool same_secret(const std::string& a, const std::string& b) {
 std::string request_id(const char* prefix) {
     static std::atomic<uint64_t> next{1};
     return fmt::format("{}-{:x}-{}", prefix, std::chrono::system_clock::now().time_since_epoch().count() & 0xffffffffffull, next++);
+}
+
+// What the headers alone refuse, before httplib reads a body: a compressed or chunked body
+// (httplib would inflate or join it whole before any size check applies), and a Content-Length
+// that is repeated, not a number, or over the limit. nullopt: the request may go on.
+std::optional<ApiError> transport_refusal(const httplib::Request& req, uint64_t max_body_bytes) {
+    const std::string encoding = req.get_header_value("Content-Encoding");
+    if (!encoding.empty() && encoding != "identity") {
+        return ApiError(415, "invalid_request_error", fmt::format("request bodies are not accepted compressed (Content-Encoding: {})", encoding));
+    }
+    if (req.has_header("Transfer-Encoding")) {
+        return ApiError(411, "invalid_request_error", "send the request body with a Content-Length, not a Transfer-Encoding");
+    }
+    const size_t lengths = req.get_header_value_count("Content-Length");
+    if (lengths > 1) return ApiError(400, "invalid_request_error", "more than one Content-Length header");
+    if (lengths == 1) {
+        const std::string v = req.get_header_value("Content-Length");
+        if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) {
+            return ApiError(400, "invalid_request_error", fmt::format("Content-Length '{}' is not a byte count", v));
+        }
+        if (std::stoull(v) > max_body_bytes) return ApiError(413, "invalid_request_error", "the request body is too large");
+    }
+    return std::nullopt;
+}
+
+// The methods each route of the API answers, for the 405 of another method.
+const char* allowed_methods(const std::string& path) {
+    if (path == "/v1/completions" || path == "/v1/chat/completions") return "POST";
+    if (path == "/health" || path == "/metrics" || path == "/v1/models" || path.rfind("/v1/models/", 0) == 0) return "GET";
+    return nullptr;
 }
 
 int64_t now_s() { return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(); }
@@ -173,18 +205,31 @@ void serve_run(const ServeOptions& o) {
     auto is_data_route = [](const std::string& path) {
         return path.rfind("/v1/", 0) == 0 || path == "/v1" || path.rfind("/metrics", 0) == 0 || path.rfind("/ui/api", 0) == 0;
     };
+    // Runs on the headers, before httplib reads a body.
     svr.set_pre_routing_handler([&o, is_data_route](const httplib::Request& req, httplib::Response& res) {
+        if (std::optional<ApiError> e = transport_refusal(req, static_cast<uint64_t>(o.max_body_bytes))) {
+            send_error(res, *e);
+            res.set_header("Connection", "close");  // the body is left unread: the connection cannot carry another request
+            return httplib::Server::HandlerResponse::Handled;
+        }
         if (o.api_key.empty() || req.path == "/health" || (o.ui && !is_data_route(req.path))) return httplib::Server::HandlerResponse::Unhandled;
         const std::string auth = req.get_header_value("Authorization");
-        const std::string prefix = "Bearer ";
-        if (auth.rfind(prefix, 0) == 0 && same_secret(auth.substr(prefix.size()), o.api_key)) return httplib::Server::HandlerResponse::Unhandled;
+        // The scheme's name is case-insensitive (RFC 7235); the key is not.
+        const bool bearer = auth.size() > 7 && strncasecmp(auth.c_str(), "Bearer ", 7) == 0;
+        if (bearer && same_secret(auth.substr(7), o.api_key)) return httplib::Server::HandlerResponse::Unhandled;
         send_error(res, ApiError(401, "invalid_request_error", "a valid API key is required: Authorization: Bearer KEY", "", "invalid_api_key"));
+        if (!req.get_header_value("Content-Length").empty()) res.set_header("Connection", "close");
         return httplib::Server::HandlerResponse::Handled;
     });
     // Errors httplib answers itself (404 of an unknown path, 413 of a large body, 400 of a
     // malformed request) get an error object too.
     svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
+        // httplib answers 404 for a known path asked with another method.
+        if (const char* allow = allowed_methods(req.path); res.status == 404 && allow != nullptr && req.method != allow) {
+            res.status = 405;
+            res.set_header("Allow", allow);
+        }
         const std::string what = res.status == 404   ? fmt::format("no route {} {}", req.method, req.path)
                                  : res.status == 413 ? std::string("the request body is too large")
                                  : res.status == 405 ? fmt::format("{} is not allowed on {}", req.method, req.path)

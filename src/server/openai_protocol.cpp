@@ -34,8 +34,11 @@ double number_field(const json& j, const char* key, double lo, double hi) {
 
 int64_t int_field(const json& j, const char* key, int64_t lo, int64_t hi) {
     const json& v = j.at(key);
-    if (!v.is_number_integer()) bad(fmt::format("'{}' must be an integer", key), key);
-    const int64_t x = v.get<int64_t>();
+    // JSON has one number type: 4.0 is the integer 4 (clients that build numbers as floats send it).
+    const bool whole_float = v.is_number_float() && std::isfinite(v.get<double>()) && v.get<double>() == std::floor(v.get<double>()) &&
+                             std::fabs(v.get<double>()) < 9.0e15;
+    if (!v.is_number_integer() && !whole_float) bad(fmt::format("'{}' must be an integer", key), key);
+    const int64_t x = whole_float ? static_cast<int64_t>(v.get<double>()) : v.get<int64_t>();
     if (x < lo || x > hi) bad(fmt::format("'{}' must be within [{}, {}]", key, lo, hi), key);
     return x;
 }
@@ -115,9 +118,10 @@ CompletionRequest completion_parse(const std::string& body, const RequestLimits&
     }
     if (j.contains("temperature") && !j["temperature"].is_null()) r.temperature = number_field(j, "temperature", 0, 2);
     if (j.contains("top_p") && !j["top_p"].is_null()) {
-        r.top_p = number_field(j, "top_p", 0, 1);
+        if (!j["top_p"].is_number()) bad("'top_p' must be a number", "top_p");
+        r.top_p = j["top_p"].get<double>();
         // The sampler works in float: a mass that rounds to 0 there keeps nothing.
-        if (!(static_cast<float>(r.top_p) > 0.0f)) bad("'top_p' must be above 0", "top_p");
+        if (!(std::isfinite(r.top_p) && static_cast<float>(r.top_p) > 0.0f && r.top_p <= 1)) bad("'top_p' must be within (0, 1]", "top_p");
     }
     if (j.contains("seed") && !j["seed"].is_null()) {
         if (!j["seed"].is_number_integer()) bad("'seed' must be an integer", "seed");
