@@ -65,6 +65,10 @@ if cmp -s "$data/tokenizer.model" "$work/keep.model"; then
 else
   echo "FAIL existing-model-kept: the model was modified by a failed run"; failures=$((failures + 1))
 fi
+: > "$work/empty.jsonl"
+expect_error tokenizer-empty-input "no text to train on" -- "$chronos" tokenizer train --input "$work/empty.jsonl" --vocab-size 400 --out "$work/e.model"
+printf '{"text": ""}\n' > "$work/empty-text.jsonl"
+expect_error tokenizer-empty-texts "no text to train on" -- "$chronos" tokenizer train --input "$work/empty-text.jsonl" --vocab-size 400 --out "$work/e.model"
 expect_error missing-sources "data sources are missing" -- "$chronos" data prepare --raw "$work/noraw" --out "$work/out"
 
 # Training and evaluation input errors.

@@ -76,12 +76,14 @@ static void fsync_parent_dir(const std::string& path) {
     ::close(fd);
 }
 
+void dir_create_parent(const std::string& file_path) {
+    const std::string parent = std::filesystem::path(file_path).parent_path().string();
+    if (!parent.empty()) dir_create(parent);  // nothing to do when it exists
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     tmp_path_ = path_ + ".tmp-" + std::to_string(::getpid());
-    // An output named in a folder that does not exist yet (`--out runs/x.model` on a fresh
-    // checkout) gets the folder, as `--out DIR` commands make theirs.
-    const std::string parent = std::filesystem::path(path_).parent_path().string();
-    if (!parent.empty()) dir_create(parent);  // nothing to do when it exists
+    dir_create_parent(path_);
     fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) fail("cannot create {}: {}", tmp_path_, errno_text());
 }

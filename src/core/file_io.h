@@ -22,6 +22,9 @@ void file_out_check(const std::string& output, const char* output_option, const 
 bool dir_exists(const std::string& path);
 // mkdir -p; throws on failure.
 void dir_create(const std::string& path);
+// mkdir -p of the folder a file will be written in (an output named in a folder that does not
+// exist yet gets the folder, as `--out DIR` commands make theirs).
+void dir_create_parent(const std::string& file_path);
 
 // An exclusive lock (flock) on `path`, created if missing, held for the object's lifetime and
 // dropped by the kernel when the process dies, kill -9 too. Fails with `busy` when another

@@ -95,13 +95,13 @@ std::string trainer_input_from(const std::string& input, const std::string& scra
     std::ifstream in(input);
     if (!in) fail("cannot open tokenizer training input {}", input);
     std::string first;
-    std::getline(in, first);
+    if (!std::getline(in, first)) fail("{}: empty file, no text to train on", input);
     if (first.empty() || first[0] != '{') return input;  // plain text: use as is
     in.seekg(0);
     std::string out_path = scratch_dir + "/tokenizer-input.txt";
     std::ofstream out(out_path);
     std::string line;
-    int64_t line_no = 0;
+    int64_t line_no = 0, text_lines = 0;
     while (std::getline(in, line)) {
         ++line_no;
         if (line.empty()) continue;
@@ -119,10 +119,14 @@ std::string trainer_input_from(const std::string& input, const std::string& scra
         while (start <= text.size()) {
             size_t nl = text.find('\n', start);
             if (nl == std::string::npos) nl = text.size();
-            if (nl > start) out << std::string_view(text).substr(start, nl - start) << '\n';
+            if (nl > start) {
+                out << std::string_view(text).substr(start, nl - start) << '\n';
+                ++text_lines;
+            }
             start = nl + 1;
         }
     }
+    if (text_lines == 0) fail("{}: no text to train on (every \"text\" is empty)", input);
     return out_path;
 }
 

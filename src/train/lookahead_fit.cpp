@@ -117,6 +117,7 @@ LookaheadFitResult lookahead_fit(const LookaheadFitOptions& o) {
     if (!val_tokens.empty()) spdlog::info("held-out lookahead loss before: {:.4f} ({})", result.val_loss_before, val_path);
 
     const std::string log_path = o.log.empty() ? out_dir + ".lookahead.log.jsonl" : o.log;
+    dir_create_parent(log_path);
     std::ofstream log(log_path, std::ios::trunc);
     if (!log) fail("cannot open log {}", log_path);
     ProgressBar bar("lookahead head", static_cast<uint64_t>(o.steps), "steps");

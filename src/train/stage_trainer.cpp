@@ -452,6 +452,7 @@ int train_stage(const StageOptions& o) {
     }
 
     const std::string log_path = o.log.empty() ? o.out + ".log.jsonl" : o.log;
+    dir_create_parent(log_path);
     std::ofstream log(log_path, o.resume ? std::ios::app : std::ios::trunc);
     if (!log) fail("cannot open log {}", log_path);
     spdlog::info("{}: {} examples from {}, {} held-out, anchor {} (router KL to {}), batch {}", o.stage, data.size(), o.data, val.size(),

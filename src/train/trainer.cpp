@@ -227,6 +227,7 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
     std::ofstream log;
     if (lead) {
         const std::string log_path = o.log.empty() ? o.out + ".log.jsonl" : o.log;
+        dir_create_parent(log_path);
         log.open(log_path, o.resume ? std::ios::app : std::ios::trunc);
         if (!log) fail("cannot open log {}", log_path);
     }
