@@ -156,6 +156,7 @@ pack=$(ls "$work"/m/packs/*/cluster-0000.ctsr)
 cp "$pack" "$work/pack.bak"
 truncate -s 5000 "$pack"
 expect_error generate-truncated-pack "truncated" -- "$chronos" generate --model "$work/m" --prompt "hello"
+expect_error inspect-truncated-pack "truncated" -- "$chronos" inspect "$work/m"
 cp "$work/pack.bak" "$pack"
 printf '\x55' | dd of="$pack" bs=1 seek=9000 conv=notrunc status=none
 expect_error generate-corrupt-pack "checksum mismatch" -- "$chronos" generate --model "$work/m" --prompt "hello" --mode resident

@@ -10,6 +10,8 @@
 #include "cli/commands.h"
 #include "core/file_io.h"
 #include "format/checkpoint.h"
+#include "format/pack.h"
+#include "format/weight_type.h"
 #include "tokenizer/tokenizer.h"
 
 namespace chronos {
@@ -89,6 +91,13 @@ void cmd_inspect_register(CLI::App& app) {
                 Tokenizer tok(ck.tokenizer_path);
                 j["tokenizer"] = {{"path", ck.tokenizer_path}, {"vocab_size", tok.vocab_size()}};
             }
+            // Packs, when written: their manifest and each file's size are checked (the bytes
+            // against their checksums by `chronos pack --verify`).
+            if (file_exists(*path + "/cluster_manifest.json")) {
+                const PackManifest m = pack_manifest_load(*path, ck.config);
+                j["packs"] = {{"files", m.files.size()}, {"experts", m.entries.size()}, {"dtype", weight_type_name(m.dtype)},
+                              {"dense_dtype", weight_type_name(m.dense.dtype)}};
+            }
             if (*as_json) {
                 std::cout << j.dump(2) << "\n";
                 return;
@@ -97,6 +106,15 @@ void cmd_inspect_register(CLI::App& app) {
                                      ck.config.num_hidden_layers, ck.config.hidden_size, ck.config.n_routed_experts,
                                      ck.config.num_experts_per_tok, ck.config.n_shared_experts);
             if (j.contains("tokenizer")) std::cout << fmt::format("tokenizer: {} pieces\n", j["tokenizer"]["vocab_size"].get<int>());
+            else std::cout << "tokenizer: none (generate and eval need one)\n";
+            if (j.contains("packs")) {
+                std::cout << fmt::format("packs: {} experts in {} files, experts {}, dense {} (sizes checked; chronos pack --verify checks "
+                                         "their bytes)\n",
+                                         j["packs"]["experts"].get<size_t>(), j["packs"]["files"].get<size_t>(),
+                                         j["packs"]["dtype"].get<std::string>(), j["packs"]["dense_dtype"].get<std::string>());
+            } else {
+                std::cout << "packs: none (chronos pack writes them)\n";
+            }
             print_text(j);
             return;
         }
