@@ -1276,6 +1276,20 @@ TEST(RuntimeKernels, GemvAndDotMatchADoubleReferenceOnEveryIsaAndThreadCount) {
     EXPECT_THROW(rt::kernel_isa_parse("avx9"), Error);
 }
 
+// Broken weights show as NaN or +inf logits: an error naming the token, greedy or sampled, never
+// a token drawn from a garbled order. A masked token's -inf is a logit like any other.
+TEST(RuntimeSampler, NonFiniteLogitsAreAnErrorAndMinusInfinityIsNot) {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    for (const rt::SamplerOptions& o : {rt::SamplerOptions{.temperature = 0.0f}, rt::SamplerOptions{.temperature = 1.0f, .top_p = 0.9f}}) {
+        rt::Sampler s(o, 4);
+        std::vector<float> with_nan = {0.5f, nan, 0.1f, 0.2f}, with_inf = {0.5f, 0.1f, inf, 0.2f};
+        test::expect_error_mentions([&] { s.sample(with_nan.data()); }, "token 1 is nan");
+        test::expect_error_mentions([&] { s.sample(with_inf.data()); }, "token 2 is inf");
+        std::vector<float> masked = {-inf, 2.0f, -inf, 0.0f};
+        EXPECT_NE(s.sample(masked.data()), 0);
+    }
+}
+
 TEST(RuntimeSampler, PenaltyLowersRepeatsOfEitherSignAndSamplingIsSeeded) {
     const int64_t V = 4;
     rt::Sampler s({.temperature = 0.0f, .repetition_penalty = 2.0f}, V);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/error.h"
 
@@ -23,6 +24,12 @@ void Sampler::observe(int32_t token) {
 }
 
 int32_t Sampler::sample(float* logits) {
+    // NaN or +inf logits come from broken weights (NaN in a checkpoint, an overflowing narrow
+    // type); they would also break the orderings below. -inf (a masked token) is fine.
+    constexpr float kInf = std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < vocab_; ++i) {
+        if (!(logits[i] < kInf)) fail("the model's logit for token {} is {}: its weights hold non-finite values", i, logits[i]);
+    }
     if (o_.repetition_penalty != 1.0f) {
         for (int64_t i = 0; i < vocab_; ++i) {
             if (!seen_[static_cast<size_t>(i)]) continue;
