@@ -126,6 +126,22 @@ for what, h, body, want in transport:
     check(status_line.find(want) > 0 and b'"error"' in out and time.time() - t0 < 5,
           f"{what}: {status_line!r} (want{want.decode()}) at once, with an error object")
     check(call("/v1/completions", good)[0] == 200, f"a good request after {what} succeeds")
+# A refused request's unread body is never read as a request of its own (a proxy reusing the
+# connection would have it smuggled): the server answers once and closes.
+sock = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+sock.sendall(head(b"Transfer-Encoding: chunked\r\n") + f"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n".encode())
+everything = b""
+try:
+    while True:
+        b = sock.recv(65536)
+        if not b:
+            break
+        everything += b
+except socket.timeout:
+    everything += b"<timeout>"
+sock.close()
+check(everything.count(b"HTTP/1.1 ") == 1 and b"<timeout>" not in everything,
+      f"a refused body is not read as a request: {everything.count(b'HTTP/1.1 ')} response(s), then the connection closes")
 out = raw_request(head(b"Connection: close\r\n", path="/v1/chat/completions", method="GET"))
 check(out.startswith(b"HTTP/1.1 405") and b"Allow: POST" in out, f"GET on a POST route: 405 with Allow ({out[:12]!r})")
 out = raw_request(head(b"Content-Length: %d\r\nConnection: close\r\n" % len(good_raw)).replace(b"Bearer ", b"bearer "), good_raw)

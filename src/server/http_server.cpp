@@ -195,7 +195,12 @@ void serve_run(const ServeOptions& o) {
     svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     svr.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
     svr.set_read_timeout(static_cast<time_t>(o.read_timeout_s), 0);
-    svr.set_keep_alive_max_count(100);
+    // One request per connection. A request refused from its headers (below) leaves its body
+    // unread, and cpp-httplib 0.11 keeps a connection open whatever the response says: the body
+    // would be read as the next request (behind a proxy that reuses connections, a smuggled
+    // one). Closing after each response also stops pipelined and idle connections from holding
+    // workers; a new connection on loopback costs far less than a token.
+    svr.set_keep_alive_max_count(1);
     // Streamed chunks are small writes: without TCP_NODELAY, Nagle holds each until the client
     // acknowledges the previous one, and a client that delays its ACKs sees tokens in bursts.
     svr.set_tcp_nodelay(true);
@@ -208,8 +213,7 @@ void serve_run(const ServeOptions& o) {
     // Runs on the headers, before httplib reads a body.
     svr.set_pre_routing_handler([&o, is_data_route](const httplib::Request& req, httplib::Response& res) {
         if (std::optional<ApiError> e = transport_refusal(req, static_cast<uint64_t>(o.max_body_bytes))) {
-            send_error(res, *e);
-            res.set_header("Connection", "close");  // the body is left unread: the connection cannot carry another request
+            send_error(res, *e);  // the body is left unread; the connection closes after this response
             return httplib::Server::HandlerResponse::Handled;
         }
         if (o.api_key.empty() || req.path == "/health" || (o.ui && !is_data_route(req.path))) return httplib::Server::HandlerResponse::Unhandled;
@@ -218,7 +222,6 @@ void serve_run(const ServeOptions& o) {
         const bool bearer = auth.size() > 7 && strncasecmp(auth.c_str(), "Bearer ", 7) == 0;
         if (bearer && same_secret(auth.substr(7), o.api_key)) return httplib::Server::HandlerResponse::Unhandled;
         send_error(res, ApiError(401, "invalid_request_error", "a valid API key is required: Authorization: Bearer KEY", "", "invalid_api_key"));
-        if (!req.get_header_value("Content-Length").empty()) res.set_header("Connection", "close");
         return httplib::Server::HandlerResponse::Handled;
     });
     // Errors httplib answers itself (404 of an unknown path, 413 of a large body, 400 of a

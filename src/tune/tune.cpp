@@ -154,7 +154,10 @@ int64_t tune_run(const TuneOptions& o) {
         std::printf("no trial completed\n");
         // Every trial failed or was pruned: the space or its data is likely at fault. The
         // database keeps the trials and their messages (--show).
-        if (finished_here > 0) fail("no trial completed: the {} trial(s) of this run failed or were pruned (chronos tune --study {} --show)", finished_here, o.study);
+        if (finished_here > 0) {
+            fail("no trial completed: the {} trial(s) of this run failed or were pruned (chronos tune --study {} --show)", finished_here,
+                 o.study);
+        }
     }
     return finished_here;
 }
