@@ -134,7 +134,7 @@ expect_error eval-runtime-short-max-tokens "less than one window" -- "$chronos" 
 # allocated (the process stays small: it is run under a 2 GiB address-space cap).
 cp -r "$work/m" "$work/longctx"
 python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['max_position_embeddings']=1<<21; json.dump(c, open(p,'w'))" "$work/longctx/config.json"
-expect_error generate-context-over-limit "cannot hold a session" -- bash -c 'ulimit -v 2097152; exec "$@"' _ "$chronos" generate --model "$work/longctx" --prompt "hello" --mem-limit 500
+expect_error generate-context-over-limit "computed for the context of 2097152 positions" -- bash -c 'ulimit -v 2097152; exec "$@"' _ "$chronos" generate --model "$work/longctx" --prompt "hello" --mem-limit 500
 # A tokenizer with more ids than the model's vocabulary is refused at load.
 "$chronos" -q init --config tiny --vocab-size 100 --out "$work/bigvocab"
 cp "$data/tokenizer.model" "$work/bigvocab/"

@@ -81,6 +81,7 @@ void run_generate(const GenerateArgs& a) {
     } else {
         if (a.mem_limit_mb > 0) fail("--mem-limit sizes the budget itself: use it with --ram-budget auto (the default)");
         so.ram_budget = rt::budget_parse(a.budget, model.expert_bytes_total());
+        rt::budget_check_mode(so.mode, so.ram_budget, model);
     }
     rt::Session session(model, so);
     rt::SamplerOptions sopt;

@@ -6,7 +6,6 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/error.h"
-#include "format/checkpoint.h"
 #include "import/hf_import.h"
 #include "runtime/generate.h"
 
@@ -26,7 +25,7 @@ void cmd_import_register(CLI::App& app) {
     c->add_option("--context", a->context, "context length the KV caches are sized for (default: the model's, at most 8192)")
         ->check(cli_range(1, int64_t{1} << 24));
     c->callback([a]() {
-        checkpoint_out_check(a->out, {{"--hf", a->hf}});
+        cli_checkpoint_out(a->out, {{"--hf", a->hf}});
         ImportOptions o;
         o.hf_dir = a->hf;
         o.out_dir = a->out;

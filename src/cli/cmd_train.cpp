@@ -6,7 +6,6 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "format/checkpoint.h"
 #include "train/train_api.h"
 
 namespace chronos {
@@ -47,7 +46,7 @@ void cmd_train_register(CLI::App& app) {
         if (o->dist.rank >= 0 && o->dist.world_size > 1 && o->dist.rendezvous.empty()) {
             throw CLI::ValidationError("--rendezvous", "is required with --rank and --world-size > 1");
         }
-        checkpoint_out_check(o->out, {{"--data", o->data}, {"--validation", o->validation}, {"--tokenizer", o->tokenizer}});
+        cli_checkpoint_out(o->out, {{"--data", o->data}, {"--validation", o->validation}, {"--tokenizer", o->tokenizer}}, o->resume);
         int status = train_pretrain(*o, cli_command_line().argc, cli_command_line().argv);
         if (status != 0) throw CLI::RuntimeError(status);
     });
@@ -73,7 +72,7 @@ void cmd_train_register(CLI::App& app) {
     fit->add_option("--seed", la->seed, "sample order")->capture_default_str();
     fit->callback([la]() {
         la->threads = cli_globals().threads;
-        if (!la->out.empty()) checkpoint_out_check(la->out, {{"--model", la->model}, {"--data", la->data}, {"--validation", la->validation}});
+        if (!la->out.empty()) cli_checkpoint_out(la->out, {{"--model", la->model}, {"--data", la->data}, {"--validation", la->validation}});
         lookahead_fit(*la);
     });
 
@@ -132,8 +131,9 @@ void cmd_train_register(CLI::App& app) {
         }
         st->callback([so]() {
             so->threads = cli_globals().threads;
-            checkpoint_out_check(so->out, {{"--from", so->from}, {"--data", so->data}, {"--validation", so->validation},
-                                           {"--teacher", so->teacher}, {"--reward-model", so->reward_model}});
+            cli_checkpoint_out(so->out, {{"--from", so->from}, {"--data", so->data}, {"--validation", so->validation},
+                                         {"--teacher", so->teacher}, {"--reward-model", so->reward_model}},
+                               so->resume);
             int status = train_stage(*so);
             if (status != 0) throw CLI::RuntimeError(status);
         });
@@ -150,7 +150,7 @@ void cmd_train_register(CLI::App& app) {
     in->add_option("--seed", init->seed, "initialisation seed")->capture_default_str();
     in->add_flag("--baseline", init->baseline, "the plain-MoE baseline variant of the config");
     in->callback([init]() {
-        checkpoint_out_check(init->out, {{"--tokenizer", init->tokenizer}});
+        cli_checkpoint_out(init->out, {{"--tokenizer", init->tokenizer}});
         model_init(*init);
     });
 }

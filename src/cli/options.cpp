@@ -2,11 +2,14 @@
 #include "cli/options.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <cstdlib>
 
 #include "core/error.h"
+#include "core/file_io.h"
+#include "format/checkpoint.h"
 
 namespace chronos {
 
@@ -50,6 +53,13 @@ std::vector<double> cli_percent_list(const std::string& list, const char* option
         out.push_back(v);
     }
     return out;
+}
+
+void cli_checkpoint_out(const std::string& out, const std::vector<std::pair<std::string, std::string>>& inputs, bool resume) {
+    checkpoint_out_check(out, inputs);
+    if (!resume && file_exists(out + "/config.json")) {
+        spdlog::warn("{} holds a checkpoint; it is replaced when this run saves", out);
+    }
 }
 
 }  // namespace chronos

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace chronos {
@@ -21,6 +22,11 @@ CLI::Validator cli_range(double lo, double hi, bool low_open = false);
 std::vector<std::string> cli_split_list(const std::string& list, const char* option);
 // A list of percentages, each in (0, 100] ("10,25,50").
 std::vector<double> cli_percent_list(const std::string& list, const char* option);
+
+// The --out of a command that saves a checkpoint: checkpoint_out_check (never a folder that is
+// not a checkpoint, never one of the command's inputs), and a warning when it will replace a
+// checkpoint (unless the command resumes it).
+void cli_checkpoint_out(const std::string& out, const std::vector<std::pair<std::string, std::string>>& inputs, bool resume = false);
 
 // Upper bound of --threads: OpenBLAS is built here for at most 64 threads, and past a few
 // threads per core the products only slow down.

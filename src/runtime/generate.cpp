@@ -55,6 +55,16 @@ uint64_t budget_parse(const std::string& text, uint64_t total_expert_bytes) {
     return static_cast<uint64_t>(v * scale);
 }
 
+void budget_check_mode(MissMode mode, uint64_t budget, const Model& model) {
+    if (mode != MissMode::resident) return;
+    const uint64_t all = pack_slot_bytes(model.manifest) * model.manifest.entries.size();
+    if (budget < all) {
+        fail("resident mode holds every expert ({:.1f} MiB in {} slots), more than the RAM budget of {:.1f} MiB: use exact or soft, "
+             "or a larger budget",
+             static_cast<double>(all) / (1 << 20), model.manifest.entries.size(), static_cast<double>(budget) / (1 << 20));
+    }
+}
+
 uint64_t peak_rss_bytes() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);

@@ -40,6 +40,9 @@ GenerateResult generate(Session& session, Sampler& sampler, const std::vector<in
 
 // "25%" of total_expert_bytes, or a byte count with an optional K/M/G suffix ("512M").
 uint64_t budget_parse(const std::string& text, uint64_t total_expert_bytes);
+// A budget a user gave for `mode`: resident holds every expert (a Session in resident mode
+// ignores its budget), so a budget that cannot hold them all is refused rather than exceeded.
+void budget_check_mode(MissMode mode, uint64_t budget, const Model& model);
 
 // Peak resident set size of this process (getrusage), bytes.
 uint64_t peak_rss_bytes();

@@ -100,41 +100,43 @@ MemorySplit memory_split_plan(const Model& model, const SessionOptions& options,
     model.dense_prefault();
     const uint64_t after_dense = rss_bytes();
     s.dense = after_dense > s.code ? after_dense - s.code : 0;
-    // The session's buffers and KV cache scale with the context; a context too long for the
-    // limit is refused from their size, before a probe session would allocate them.
+    s.margin = memory_margin_bytes(limit.bytes);
+    const uint64_t slot = pack_slot_bytes(model.manifest);
+    const uint64_t need = static_cast<uint64_t>(model.config.num_experts_per_tok) * slot;
+    auto refuse = [&](uint64_t session, const std::string& how) {
+        const uint64_t taken = s.code + s.dense + session + s.margin;
+        fail("the memory limit of {:.1f} MiB ({}) leaves {:.1f} MiB for experts after code {:.1f}, dense weights {:.1f}, session "
+             "{:.1f} ({}) and margin {:.1f} MiB; one layer's top-k needs {:.1f} MiB",
+             mib(limit.bytes), limit.source, limit.bytes > taken ? mib(limit.bytes - taken) : 0.0, mib(s.code), mib(s.dense),
+             mib(session), how, mib(s.margin), mib(need));
+    };
+    // The session's KV cache and buffers grow with the context. When even half their computed
+    // size exceeds what the limit leaves, the limit is refused before a probe session would
+    // allocate them (a context of millions of positions would fault in gigabytes); an estimate
+    // off by up to 2x thus never refuses a session that fits, and closer cases are measured.
     EstimateOptions eo;
     eo.experts = model.manifest.dtype;
     eo.dense = model.dense_type();
     eo.code_bytes = s.code;
     const Estimate est = estimate_config(model.config, eo);
     const uint64_t session_estimate = est.kv_bytes_context + est.session_bytes;
-    if (limit.bytes < s.code + s.dense + session_estimate) {
-        fail("the memory limit of {:.1f} MiB ({}) cannot hold a session of this model: code {:.1f}, dense weights {:.1f}, and "
-             "{:.1f} MiB of KV cache and buffers for its context of {} positions (max_position_embeddings)",
-             mib(limit.bytes), limit.source, mib(s.code), mib(s.dense), mib(session_estimate), model.config.max_position_embeddings);
+    const uint64_t left = limit.bytes > s.code + s.dense ? limit.bytes - s.code - s.dense : 0;
+    if (session_estimate / 2 > left) {
+        refuse(session_estimate, fmt::format("computed for the context of {} positions", model.config.max_position_embeddings));
     }
     {
         // A probe with the smallest pool (one layer's top-k) measures the session's own buffers.
         SessionOptions probe = options;
         probe.mode = MissMode::exact;
         probe.preload = false;
-        const uint64_t slot = pack_slot_bytes(model.manifest);
-        probe.ram_budget = static_cast<uint64_t>(model.config.num_experts_per_tok) * slot;
+        probe.ram_budget = need;
         Session session(model, probe);
         const uint64_t with_session = rss_bytes();
         const uint64_t grown = with_session > after_dense ? with_session - after_dense : 0;
         s.session = grown > probe.ram_budget ? grown - probe.ram_budget : 0;
     }
-    s.margin = memory_margin_bytes(limit.bytes);
     const uint64_t taken = s.code + s.dense + s.session + s.margin;
-    const uint64_t slot = pack_slot_bytes(model.manifest);
-    const uint64_t need = static_cast<uint64_t>(model.config.num_experts_per_tok) * slot;
-    if (limit.bytes < taken + need) {
-        fail("the memory limit of {:.1f} MiB ({}) leaves {:.1f} MiB for experts after code {:.1f}, dense weights {:.1f}, session "
-             "{:.1f} and margin {:.1f} MiB; one layer's top-k needs {:.1f} MiB",
-             mib(limit.bytes), limit.source, limit.bytes > taken ? mib(limit.bytes - taken) : 0.0, mib(s.code), mib(s.dense),
-             mib(s.session), mib(s.margin), mib(need));
-    }
+    if (limit.bytes < taken + need) refuse(s.session, "measured");
     const int64_t pairs = static_cast<int64_t>(model.manifest.entries.size());
     s.slots = std::min<int64_t>(static_cast<int64_t>((limit.bytes - taken) / slot), pairs);
     if (options.mode == MissMode::resident && s.slots < pairs) {

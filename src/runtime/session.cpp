@@ -37,14 +37,6 @@ Session::Session(const Model& model, const SessionOptions& options)
     const int64_t S = options_.max_sequences;
 
     // The store cuts the budget into whole slots and never allocates more than one per pair.
-    if (options_.mode == MissMode::resident && options_.ram_budget != 0) {
-        const uint64_t all = pack_slot_bytes(model_.manifest) * model_.manifest.entries.size();
-        if (options_.ram_budget < all) {
-            fail("resident mode holds every expert ({:.1f} MiB in {} slots), more than the RAM budget of {:.1f} MiB: use exact or "
-                 "soft, or a larger budget",
-                 static_cast<double>(all) / (1 << 20), model_.manifest.entries.size(), static_cast<double>(options_.ram_budget) / (1 << 20));
-        }
-    }
     const uint64_t budget = (options_.mode == MissMode::resident || options_.ram_budget == 0) ? kBudgetAll : options_.ram_budget;
     store_ = std::make_unique<ExpertStore>(model_.manifest, model_.dir, budget, k, options_.io, &prefetcher_.residency());
     if (options_.mode == MissMode::resident) {

@@ -71,6 +71,7 @@ Engine::Engine(const EngineOptions& options, int max_waiting) : o_(options), max
         std::cerr << rt::memory_split_describe(split) << "\n";
     } else {
         so_.ram_budget = rt::budget_parse(o_.ram_budget, model_->expert_bytes_total());
+        rt::budget_check_mode(so_.mode, so_.ram_budget, *model_);
     }
     session_ = std::make_unique<rt::Session>(*model_, so_);
     pool_bytes_ = session_->store().allocated_bytes();
@@ -374,6 +375,7 @@ void Engine::reconfigure(const std::string& mode, const std::string& ram_budget)
             so.ram_budget = rt::memory_split_plan(*model_, so, rt::memory_limit_detect()).experts;
         } else {
             so.ram_budget = rt::budget_parse(ram_budget, model_->expert_bytes_total());
+            rt::budget_check_mode(so.mode, so.ram_budget, *model_);
         }
     } catch (const std::exception& e) {
         throw ApiError(400, "invalid_request_error", e.what(), "mode");

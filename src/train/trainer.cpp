@@ -206,8 +206,6 @@ int train_pretrain(const PretrainOptions& o, int argc, char** argv) {
         tokens_seen = state.tokens_seen;
         if (opt.steps_done() != start_step) fail("--resume: optimizer state and trainer state disagree in {}", o.out);
         spdlog::info("resuming {} at step {}", o.out, start_step);
-    } else if (lead && dir_exists(o.out) && file_exists(o.out + "/trainer_state.json")) {
-        spdlog::warn("{} holds a checkpoint; it is replaced when this run saves (use --resume to continue it)", o.out);
     }
 
     const TokenSplits splits = token_splits_load(o.data, o.validation, tok);
