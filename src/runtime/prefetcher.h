@@ -49,7 +49,7 @@ MissMode miss_mode_parse(const std::string& name);  // throws on an unknown name
 
 struct SessionOptions {
     MissMode mode = MissMode::exact;
-    uint64_t ram_budget = 0;  // bytes for expert slots; 0: all experts
+    uint64_t ram_budget = 0;  // bytes for expert slots; 0: all experts (resident holds all whatever it says)
     IoOptions io;
     bool use_intent = true;     // exact/soft: prefetch the intent classifier's set at prefill
     bool use_lookahead = true;  // exact/soft: prefetch the lookahead's predictions in decode
