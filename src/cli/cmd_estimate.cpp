@@ -45,7 +45,9 @@ void cmd_estimate_register(CLI::App& app) {
         const auto experts = weight_type_parse(a->experts), dense = weight_type_parse(a->dense);
         if (!experts || !dense) fail("--dtype and --dense-dtype take f32, bf16, f16, q8 or q4");
         rt::EstimateOptions o{*experts, *dense, 0, 0};
-        if (a->budget == "auto") fail("--ram-budget auto sizes from a running process's memory; estimate takes a share (25%) or bytes (512M)");
+        if (a->budget == "auto") {
+            fail("--ram-budget auto sizes from a running process's memory; estimate takes a share (25%) or bytes (512M)");
+        }
         o.ram_budget = rt::budget_parse(a->budget, rt::estimate_config(c, o).experts_total_bytes);
         const rt::Estimate est = rt::estimate_config(c, o);
         if (est.slots < c.num_experts_per_tok) {
