@@ -88,15 +88,16 @@ for what, body, raw, want in bad:
 # standard client would not send them). A gzip body would be inflated whole before any size
 # check, a chunked one joined whole.
 import gzip, socket, time
-def raw_request(head, body=b""):
-    # Reads one response: its headers, then the Content-Length they give.
+def raw_request(head, body=b"", until_close=False):
+    # Reads one response (its headers, then the Content-Length they give), or with until_close
+    # everything the server sends until it closes the connection.
     s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
     s.sendall(head + body)
     out = b""
     try:
         while True:
             end = out.find(b"\r\n\r\n")
-            if end >= 0:
+            if end >= 0 and not until_close:
                 lengths = [l for l in out[:end].split(b"\r\n") if l.lower().startswith(b"content-length:")]
                 if lengths and len(out) >= end + 4 + int(lengths[0].split(b":")[1]):
                     break
@@ -128,18 +129,8 @@ for what, h, body, want in transport:
     check(call("/v1/completions", good)[0] == 200, f"a good request after {what} succeeds")
 # A refused request's unread body is never read as a request of its own (a proxy reusing the
 # connection would have it smuggled): the server answers once and closes.
-sock = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
-sock.sendall(head(b"Transfer-Encoding: chunked\r\n") + f"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n".encode())
-everything = b""
-try:
-    while True:
-        b = sock.recv(65536)
-        if not b:
-            break
-        everything += b
-except socket.timeout:
-    everything += b"<timeout>"
-sock.close()
+everything = raw_request(head(b"Transfer-Encoding: chunked\r\n"),
+                         f"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n".encode(), until_close=True)
 check(everything.count(b"HTTP/1.1 ") == 1 and b"<timeout>" not in everything,
       f"a refused body is not read as a request: {everything.count(b'HTTP/1.1 ')} response(s), then the connection closes")
 out = raw_request(head(b"Connection: close\r\n", path="/v1/chat/completions", method="GET"))
