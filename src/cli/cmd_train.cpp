@@ -46,7 +46,9 @@ void cmd_train_register(CLI::App& app) {
         if (o->dist.rank >= 0 && o->dist.world_size > 1 && o->dist.rendezvous.empty()) {
             throw CLI::ValidationError("--rendezvous", "is required with --rank and --world-size > 1");
         }
-        cli_checkpoint_out(o->out, {{"--data", o->data}, {"--validation", o->validation}, {"--tokenizer", o->tokenizer}}, o->resume);
+        // The launcher of --nproc workers runs this too: rank 0 (or a single process) warns.
+        const bool lead = o->dist.rank == 0 || (o->dist.rank < 0 && o->dist.nproc <= 1);
+        cli_checkpoint_out(o->out, {{"--data", o->data}, {"--validation", o->validation}, {"--tokenizer", o->tokenizer}}, lead && !o->resume);
         int status = train_pretrain(*o, cli_command_line().argc, cli_command_line().argv);
         if (status != 0) throw CLI::RuntimeError(status);
     });
@@ -133,7 +135,7 @@ void cmd_train_register(CLI::App& app) {
             so->threads = cli_globals().threads;
             cli_checkpoint_out(so->out, {{"--from", so->from}, {"--data", so->data}, {"--validation", so->validation},
                                          {"--teacher", so->teacher}, {"--reward-model", so->reward_model}},
-                               so->resume);
+                               !so->resume);
             int status = train_stage(*so);
             if (status != 0) throw CLI::RuntimeError(status);
         });

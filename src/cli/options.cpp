@@ -55,9 +55,9 @@ std::vector<double> cli_percent_list(const std::string& list, const char* option
     return out;
 }
 
-void cli_checkpoint_out(const std::string& out, const std::vector<std::pair<std::string, std::string>>& inputs, bool resume) {
+void cli_checkpoint_out(const std::string& out, const std::vector<std::pair<std::string, std::string>>& inputs, bool warn_replaced) {
     checkpoint_out_check(out, inputs);
-    if (!resume && file_exists(out + "/config.json")) {
+    if (warn_replaced && file_exists(out + "/config.json")) {
         spdlog::warn("{} holds a checkpoint; it is replaced when this run saves", out);
     }
 }

@@ -24,9 +24,10 @@ std::vector<std::string> cli_split_list(const std::string& list, const char* opt
 std::vector<double> cli_percent_list(const std::string& list, const char* option);
 
 // The --out of a command that saves a checkpoint: checkpoint_out_check (never a folder that is
-// not a checkpoint, never one of the command's inputs), and a warning when it will replace a
-// checkpoint (unless the command resumes it).
-void cli_checkpoint_out(const std::string& out, const std::vector<std::pair<std::string, std::string>>& inputs, bool resume = false);
+// not a checkpoint, never one of the command's inputs), and, with warn_replaced, a warning when
+// it will replace a checkpoint (off when the command resumes it, or in all but one process of
+// a data-parallel run).
+void cli_checkpoint_out(const std::string& out, const std::vector<std::pair<std::string, std::string>>& inputs, bool warn_replaced = true);
 
 // Upper bound of --threads: OpenBLAS is built here for at most 64 threads, and past a few
 // threads per core the products only slow down.

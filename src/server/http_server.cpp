@@ -199,7 +199,7 @@ void serve_run(const ServeOptions& o) {
     // unread, and cpp-httplib 0.11 keeps a connection open whatever the response says: the body
     // would be read as the next request (behind a proxy that reuses connections, a smuggled
     // one). Closing after each response also stops pipelined and idle connections from holding
-    // workers; a new connection on loopback costs far less than a token.
+    // workers.
     svr.set_keep_alive_max_count(1);
     // Streamed chunks are small writes: without TCP_NODELAY, Nagle holds each until the client
     // acknowledges the previous one, and a client that delays its ACKs sees tokens in bursts.
